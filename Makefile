@@ -1,0 +1,56 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is optional.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+PORT ?= 8000
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
+
+.PHONY: install run test test-fast lint format bench lock clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade "pip>=24"
+
+# Installs the project with its pinned dependencies (requirements.lock) once per change of those files.
+$(STAMP): $(PY) pyproject.toml requirements.lock
+	$(PIP) install --quiet -c requirements.lock -e ".[dev]"
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py bootstrap_demo
+	@echo ""
+	@echo "  Open banking aggregator on http://127.0.0.1:$(PORT)/"
+	@echo "    admin              http://127.0.0.1:$(PORT)/admin/        (user admin, password admin)"
+	@echo "    your consents      http://127.0.0.1:$(PORT)/me/consents/"
+	@echo "    API docs           http://127.0.0.1:$(PORT)/api/docs/"
+	@echo "    sandbox banks      http://127.0.0.1:$(PORT)/sandbox/"
+	@echo "    health             http://127.0.0.1:$(PORT)/healthz"
+	@echo "  Ctrl-C stops the web server, the Celery worker and Celery beat together."
+	@echo ""
+	PORT=$(PORT) $(VENV)/bin/honcho -f Procfile start
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: install
+	$(PY) -m benchmarks $(BENCH_ARGS)
+
+# Re-pin every dependency after editing pyproject.toml.
+lock: $(PY)
+	$(PIP) install --quiet -e ".[dev]"
+	$(PIP) freeze --exclude-editable | grep -v '^-e ' > requirements.lock
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

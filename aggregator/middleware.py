@@ -1,0 +1,35 @@
+"""Request id propagation: every response carries ``X-Request-ID`` (the client's, if it sent a sane one)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+__all__ = ["RequestIdMiddleware", "request_id_for"]
+
+
+def request_id_for(request: HttpRequest) -> str:
+    """The id of this request: the client's ``X-Request-ID`` when well-formed, else a fresh UUID."""
+    existing = getattr(request, "request_id", None)
+    if existing:
+        return existing
+    sent = request.headers.get("X-Request-ID", "")
+    request_id = sent if _SAFE_REQUEST_ID.match(sent) else str(uuid.uuid4())
+    request.request_id = request_id
+    return request_id
+
+
+class RequestIdMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request_id = request_id_for(request)
+        response = self.get_response(request)
+        response.setdefault("X-Request-ID", request_id)
+        return response

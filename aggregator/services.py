@@ -1,0 +1,35 @@
+"""Services of the aggregator domain: every write to the normalized model goes through a function here."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from .models import Institution
+
+__all__ = ["SANDBOX_INSTITUTIONS", "institution_sync_sandbox"]
+
+# The three mock banks of providers/sandbox and the adapter that speaks each one's dialect.
+SANDBOX_INSTITUTIONS: tuple[dict, ...] = (
+    {"slug": "albion", "name": "Albion Bank (sandbox, UK OBIE)", "country": "GB", "provider": "obie"},
+    {"slug": "rhein", "name": "Rheinbank (sandbox, Berlin Group)", "country": "DE", "provider": "berlin_group"},
+    {"slug": "liberty", "name": "Liberty Bank (sandbox, US cursor-delta)", "country": "US", "provider": "cursor_delta"},
+)
+
+
+@transaction.atomic
+def institution_sync_sandbox() -> list[Institution]:
+    """Create or update the sandbox institutions (idempotent)."""
+    institutions = []
+    for spec in SANDBOX_INSTITUTIONS:
+        institution, _ = Institution.objects.update_or_create(
+            slug=spec["slug"],
+            defaults={
+                "name": spec["name"],
+                "country": spec["country"],
+                "provider": spec["provider"],
+                "config": {"sandbox_bank": spec["slug"]},
+                "is_active": True,
+            },
+        )
+        institutions.append(institution)
+    return institutions
