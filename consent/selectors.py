@@ -1,0 +1,94 @@
+"""Read-side queries for consents (services write, selectors read)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import Count, Max, QuerySet
+from django.utils import timezone
+
+from aggregator.models import Account, Connection
+
+from .models import AccessLogEntry, Consent
+
+if TYPE_CHECKING:
+    from .models import Application
+
+__all__ = [
+    "consent_access_summary",
+    "consent_accounts",
+    "consent_get_for_application",
+    "consent_is_authorisable",
+    "consent_list_for_user",
+    "user_accounts_for_consent_screen",
+    "user_connections",
+]
+
+
+def consent_accounts(*, consent: Consent) -> QuerySet[Account]:
+    """The accounts a consent shares: only those the user ticked, still present, on the user's own connections."""
+    return (
+        Account.objects.filter(consents=consent, removed_at__isnull=True, connection__user_id=consent.user_id)
+        .select_related("connection", "connection__institution")
+        .order_by("connection_id", "display_name", "id")
+    )
+
+
+def consent_get_for_application(*, application: Application, consent_id: Any) -> Consent | None:
+    """A TPP's own consent by id, or ``None`` (never another TPP's)."""
+    return Consent.objects.filter(application=application, pk=consent_id).select_related("user").first()
+
+
+def consent_is_authorisable(*, consent: Consent, now: dt.datetime | None = None) -> bool:
+    """Awaiting authorisation, not past its expiry, and not older than the authorisation window."""
+    from .services import AWAITING_AUTHORISATION_TTL
+
+    now = now or timezone.now()
+    return (
+        consent.status == Consent.Status.AWAITING_AUTHORISATION
+        and consent.expires_at > now
+        and consent.created_at > now - AWAITING_AUTHORISATION_TTL
+    )
+
+
+def consent_list_for_user(*, user: Any) -> QuerySet[Consent]:
+    """The user's consents (not the unanswered requests), newest first, with TPP and accounts prefetched."""
+    return (
+        Consent.objects.filter(user=user)
+        .exclude(status=Consent.Status.AWAITING_AUTHORISATION)
+        .select_related("application")
+        .prefetch_related("accounts", "accounts__connection__institution")
+        .order_by("-created_at")
+    )
+
+
+def user_connections(*, user: Any) -> QuerySet[Connection]:
+    return (
+        Connection.objects.filter(user=user)
+        .exclude(status=Connection.Status.DISCONNECTED)
+        .select_related("institution")
+        .order_by("institution__name", "-created_at")
+    )
+
+
+def user_accounts_for_consent_screen(*, user: Any) -> QuerySet[Account]:
+    """Accounts the user may share: on the user's active connections, not removed upstream."""
+    return (
+        Account.objects.filter(
+            connection__user=user, connection__status=Connection.Status.ACTIVE, removed_at__isnull=True
+        )
+        .select_related("connection", "connection__institution")
+        .order_by("connection__institution__name", "connection_id", "display_name", "id")
+    )
+
+
+def consent_access_summary(*, user: Any, days: int = 30) -> list[dict[str, Any]]:
+    """Per consent and endpoint: number of requests by the TPP in the last ``days`` days and the latest one."""
+    since = timezone.now() - dt.timedelta(days=days)
+    return list(
+        AccessLogEntry.objects.filter(consent__user=user, at__gte=since)
+        .values("consent_id", "application__name", "endpoint")
+        .annotate(requests=Count("id"), last_at=Max("at"))
+        .order_by("-last_at")
+    )

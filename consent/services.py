@@ -1,0 +1,260 @@
+"""Every state change of a consent. Each transition appends one immutable ``ConsentEvent``.
+
+Lifecycle: ``awaiting_authorisation → authorised | rejected | expired``; ``authorised → revoked | expired``.
+Revoking or expiring a consent ends every token issued under it in the same database transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from aggregator import events
+
+from .models import AccessLogEntry, AccessToken, Consent, ConsentEvent, Grant, RefreshToken
+
+if TYPE_CHECKING:
+    from aggregator.models import Account
+
+    from .models import Application
+
+__all__ = [
+    "AWAITING_AUTHORISATION_TTL",
+    "ConsentStateError",
+    "access_log_record",
+    "consent_authorise",
+    "consent_create",
+    "consent_expire",
+    "consent_reject",
+    "consent_revoke",
+    "consents_expire_due",
+    "max_consent_days",
+]
+
+# A consent nobody approves within this window expires (the authorisation link goes stale).
+AWAITING_AUTHORISATION_TTL = dt.timedelta(minutes=30)
+
+Status = Consent.Status
+Actor = ConsentEvent.Actor
+
+
+class ConsentStateError(ValidationError):
+    """The requested transition is not allowed from the consent's current status."""
+
+
+def max_consent_days() -> int:
+    return int(settings.AGGREGATOR.get("CONSENT_MAX_DAYS", 90))
+
+
+def _transition(
+    *,
+    consent: Consent,
+    to_status: str,
+    allowed_from: Iterable[str],
+    actor_type: str,
+    actor_user: Any = None,
+    reason: str = "",
+    extra_fields: Iterable[str] = (),
+) -> ConsentEvent:
+    """Lock the row, check the transition, save the new status and append its event."""
+    locked = Consent.objects.select_for_update().get(pk=consent.pk)
+    from_status = locked.status
+    if from_status not in allowed_from:
+        raise ConsentStateError(
+            f"Consent {consent.pk} is {from_status}; it cannot become {to_status}.", code="invalid_transition"
+        )
+    now = timezone.now()
+    consent.status = to_status
+    consent.status_changed_at = now
+    consent.save(update_fields=["status", "status_changed_at", "updated_at", *extra_fields])
+    return ConsentEvent.objects.create(
+        consent=consent,
+        actor_type=actor_type,
+        actor_user=actor_user,
+        from_status=from_status,
+        to_status=to_status,
+        reason=reason,
+    )
+
+
+def _end_tokens(*, consent: Consent) -> None:
+    """Stop every token of the consent at once. Rows are kept so a later request can be told *why* it failed."""
+    now = timezone.now()
+    AccessToken.objects.filter(consent=consent, expires__gt=now).update(expires=now)
+    RefreshToken.objects.filter(consent=consent, revoked__isnull=True).update(revoked=now)
+    Grant.objects.filter(consent=consent).delete()
+
+
+@transaction.atomic
+def consent_create(
+    *,
+    application: Application,
+    permissions: Iterable[str],
+    expires_at: dt.datetime,
+    transactions_from: dt.datetime | None = None,
+    transactions_to: dt.datetime | None = None,
+) -> Consent:
+    """A TPP asks for access; the consent waits for the user's authorisation."""
+    perms = list(dict.fromkeys(permissions))
+    valid = set(Consent.Permission.values)
+    errors: dict[str, list[str]] = {}
+    if not perms:
+        errors["permissions"] = ["At least one permission is required."]
+    unknown = [p for p in perms if p not in valid]
+    if unknown:
+        errors["permissions"] = [f"Unknown permission(s): {', '.join(map(str, unknown))}; use {sorted(valid)}."]
+    now = timezone.now()
+    if expires_at <= now:
+        errors["expires_at"] = ["expires_at must be in the future."]
+    elif expires_at > now + dt.timedelta(days=max_consent_days()):
+        errors["expires_at"] = [f"expires_at may be at most {max_consent_days()} days from now."]
+    if transactions_from and transactions_to and transactions_from > transactions_to:
+        errors["transactions_from"] = ["transactions_from must not be after transactions_to."]
+    if errors:
+        raise ValidationError(errors)
+    consent = Consent.objects.create(
+        application=application,
+        permissions=[p for p in Consent.Permission.values if p in perms],
+        expires_at=expires_at,
+        transactions_from=transactions_from,
+        transactions_to=transactions_to,
+        status_changed_at=now,
+    )
+    ConsentEvent.objects.create(consent=consent, actor_type=Actor.TPP, to_status=Status.AWAITING_AUTHORISATION)
+    return consent
+
+
+@transaction.atomic
+def consent_authorise(*, consent: Consent, user: Any, accounts: Iterable[Account]) -> Consent:
+    """The user approves, sharing exactly ``accounts`` — each must be one of the user's own active accounts."""
+    from aggregator.models import Account, Connection
+
+    account_ids = {a.pk for a in accounts}
+    if not account_ids:
+        raise ValidationError({"accounts": ["Choose at least one account to share."]}, code="no_accounts")
+    own = Account.objects.filter(
+        pk__in=account_ids,
+        connection__user=user,
+        connection__status=Connection.Status.ACTIVE,
+        removed_at__isnull=True,
+    )
+    if own.count() != len(account_ids):
+        raise ValidationError({"accounts": ["Some accounts are not yours or not available."]}, code="foreign_account")
+    if consent.expires_at <= timezone.now() or consent.created_at <= timezone.now() - AWAITING_AUTHORISATION_TTL:
+        raise ConsentStateError("This consent request has expired.", code="expired")
+    consent.user = user
+    consent.authorised_at = timezone.now()
+    _transition(
+        consent=consent,
+        to_status=Status.AUTHORISED,
+        allowed_from=[Status.AWAITING_AUTHORISATION],
+        actor_type=Actor.USER,
+        actor_user=user,
+        extra_fields=["user", "authorised_at"],
+    )
+    consent.accounts.set(own)
+    return consent
+
+
+@transaction.atomic
+def consent_reject(*, consent: Consent, user: Any, reason: str = "") -> Consent:
+    """The user denies the request."""
+    consent.user = user
+    _transition(
+        consent=consent,
+        to_status=Status.REJECTED,
+        allowed_from=[Status.AWAITING_AUTHORISATION],
+        actor_type=Actor.USER,
+        actor_user=user,
+        reason=reason,
+        extra_fields=["user"],
+    )
+    return consent
+
+
+@transaction.atomic
+def consent_revoke(*, consent: Consent, actor_type: str, actor_user: Any = None, reason: str = "") -> Consent:
+    """Withdraw an authorised consent (user, TPP or staff) and end all of its tokens now."""
+    if actor_type not in Actor.values:
+        raise ValueError(f"unknown actor type {actor_type!r}")
+    from_status = consent.status
+    _transition(
+        consent=consent,
+        to_status=Status.REVOKED,
+        allowed_from=[Status.AUTHORISED],
+        actor_type=actor_type,
+        actor_user=actor_user,
+        reason=reason,
+    )
+    _end_tokens(consent=consent)
+    events.consent_status_changed(consent=consent, from_status=from_status)
+    return consent
+
+
+@transaction.atomic
+def consent_expire(*, consent: Consent, reason: str = "") -> Consent:
+    """The system ends a consent whose time is up (or an authorisation request nobody answered)."""
+    from_status = consent.status
+    _transition(
+        consent=consent,
+        to_status=Status.EXPIRED,
+        allowed_from=[Status.AUTHORISED, Status.AWAITING_AUTHORISATION],
+        actor_type=Actor.SYSTEM,
+        reason=reason or "Consent period ended.",
+    )
+    _end_tokens(consent=consent)
+    events.consent_status_changed(consent=consent, from_status=from_status)
+    return consent
+
+
+def consents_expire_due(*, now: dt.datetime | None = None) -> int:
+    """Expire authorised consents past ``expires_at`` and awaiting ones older than the TTL. Idempotent."""
+    now = now or timezone.now()
+    due = Consent.objects.filter(status=Status.AUTHORISED, expires_at__lte=now) | Consent.objects.filter(
+        status=Status.AWAITING_AUTHORISATION, expires_at__lte=now
+    )
+    stale = Consent.objects.filter(
+        status=Status.AWAITING_AUTHORISATION, created_at__lte=now - AWAITING_AUTHORISATION_TTL
+    )
+    count = 0
+    for consent in (due | stale).distinct().iterator():
+        reason = (
+            "Consent period ended." if consent.expires_at <= now else "Not authorised within the authorisation window."
+        )
+        try:
+            consent_expire(consent=consent, reason=reason)
+        except ConsentStateError:
+            continue  # changed concurrently; nothing to do
+        count += 1
+    return count
+
+
+@transaction.atomic
+def access_log_record(
+    *,
+    consent: Consent,
+    method: str,
+    endpoint: str,
+    status_code: int,
+    request_id: str = "",
+    at: dt.datetime | None = None,
+) -> AccessLogEntry:
+    """Record one data request by a TPP and bump the consent's ``last_accessed_at``."""
+    at = at or timezone.now()
+    entry = AccessLogEntry.objects.create(
+        consent=consent,
+        application_id=consent.application_id,
+        at=at,
+        method=method[:10],
+        endpoint=endpoint[:300],
+        status_code=status_code,
+        request_id=request_id[:128],
+    )
+    Consent.objects.filter(pk=consent.pk).update(last_accessed_at=at)
+    return entry
