@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import pytest
+from celery import Celery
 from django.db import connection
 
-from aggregator.celery import app as celery_app
+from aggregator import views
 
 pytestmark = pytest.mark.django_db
 
@@ -19,8 +20,8 @@ def test_healthz_answers_200_when_database_and_broker_are_reachable(client):
 
 
 def test_healthz_answers_503_when_the_broker_is_unreachable(client, monkeypatch):
-    monkeypatch.setattr(celery_app.conf, "broker_url", "redis://127.0.0.1:1/0")
-    monkeypatch.setattr(celery_app.conf, "broker_transport_options", {})
+    unreachable = Celery("unreachable", broker="redis://127.0.0.1:1/0")
+    monkeypatch.setattr(views, "celery_app", unreachable)
     response = client.get("/healthz")
     assert response.status_code == 503
     body = response.json()

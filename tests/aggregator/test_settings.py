@@ -14,7 +14,11 @@ STRONG_KEY = "k3Y-" + "x9A_b7C-d5E" * 6
 
 
 def run_django(env_overrides: dict[str, str], *args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DJANGO_ENV", "DATABASE_URL"}}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"SECRET_KEY", "DJANGO_ENV", "DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL"}
+    }
     env.update({"DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "aggregator.settings"})
     env.update(env_overrides)
     return subprocess.run(
