@@ -9,8 +9,12 @@ Errors: adapters raise only the ``ProviderError`` subclasses below, so the sync 
 
 * ``TransientProviderError`` — retry later with backoff (timeouts, 5xx, truncated/malformed bodies).
 * ``RateLimitedError`` — retry after ``retry_after`` seconds (the bank's ``Retry-After``).
+* ``AccessTokenExpiredError`` — a transient error: the bank refused the *access* token (it expired early or
+  mid-sync). Refresh the credentials (``adapter.refresh``) and retry; never a reason for ``reauth_required``.
 * ``ReauthRequiredError`` — the user must reconnect (refresh token refused, consent expired/revoked).
 * ``PermanentProviderError`` — a bug or a refusal that retrying will not fix; recorded and surfaced.
+
+Secrets: ``Credentials`` and ``AuthorizationRequest`` never show tokens in ``repr`` (logs, tracebacks).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 __all__ = [
+    "AccessTokenExpiredError",
     "AccountData",
     "AuthorizationRequest",
     "BalanceData",
@@ -62,6 +67,12 @@ class RateLimitedError(TransientProviderError):
         self.retry_after = retry_after
 
 
+class AccessTokenExpiredError(TransientProviderError):
+    """The access token was refused: refresh the credentials, then retry (the refresh token decides)."""
+
+    code = "token_expired"
+
+
 class ReauthRequiredError(ProviderError):
     code = "reauth_required"
 
@@ -71,9 +82,10 @@ class PermanentProviderError(ProviderError):
 
 
 # --- data ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Credentials:
-    """What we hold for one connection at the bank. Serialized to JSON and encrypted at rest."""
+    """What we hold for one connection at the bank. Serialized to JSON and encrypted at rest
+    (``providers.credentials``); its ``repr`` hides the tokens."""
 
     access_token: str
     refresh_token: str = ""
@@ -83,8 +95,25 @@ class Credentials:
     scope: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        return (
+            f"Credentials(access_token='***', refresh_token={'***' if self.refresh_token else ''!r}, "
+            f"expires_at={self.expires_at!r}, consent_id={self.consent_id!r})"
+        )
 
-@dataclass(frozen=True)
+    __str__ = __repr__
+
+    def needs_refresh(self, *, now: datetime | None = None, leeway: float = 60.0) -> bool:
+        """True when the access token expires within ``leeway`` seconds (and a refresh token exists)."""
+        if not self.refresh_token or self.expires_at is None:
+            return False
+        from django.utils import timezone
+
+        now = now or timezone.now()
+        return (self.expires_at - now).total_seconds() <= leeway
+
+
+@dataclass(frozen=True, repr=False)
 class AuthorizationRequest:
     """Where to send the user, and what to remember until the bank redirects back (keep it server-side)."""
 
@@ -93,6 +122,11 @@ class AuthorizationRequest:
     code_verifier: str = ""
     consent_id: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"AuthorizationRequest(state='***', consent_id={self.consent_id!r}, code_verifier='***')"
+
+    __str__ = __repr__
 
 
 @dataclass(frozen=True)
@@ -169,9 +203,14 @@ class BankAdapter(abc.ABC):
     sync_mode: ClassVar[str] = "window"
     # Unattended (no user present) calls per account per day the bank allows; None = no limit known.
     unattended_calls_per_day: ClassVar[int | None] = None
+    # Cursor dialects: True when one cursor covers every account of the connection.
+    cursor_spans_accounts: ClassVar[bool] = False
 
-    def __init__(self, institution_config: Mapping[str, Any]) -> None:
+    def __init__(self, institution_config: Mapping[str, Any], *, psu_ip_address: str = "") -> None:
+        # ``psu_ip_address``: set when the user is present (connect flow); dialects that distinguish attended
+        # from unattended access (Berlin Group's frequencyPerDay) send it so those calls are not counted.
         self.config = dict(institution_config)
+        self.psu_ip_address = psu_ip_address
 
     @abc.abstractmethod
     def start_authorization(self, *, redirect_uri: str, user_hint: str = "") -> AuthorizationRequest:
@@ -202,9 +241,13 @@ class BankAdapter(abc.ABC):
         until: date | None = None,
         cursor: str = "",
     ) -> Iterator[TransactionPage]:
-        """Yield pages of transactions. Window dialects honour ``since``/``until`` (the caller adds the
-        overlap); cursor dialects resume from ``cursor`` (and may ignore ``account`` if the bank's cursor spans
-        all accounts — then they are called once per connection with the first account)."""
+        """Yield every page of transactions, in order, following the bank's pagination itself.
+
+        Window dialects honour ``since``/``until`` (the caller adds the overlap). Cursor dialects resume from
+        ``cursor`` and ignore ``account`` when the bank's cursor spans all accounts (``cursor_spans_accounts``):
+        call them once per connection. Each page's ``next_cursor`` is the position *after* that page — persist
+        it only once the page is stored, so a crash resumes without losses. ``has_more`` says another page
+        follows. A page that cannot be parsed raises ``TransientProviderError``: never partial data."""
 
     def revoke(self, credentials: Credentials) -> None:  # noqa: B027 - optional hook
         """Revoke the bank-side consent, where the dialect supports it."""

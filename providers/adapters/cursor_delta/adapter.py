@@ -1,0 +1,244 @@
+"""US cursor-delta dialect adapter (FDX / US-aggregator style: ``/transactions/sync`` with a delta cursor).
+
+Flow: plain OAuth 2.0 authorization code with PKCE (no bank-side consent object) → access + rotating refresh
+token. ``GET /accounts`` lists accounts (with their balances); ``GET /transactions/sync?cursor=&count=``
+returns ``added``, ``modified``, ``removed`` and ``next_cursor``/``has_more`` across *all* the user's
+accounts (``cursor_spans_accounts``): the adapter is called once per connection and follows ``has_more``.
+
+Normalization rules:
+
+* **Amount sign**: amounts are unsigned with a ``DEBIT``/``CREDIT`` marker; ``DEBIT`` → negative (money out),
+  ``CREDIT`` → positive. Card accounts follow the same rule from the holder's side (a purchase is a DEBIT).
+  Balances are given signed from the holder's point of view except ``current`` on credit accounts, which is
+  the amount owed (positive) and becomes negative.
+* **Dates**: timestamps, no dates: ``posted_at`` (booked) or ``authorized_at`` (pending) → ``booked_at`` (aware
+  UTC) and its UTC date → ``booking_date``; ``authorized_at`` of a booked item → ``value_date`` (its UTC date).
+* **Status**: ``pending: true`` → pending, else booked. A posted item carries the pending item's id in
+  ``pending_transaction_id``; the pending one arrives in ``removed``.
+* **Texts**: ``description`` (else ``name``) → description; ``merchant_name`` → merchant; counterparty =
+  ``counterparty`` (else the merchant); ``category`` (a list is joined with " > ") → category;
+  ``transaction_code`` → bank_transaction_code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from ...base import (
+    AccountData,
+    AuthorizationRequest,
+    BalanceData,
+    BankAdapter,
+    Credentials,
+    TransactionData,
+    TransactionPage,
+)
+from ...oauth import authorize_url, new_pkce_pair, new_state, tokens_to_credentials
+from ..common import as_currency, as_datetime, as_decimal, malformed
+from . import constants
+from .client import CursorDeltaClient
+
+__all__ = ["CursorDeltaAdapter"]
+
+
+def _first(raw: dict[str, Any], *keys: str) -> Any:
+    for key in keys:
+        if raw.get(key) not in (None, ""):
+            return raw[key]
+    return None
+
+
+class CursorDeltaAdapter(BankAdapter):
+    name = "cursor_delta"
+    sync_mode = "cursor"
+    cursor_spans_accounts = True
+
+    @property
+    def client(self) -> CursorDeltaClient:
+        return CursorDeltaClient(
+            base_url=self.config["base_url"],
+            client_id=self.config.get("client_id", ""),
+            client_secret=self.config.get("client_secret", ""),
+            api_prefix=self.config.get("api_prefix", ""),
+        )
+
+    # --- authorization -----------------------------------------------------------------------------
+    def start_authorization(self, *, redirect_uri: str, user_hint: str = "") -> AuthorizationRequest:
+        client = self.client
+        server = client.server()
+        state = new_state()
+        verifier, challenge = new_pkce_pair() if server.supports_pkce else ("", "")
+        url = authorize_url(
+            server,
+            {
+                "response_type": "code",
+                "client_id": client.client_id,
+                "redirect_uri": redirect_uri,
+                "scope": self.config.get("scope", constants.AUTHORIZE_SCOPE),
+                "state": state,
+                "code_challenge": challenge,
+                "code_challenge_method": "S256" if challenge else "",
+                "login_hint": user_hint,
+            },
+        )
+        return AuthorizationRequest(url=url, state=state, code_verifier=verifier)
+
+    def exchange_code(self, *, code: str, redirect_uri: str, auth: AuthorizationRequest) -> Credentials:
+        body = self.client.token(
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": redirect_uri,
+                "code_verifier": auth.code_verifier,
+            }
+        )
+        return tokens_to_credentials(body)
+
+    def refresh(self, credentials: Credentials) -> Credentials:
+        body = self.client.token({"grant_type": "refresh_token", "refresh_token": credentials.refresh_token})
+        return tokens_to_credentials(body, previous=credentials)
+
+    # --- accounts and balances ---------------------------------------------------------------------
+    def list_accounts(self, credentials: Credentials) -> list[AccountData]:
+        return [self.normalize_account(raw) for raw in self.client.accounts(credentials).get("accounts") or []]
+
+    @staticmethod
+    def normalize_account(raw: dict[str, Any]) -> AccountData:
+        account_id = raw.get("account_id") or raw.get("id")
+        if not account_id:
+            raise malformed("account without account_id")
+        subtype = str(raw.get("subtype") or raw.get("type") or "")
+        currency = _first(raw, "iso_currency_code", "currency") or (raw.get("balances") or {}).get("iso_currency_code")
+        number = str(raw.get("account_number") or "")
+        mask = str(raw.get("mask") or "")
+        kind = constants.ACCOUNT_TYPES.get(
+            subtype.lower(), constants.ACCOUNT_TYPES.get(str(raw.get("type", "")).lower(), "other")
+        )
+        return AccountData(
+            provider_account_id=str(account_id),
+            display_name=str(_first(raw, "name", "official_name", "nickname") or account_id),
+            type=kind,
+            subtype=subtype,
+            currency=as_currency(currency, "account currency"),
+            account_number=number,
+            masked_pan=("*" * 12 + mask[-4:]) if kind == "credit_card" and mask and not number else "",
+            holder_name=str(_first(raw, "holder_name", "owner_name") or ""),
+            raw=raw,
+        )
+
+    def get_balances(self, credentials: Credentials, account: AccountData) -> list[BalanceData]:
+        for raw in self.client.accounts(credentials).get("accounts") or []:
+            if str(raw.get("account_id") or raw.get("id")) == account.provider_account_id:
+                return self.normalize_balances(raw, account)
+        return []
+
+    @staticmethod
+    def normalize_balances(raw: dict[str, Any], account: AccountData) -> list[BalanceData]:
+        balances = raw.get("balances") or {}
+        currency = as_currency(balances.get("iso_currency_code") or account.currency, "balance currency")
+        as_of = as_datetime(
+            _first(balances, "as_of", "last_updated_at", "updated_at") or raw.get("as_of"), "balances.as_of"
+        )
+        limit = as_decimal(balances["limit"], "balances.limit") if balances.get("limit") not in (None, "") else None
+        result = []
+        owed = account.type == "credit_card"
+        for source, kind in (("current", "booked"), ("available", "available")):
+            value = balances.get(source)
+            if value in (None, ""):
+                continue
+            amount = as_decimal(value, f"balances.{source}")
+            if owed and source == "current":
+                amount = -amount
+            result.append(
+                BalanceData(
+                    provider_account_id=account.provider_account_id,
+                    type=kind,
+                    amount=amount,
+                    currency=currency,
+                    as_of=as_of,
+                    credit_line_included=owed and source == "available",
+                    credit_limit=limit,
+                )
+            )
+        return result
+
+    # --- transactions ------------------------------------------------------------------------------
+    def iter_transactions(
+        self,
+        credentials: Credentials,
+        account: AccountData,
+        *,
+        since: date | None = None,
+        until: date | None = None,
+        cursor: str = "",
+    ) -> Iterator[TransactionPage]:
+        count = int(self.config.get("page_size", constants.PAGE_SIZE))
+        client = self.client
+        while True:
+            body = client.transactions_sync(credentials, cursor=cursor, count=count)
+            for key in ("added", "modified", "removed", "next_cursor", "has_more"):
+                if key not in body:
+                    raise malformed(f"transactions/sync response without {key!r}")
+            next_cursor = str(body["next_cursor"] or "")
+            page = TransactionPage(
+                transactions=tuple(self.normalize_transaction(raw) for raw in body["added"]),
+                modified=tuple(self.normalize_transaction(raw) for raw in body["modified"]),
+                removed_ids=tuple(
+                    str(item.get("transaction_id") if isinstance(item, dict) else item) for item in body["removed"]
+                ),
+                has_more=bool(body["has_more"]),
+                next_cursor=next_cursor,
+            )
+            yield page
+            if not page.has_more:
+                return
+            if not next_cursor or next_cursor == cursor:
+                raise malformed("transactions/sync has_more without a new next_cursor")
+            cursor = next_cursor
+
+    @staticmethod
+    def normalize_transaction(raw: dict[str, Any]) -> TransactionData:
+        transaction_id = raw.get("transaction_id")
+        account_id = raw.get("account_id")
+        if not transaction_id or not account_id:
+            raise malformed("transaction without transaction_id/account_id")
+        marker = str(_first(raw, "credit_debit_indicator", "direction", "type") or "").upper()
+        amount = as_decimal(raw.get("amount"), "amount")
+        if amount < 0:
+            raise malformed(f"amount must be unsigned in this dialect, got {amount}")
+        if marker == constants.DEBIT:
+            signed: Decimal = -amount
+        elif marker == constants.CREDIT:
+            signed = amount
+        else:
+            raise malformed(f"DEBIT/CREDIT marker missing or unknown: {marker!r}")
+        pending = bool(raw.get("pending"))
+        posted = raw.get("posted_at")
+        authorized = raw.get("authorized_at")
+        when = as_datetime(
+            (authorized if pending else posted) or posted or authorized or raw.get("timestamp"), "timestamp"
+        )
+        category = raw.get("category") or ""
+        if isinstance(category, list):
+            category = " > ".join(str(c) for c in category)
+        merchant = str(raw.get("merchant_name") or "")
+        return TransactionData(
+            provider_transaction_id=str(transaction_id),
+            provider_account_id=str(account_id),
+            status="pending" if pending else "booked",
+            booking_date=when.date(),
+            booked_at=when,
+            value_date=as_datetime(authorized).date() if (authorized and not pending) else None,
+            amount=signed,
+            currency=as_currency(_first(raw, "iso_currency_code", "currency"), "currency"),
+            description=str(raw.get("description") or raw.get("name") or ""),
+            merchant_name=merchant,
+            category=str(category),
+            counterparty_name=str(raw.get("counterparty") or merchant),
+            bank_transaction_code=str(raw.get("transaction_code") or ""),
+            pending_transaction_id=str(raw.get("pending_transaction_id") or ""),
+            raw=raw,
+        )

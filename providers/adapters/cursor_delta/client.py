@@ -1,0 +1,66 @@
+"""The only module that builds requests to a cursor-delta bank (``GET /accounts``, ``GET /transactions/sync``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...base import AccessTokenExpiredError, Credentials, PermanentProviderError, ProviderError, ReauthRequiredError
+from ...http import HttpResponse, provider_client
+from ...oauth import OAuthServer, oauth_discover, token_request
+from . import constants
+
+__all__ = ["CursorDeltaClient", "cursor_delta_error"]
+
+
+def cursor_delta_error(response: HttpResponse) -> ProviderError | None:
+    if response.status < 400 or response.status >= 500 or response.status == 429:
+        return None
+    try:
+        body = response.json_object()
+    except ProviderError:
+        body = {}
+    error = body.get("error")
+    code = str((error.get("code") if isinstance(error, dict) else error) or body.get("error_code") or "")
+    message = str((error.get("message") if isinstance(error, dict) else "") or body.get("error_message") or "")
+    detail = f"[{code or response.status}] {message} (request {response.request_id})"
+    if code in constants.REAUTH_ERROR_CODES:
+        return ReauthRequiredError(f"re-authorisation needed: {detail}", code="consent_invalid")
+    if response.status == 401:
+        return AccessTokenExpiredError(f"access token refused: {detail}")
+    return PermanentProviderError(f"refused by the bank: {detail}", code=f"http_{response.status}")
+
+
+class CursorDeltaClient:
+    def __init__(self, *, base_url: str, client_id: str, client_secret: str, api_prefix: str = "") -> None:
+        self.base_url = base_url.rstrip("/")
+        self.api_base = self.base_url + (api_prefix or "")
+        self.client_id = client_id
+        self.client_secret = client_secret
+
+    def server(self) -> OAuthServer:
+        return oauth_discover(self.base_url)
+
+    def token(self, form: dict[str, str]) -> dict[str, Any]:
+        return token_request(self.server(), client_id=self.client_id, client_secret=self.client_secret, form=form)
+
+    def get(self, path: str, credentials: Credentials, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        return (
+            provider_client()
+            .request(
+                "GET",
+                self.api_base + path,
+                params=params,
+                headers={"Authorization": f"Bearer {credentials.access_token}"},
+                error_mapper=cursor_delta_error,
+            )
+            .json_object()
+        )
+
+    def accounts(self, credentials: Credentials) -> dict[str, Any]:
+        return self.get("/accounts", credentials)
+
+    def transactions_sync(self, credentials: Credentials, *, cursor: str, count: int) -> dict[str, Any]:
+        params: dict[str, Any] = {"count": count}
+        if cursor:
+            params["cursor"] = cursor
+        return self.get("/transactions/sync", credentials, params)

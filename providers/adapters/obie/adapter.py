@@ -1,0 +1,290 @@
+"""UK Open Banking (OBIE) v3.1.11 Account and Transaction API adapter.
+
+Flow: client-credentials token → ``POST /account-access-consents`` (permissions, expiry) → the user authorises
+the ConsentId at the bank (``consent_id`` on the authorize URL, PKCE when the server supports S256) → code →
+access + rotating refresh token. ``revoke`` deletes the consent.
+
+Normalization rules (OBTransaction6 → ``TransactionData``):
+
+* **Amount sign**: ``Amount.Amount`` is unsigned; ``CreditDebitIndicator`` ``Debit`` → negative (money out),
+  ``Credit`` → positive. Balances likewise (a ``Debit`` balance is negative: overdrawn, or owed on a card).
+* **Dates**: ``BookingDateTime`` → ``booked_at`` (aware UTC) and ``booking_date`` (its UTC date);
+  ``ValueDateTime`` → ``value_date`` (its UTC date), absent → None.
+* **Status**: ``Booked`` → booked, ``Pending`` → pending; ``Rejected`` entries are dropped.
+* **Ids**: ``TransactionId``; when a bank omits it, a stable hash of the entry's identifying fields. A booked
+  entry that replaced a pending one names it in ``SupplementaryData.PendingTransactionId`` (sandbox extension;
+  OBIE itself has no such link) → ``pending_transaction_id``.
+* **Texts**: ``TransactionInformation`` (else ``TransactionReference``) → description;
+  ``MerchantDetails.MerchantName`` → merchant; counterparty = ``CreditorAccount.Name`` for debits,
+  ``DebtorAccount.Name`` for credits (falling back to the merchant); category = ``SupplementaryData.Category``
+  where the bank gives one, else the ISO 18245 ``MerchantCategoryCode`` as ``mcc:NNNN``;
+  bank_transaction_code = ``BankTransactionCode`` ``Code-SubCode``, else ``ProprietaryBankTransactionCode.Code``.
+* **Accounts**: ``AccountSubType`` → type (CurrentAccount/Savings/CreditCard…); ``Nickname`` (else
+  ``Description``, else the first identification's ``Name``) → display name; ``UK.OBIE.SortCodeAccountNumber``
+  (14 digits) → sort code + account number; ``UK.OBIE.IBAN`` → iban; ``UK.OBIE.PAN`` → masked PAN (only the
+  last 4 digits kept).
+* **Balances**: ``ClosingBooked`` → booked, ``InterimAvailable``/``ClosingAvailable`` → available, ``Expected`` →
+  expected; ``CreditLine`` → ``credit_line_included`` and the ``Credit`` line amount as ``credit_limit``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from ...base import (
+    AccountData,
+    AuthorizationRequest,
+    BalanceData,
+    BankAdapter,
+    Credentials,
+    TransactionData,
+    TransactionPage,
+)
+from ...oauth import authorize_url, new_pkce_pair, new_state, tokens_to_credentials
+from ..common import as_currency, as_date, as_datetime, as_decimal, malformed, stable_id
+from . import constants
+from .client import OBIEClient
+
+__all__ = ["OBIEAdapter"]
+
+
+def _signed(amount: Decimal, indicator: Any, what: str) -> Decimal:
+    if indicator == "Debit":
+        return -amount
+    if indicator == "Credit":
+        return amount
+    raise malformed(f"{what}: CreditDebitIndicator must be Credit or Debit, got {indicator!r}")
+
+
+def _mask_pan(pan: str) -> str:
+    digits = pan.replace(" ", "")
+    return "*" * max(len(digits) - 4, 0) + digits[-4:] if digits else ""
+
+
+class OBIEAdapter(BankAdapter):
+    name = "obie"
+    sync_mode = "window"
+
+    @property
+    def client(self) -> OBIEClient:
+        return OBIEClient(
+            base_url=self.config["base_url"],
+            client_id=self.config.get("client_id", ""),
+            client_secret=self.config.get("client_secret", ""),
+            api_prefix=self.config.get("api_prefix", ""),
+        )
+
+    # --- authorization -----------------------------------------------------------------------------
+    def start_authorization(self, *, redirect_uri: str, user_hint: str = "") -> AuthorizationRequest:
+        client = self.client
+        token = client.client_credentials_token()
+        max_days = int(getattr(settings, "AGGREGATOR", {}).get("CONSENT_MAX_DAYS", 90))
+        expires_at = timezone.now().replace(microsecond=0) + timedelta(days=max_days)
+        body = client.consent_create(
+            token=token,
+            permissions=tuple(self.config.get("permissions", constants.PERMISSIONS)),
+            expires_at=expires_at,
+            transactions_from=None,
+        )
+        data = body.get("Data") or {}
+        consent_id = str(data.get("ConsentId") or "")
+        if not consent_id:
+            raise malformed("account-access-consent response without Data.ConsentId")
+        server = client.server()
+        state = new_state()
+        verifier, challenge = new_pkce_pair() if server.supports_pkce else ("", "")
+        url = authorize_url(
+            server,
+            {
+                "response_type": "code",
+                "client_id": client.client_id,
+                "redirect_uri": redirect_uri,
+                "scope": self.config.get("scope", constants.AUTHORIZE_SCOPE),
+                "state": state,
+                "consent_id": consent_id,
+                "code_challenge": challenge,
+                "code_challenge_method": "S256" if challenge else "",
+                "login_hint": user_hint,
+            },
+        )
+        return AuthorizationRequest(
+            url=url,
+            state=state,
+            code_verifier=verifier,
+            consent_id=consent_id,
+            extra={"consent_expires_at": str(data.get("ExpirationDateTime") or expires_at.isoformat())},
+        )
+
+    def exchange_code(self, *, code: str, redirect_uri: str, auth: AuthorizationRequest) -> Credentials:
+        body = self.client.token(
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": redirect_uri,
+                "code_verifier": auth.code_verifier,
+            }
+        )
+        expires = auth.extra.get("consent_expires_at")
+        return tokens_to_credentials(
+            body,
+            consent_id=auth.consent_id,
+            consent_expires_at=as_datetime(expires) if expires else None,
+        )
+
+    def refresh(self, credentials: Credentials) -> Credentials:
+        body = self.client.token({"grant_type": "refresh_token", "refresh_token": credentials.refresh_token})
+        return tokens_to_credentials(body, previous=credentials)
+
+    def revoke(self, credentials: Credentials) -> None:
+        if credentials.consent_id:
+            client = self.client
+            client.consent_delete(token=client.client_credentials_token(), consent_id=credentials.consent_id)
+
+    # --- accounts and balances ---------------------------------------------------------------------
+    def list_accounts(self, credentials: Credentials) -> list[AccountData]:
+        accounts: list[AccountData] = []
+        for page in self.client.pages("/accounts", credentials):
+            for raw in (page.get("Data") or {}).get("Account") or []:
+                accounts.append(self.normalize_account(raw))
+        return accounts
+
+    @staticmethod
+    def normalize_account(raw: dict[str, Any]) -> AccountData:
+        account_id = raw.get("AccountId")
+        if not account_id:
+            raise malformed("account without AccountId")
+        sort_code = account_number = iban = masked_pan = holder = ""
+        for ident in raw.get("Account") or []:
+            scheme = ident.get("SchemeName")
+            value = str(ident.get("Identification") or "").replace(" ", "").replace("-", "")
+            holder = holder or str(ident.get("Name") or "")
+            if scheme == constants.SCHEME_SORT_CODE and len(value) == 14:
+                sort_code, account_number = value[:6], value[6:]
+            elif scheme == constants.SCHEME_IBAN:
+                iban = value
+            elif scheme == constants.SCHEME_PAN:
+                masked_pan = _mask_pan(value)
+        subtype = str(raw.get("AccountSubType") or "")
+        return AccountData(
+            provider_account_id=str(account_id),
+            display_name=str(raw.get("Nickname") or raw.get("Description") or holder or account_id),
+            type=constants.ACCOUNT_TYPES.get(subtype, "other"),
+            subtype=subtype,
+            currency=as_currency(raw.get("Currency"), "Account.Currency"),
+            iban=iban,
+            sort_code=sort_code,
+            account_number=account_number,
+            masked_pan=masked_pan,
+            holder_name=holder,
+            raw=raw,
+        )
+
+    def get_balances(self, credentials: Credentials, account: AccountData) -> list[BalanceData]:
+        balances: dict[str, BalanceData] = {}
+        for page in self.client.pages(f"/accounts/{account.provider_account_id}/balances", credentials):
+            for raw in (page.get("Data") or {}).get("Balance") or []:
+                balance = self.normalize_balance(raw, account.provider_account_id)
+                if balance is not None:
+                    balances.setdefault(balance.type, balance)
+        return list(balances.values())
+
+    @staticmethod
+    def normalize_balance(raw: dict[str, Any], account_id: str) -> BalanceData | None:
+        kind = constants.BALANCE_TYPES.get(str(raw.get("Type")))
+        if kind is None:
+            return None
+        amount = raw.get("Amount") or {}
+        credit_lines = raw.get("CreditLine") or []
+        limit = None
+        for line in credit_lines:
+            if line.get("Type") in ("Credit", "Pre-Agreed") and line.get("Amount"):
+                limit = as_decimal(line["Amount"].get("Amount"), "CreditLine.Amount")
+                break
+        return BalanceData(
+            provider_account_id=account_id,
+            type=kind,
+            amount=_signed(
+                as_decimal(amount.get("Amount"), "Balance.Amount"), raw.get("CreditDebitIndicator"), "Balance"
+            ),
+            currency=as_currency(amount.get("Currency"), "Balance.Currency"),
+            as_of=as_datetime(raw.get("DateTime"), "Balance.DateTime"),
+            credit_line_included=any(bool(line.get("Included")) for line in credit_lines),
+            credit_limit=limit,
+        )
+
+    # --- transactions ------------------------------------------------------------------------------
+    def iter_transactions(
+        self,
+        credentials: Credentials,
+        account: AccountData,
+        *,
+        since: date | None = None,
+        until: date | None = None,
+        cursor: str = "",
+    ) -> Iterator[TransactionPage]:
+        params: dict[str, str] = {}
+        # OBIE query date-times carry no offset; the bank reads them in its own time (UTC here).
+        if since:
+            params["fromBookingDateTime"] = datetime.combine(since, time.min).isoformat(timespec="seconds")
+        if until:
+            params["toBookingDateTime"] = datetime.combine(until, time(23, 59, 59)).isoformat(timespec="seconds")
+        pages = self.client.pages(f"/accounts/{account.provider_account_id}/transactions", credentials, params)
+        for body in pages:
+            items = tuple(
+                txn
+                for raw in (body.get("Data") or {}).get("Transaction") or []
+                if (txn := self.normalize_transaction(raw, account)) is not None
+            )
+            has_more = bool((body.get("Links") or {}).get("Next"))
+            yield TransactionPage(transactions=items, has_more=has_more)
+
+    @staticmethod
+    def normalize_transaction(raw: dict[str, Any], account: AccountData) -> TransactionData | None:
+        status = raw.get("Status")
+        if status == "Rejected":
+            return None
+        if status not in ("Booked", "Pending"):
+            raise malformed(f"transaction Status must be Booked or Pending, got {status!r}")
+        amount = raw.get("Amount") or {}
+        indicator = raw.get("CreditDebitIndicator")
+        signed = _signed(as_decimal(amount.get("Amount"), "Transaction.Amount"), indicator, "Transaction")
+        booked_at = as_datetime(raw.get("BookingDateTime"), "BookingDateTime")
+        value = raw.get("ValueDateTime")
+        merchant = str((raw.get("MerchantDetails") or {}).get("MerchantName") or "")
+        mcc = str((raw.get("MerchantDetails") or {}).get("MerchantCategoryCode") or "")
+        party = raw.get("CreditorAccount") if indicator == "Debit" else raw.get("DebtorAccount")
+        supplementary = raw.get("SupplementaryData") or {}
+        code = raw.get("BankTransactionCode") or {}
+        bank_code = f"{code['Code']}-{code['SubCode']}" if code.get("Code") and code.get("SubCode") else ""
+        bank_code = bank_code or str((raw.get("ProprietaryBankTransactionCode") or {}).get("Code") or "")
+        description = str(raw.get("TransactionInformation") or raw.get("TransactionReference") or "")
+        transaction_id = raw.get("TransactionId") or stable_id(
+            account.provider_account_id,
+            raw.get("BookingDateTime"),
+            str(signed),
+            description,
+            raw.get("TransactionReference"),
+        )
+        return TransactionData(
+            provider_transaction_id=str(transaction_id),
+            provider_account_id=str(raw.get("AccountId") or account.provider_account_id),
+            status="booked" if status == "Booked" else "pending",
+            booking_date=booked_at.date(),
+            booked_at=booked_at,
+            value_date=as_date(as_datetime(value).date().isoformat()) if value else None,
+            amount=signed,
+            currency=as_currency(amount.get("Currency"), "Transaction.Currency"),
+            description=description,
+            merchant_name=merchant,
+            category=str(supplementary.get("Category") or (f"mcc:{mcc}" if mcc else "")),
+            counterparty_name=str((party or {}).get("Name") or merchant),
+            bank_transaction_code=bank_code,
+            pending_transaction_id=str(supplementary.get("PendingTransactionId") or ""),
+            raw=raw,
+        )

@@ -1,0 +1,44 @@
+"""UK Open Banking (OBIE) Read/Write API v3.1.11 — Account and Transaction API constants."""
+
+from __future__ import annotations
+
+API_PREFIX = "/open-banking/v3.1/aisp"
+CLIENT_CREDENTIALS_SCOPE = "accounts"
+AUTHORIZE_SCOPE = "openid accounts"
+
+PERMISSIONS = (
+    "ReadAccountsDetail",
+    "ReadBalances",
+    "ReadTransactionsBasic",
+    "ReadTransactionsCredits",
+    "ReadTransactionsDebits",
+    "ReadTransactionsDetail",
+)
+
+# OBExternalAccountSubType1Code → aggregator Account.Type
+ACCOUNT_TYPES = {
+    "CurrentAccount": "current",
+    "Savings": "savings",
+    "CreditCard": "credit_card",
+    "ChargeCard": "credit_card",
+    "Loan": "loan",
+    "Mortgage": "loan",
+}
+
+# OBBalanceType1Code → aggregator Balance.Type (first one wins when two map to the same type)
+BALANCE_TYPES = {
+    "ClosingBooked": "booked",
+    "InterimAvailable": "available",
+    "ClosingAvailable": "available",
+    "Expected": "expected",
+    "InterimBooked": "interim_booked",
+    "OpeningBooked": "opening_booked",
+    "ForwardAvailable": "other",
+}
+
+SCHEME_SORT_CODE = "UK.OBIE.SortCodeAccountNumber"
+SCHEME_IBAN = "UK.OBIE.IBAN"
+SCHEME_PAN = "UK.OBIE.PAN"
+
+# OBError1.ErrorCode values meaning the consent is gone and the user must authorise again.
+REAUTH_ERROR_CODES = frozenset({"UK.OBIE.Reauthenticate", "UK.OBIE.Resource.InvalidConsentStatus"})

@@ -1,0 +1,390 @@
+"""The one place that talks HTTP to banks (the only module importing ``httpx``).
+
+``provider_client()`` returns a process-wide pooled client for bank APIs; ``browser_session()`` a short-lived
+client *with* cookies (to drive a sandbox bank's login pages server-side). Both:
+
+* use explicit connect/read timeouts from ``settings.AGGREGATOR`` (``HTTP_CONNECT_TIMEOUT``/``HTTP_READ_TIMEOUT``);
+* never follow redirects silently (a 3xx is returned to the caller that asked for it, an error otherwise);
+* send a ``User-Agent`` and a fresh request id as both ``x-fapi-interaction-id`` (OBIE) and ``X-Request-ID``
+  (Berlin Group) on every call, and log it with the method, URL path, status and duration (never headers,
+  query strings or bodies: those carry tokens and codes);
+* cap the response body at ``HTTP_MAX_RESPONSE_BYTES``;
+* retry with tenacity, bounded by ``HTTP_MAX_RETRIES``, with exponential backoff and jitter, honouring
+  ``Retry-After`` (up to ``HTTP_MAX_RETRY_AFTER`` seconds; a longer wait is raised to the caller instead).
+  Idempotent methods retry on timeouts, transport errors, 5xx and 429; ``POST`` only on 429 and on
+  connection failures (the request never reached the bank), so a consent or token is never created twice.
+
+Failures become the ``providers.base`` taxonomy: timeouts, transport errors, 5xx and malformed or truncated
+JSON → ``TransientProviderError``; 429 → ``RateLimitedError(retry_after)``; 401 → ``ReauthRequiredError``;
+other 4xx and unexpected redirects → ``PermanentProviderError``. Adapters refine this with an
+``error_mapper`` (their dialect's error codes) that runs first.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import http.cookiejar
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from django.conf import settings
+from django.utils import timezone
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from .base import (
+    PermanentProviderError,
+    ProviderError,
+    RateLimitedError,
+    ReauthRequiredError,
+    TransientProviderError,
+)
+
+__all__ = [
+    "USER_AGENT",
+    "BrowserSession",
+    "HttpResponse",
+    "ProviderClient",
+    "browser_session",
+    "error_for_response",
+    "parse_retry_after",
+    "provider_client",
+    "reset_provider_client",
+]
+
+logger = logging.getLogger("providers.http")
+
+USER_AGENT = "open-banking-aggregator/0.1 (+https://github.com/; adapters)"
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT"})
+
+ErrorMapper = Callable[["HttpResponse"], ProviderError | None]
+
+
+def _option(name: str, default: Any) -> Any:
+    return getattr(settings, "AGGREGATOR", {}).get(name, default)
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    """A fully read response: status, headers (lower-case keys), body bytes and the request id used."""
+
+    status: int
+    headers: Mapping[str, str]
+    content: bytes
+    url: str
+    request_id: str
+    method: str = "GET"
+    _json_cache: list = field(default_factory=list, repr=False, compare=False)
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+    @property
+    def is_redirect(self) -> bool:
+        return 300 <= self.status < 400 and "location" in self.headers
+
+    @property
+    def location(self) -> str:
+        return self.headers.get("location", "")
+
+    def json(self) -> Any:
+        """The body as JSON; a malformed or truncated body is a ``TransientProviderError`` (never partial data)."""
+        if not self._json_cache:
+            try:
+                self._json_cache.append(json.loads(self.content))
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise TransientProviderError(
+                    f"malformed JSON from {self.method} {_path(self.url)} (request {self.request_id})",
+                    code="malformed_response",
+                ) from exc
+        return self._json_cache[0]
+
+    def json_object(self) -> dict[str, Any]:
+        body = self.json()
+        if not isinstance(body, dict):
+            raise TransientProviderError(
+                f"expected a JSON object from {_path(self.url)} (request {self.request_id})", code="malformed_response"
+            )
+        return body
+
+
+def _path(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """``Retry-After`` as seconds: delta-seconds or an HTTP-date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - timezone.now()).total_seconds())
+
+
+def error_for_response(response: HttpResponse) -> ProviderError | None:
+    """The default mapping of a response to the error taxonomy (None for 2xx)."""
+    status = response.status
+    where = f"{response.method} {_path(response.url)} → {status} (request {response.request_id})"
+    if 200 <= status < 300:
+        return None
+    if status == 429:
+        return RateLimitedError(
+            f"rate limited: {where}", retry_after=parse_retry_after(response.headers.get("retry-after"))
+        )
+    if status == 401:
+        return ReauthRequiredError(f"unauthorised: {where}", code="unauthorised")
+    if status >= 500:
+        return TransientProviderError(f"bank error: {where}", code=f"http_{status}")
+    if 300 <= status < 400:
+        return PermanentProviderError(f"unexpected redirect: {where}", code="unexpected_redirect")
+    return PermanentProviderError(f"refused: {where}", code=f"http_{status}")
+
+
+class _RetryPolicy:
+    """tenacity wait: the bank's ``Retry-After`` when it gave one, else exponential backoff with jitter."""
+
+    def __init__(self) -> None:
+        self.backoff = wait_exponential_jitter(
+            initial=_option("HTTP_RETRY_INITIAL", 0.5), max=_option("HTTP_RETRY_MAX_WAIT", 10.0), jitter=0.5
+        )
+
+    def __call__(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
+            return exc.retry_after
+        return self.backoff(state)
+
+
+class _ConnectFailed(TransientProviderError):
+    """The request never reached the bank (safe to retry even for POST)."""
+
+    code = "connect_failed"
+
+
+def _retryable(method: str) -> Callable[[BaseException], bool]:
+    max_retry_after = float(_option("HTTP_MAX_RETRY_AFTER", 30.0))
+
+    def decide(exc: BaseException) -> bool:
+        if isinstance(exc, RateLimitedError):
+            return exc.retry_after is None or exc.retry_after <= max_retry_after
+        if isinstance(exc, _ConnectFailed):
+            return True
+        if method not in IDEMPOTENT_METHODS:
+            return False
+        return isinstance(exc, TransientProviderError) and exc.code != "token_expired"
+
+    return decide
+
+
+def _build_client(*, cookies: bool) -> httpx.Client:
+    timeout = httpx.Timeout(
+        connect=float(_option("HTTP_CONNECT_TIMEOUT", 5.0)),
+        read=float(_option("HTTP_READ_TIMEOUT", 30.0)),
+        write=float(_option("HTTP_READ_TIMEOUT", 30.0)),
+        pool=float(_option("HTTP_CONNECT_TIMEOUT", 5.0)),
+    )
+    jar = http.cookiejar.CookieJar()
+    if not cookies:
+        # A shared API client must never carry one bank session's cookies into another's calls.
+        jar.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+    return httpx.Client(
+        timeout=timeout,
+        follow_redirects=False,
+        headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+        limits=httpx.Limits(max_connections=int(_option("HTTP_MAX_CONNECTIONS", 50)), max_keepalive_connections=20),
+        cookies=jar,
+    )
+
+
+class ProviderClient:
+    """A thin, retrying wrapper over one ``httpx.Client``."""
+
+    def __init__(self, client: httpx.Client) -> None:
+        self._client = client
+
+    def close(self) -> None:
+        self._client.close()
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        data: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        error_mapper: ErrorMapper | None = None,
+        allow_redirects: bool = False,
+        raise_for_status: bool = True,
+        retries: int | None = None,
+    ) -> HttpResponse:
+        """Send one request (with bounded retries) and return the read response, or raise a ``ProviderError``.
+
+        ``allow_redirects``: return a 3xx to the caller instead of treating it as an error (redirects are still
+        never followed). ``raise_for_status=False`` returns 4xx/5xx responses too (after retries).
+        """
+        method = method.upper()
+        attempts = 1 + (int(_option("HTTP_MAX_RETRIES", 4)) if retries is None else retries)
+        request_id = str(uuid.uuid4())
+        retrying = Retrying(
+            stop=stop_after_attempt(attempts),
+            wait=_RetryPolicy(),
+            retry=retry_if_exception(_retryable(method)),
+            reraise=True,
+            before_sleep=lambda state: logger.warning(
+                "bank call retry %s %s attempt=%s request_id=%s error=%s",
+                method,
+                _path(url),
+                state.attempt_number,
+                request_id,
+                state.outcome.exception() if state.outcome else "",
+            ),
+        )
+        for attempt in retrying:
+            with attempt:
+                response = self._send_once(
+                    method,
+                    url,
+                    params=params,
+                    json_body=json_body,
+                    data=data,
+                    headers=headers,
+                    auth=auth,
+                    request_id=request_id,
+                )
+                ok_redirect = allow_redirects and 300 <= response.status < 400
+                error = None if ok_redirect else (error_mapper(response) if error_mapper else None)
+                error = error or (None if ok_redirect else error_for_response(response))
+                if error is not None and (raise_for_status or isinstance(error, TransientProviderError)):
+                    raise error
+        return response
+
+    def _send_once(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None,
+        json_body: Any,
+        data: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+        auth: tuple[str, str] | None,
+        request_id: str,
+    ) -> HttpResponse:
+        all_headers = {"x-fapi-interaction-id": request_id, "X-Request-ID": request_id}
+        all_headers.update(headers or {})
+        max_bytes = int(_option("HTTP_MAX_RESPONSE_BYTES", 20 * 1024 * 1024))
+        started = time.monotonic()
+        status: int | str = "-"
+        try:
+            with self._client.stream(
+                method, url, params=params, json=json_body, data=data, headers=all_headers, auth=auth
+            ) as resp:
+                status = resp.status_code
+                declared = resp.headers.get("content-length")
+                if declared and declared.isdigit() and int(declared) > max_bytes:
+                    raise PermanentProviderError(
+                        f"response too large ({declared} bytes) from {_path(url)}", code="response_too_large"
+                    )
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in resp.iter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise PermanentProviderError(
+                            f"response larger than {max_bytes} bytes from {_path(url)}", code="response_too_large"
+                        )
+                    chunks.append(chunk)
+                return HttpResponse(
+                    status=resp.status_code,
+                    headers={k.lower(): v for k, v in resp.headers.items()},
+                    content=b"".join(chunks),
+                    url=str(resp.url),
+                    request_id=request_id,
+                    method=method,
+                )
+        except httpx.ConnectError as exc:
+            raise _ConnectFailed(f"cannot connect to {_path(url)}: {exc}") from exc
+        except httpx.TimeoutException as exc:
+            raise TransientProviderError(f"timeout calling {_path(url)}", code="timeout") from exc
+        except httpx.TransportError as exc:
+            # Includes a body cut short of its Content-Length (RemoteProtocolError): never partial data.
+            raise TransientProviderError(f"transport error calling {_path(url)}: {exc}", code="transport") from exc
+        finally:
+            logger.info(
+                "bank call %s %s status=%s ms=%d request_id=%s",
+                method,
+                _path(url),
+                status,
+                (time.monotonic() - started) * 1000,
+                request_id,
+            )
+
+
+_shared: ProviderClient | None = None
+_shared_lock = threading.Lock()
+
+
+def provider_client() -> ProviderClient:
+    """The process-wide pooled client for bank API calls (no cookies kept)."""
+    global _shared
+    if _shared is None:
+        with _shared_lock:
+            if _shared is None:
+                _shared = ProviderClient(_build_client(cookies=False))
+    return _shared
+
+
+def reset_provider_client() -> None:
+    """Drop the shared client (tests that change timeouts; after fork)."""
+    global _shared
+    with _shared_lock:
+        if _shared is not None:
+            _shared.close()
+        _shared = None
+
+
+class BrowserSession(ProviderClient):
+    """A cookie-keeping client for driving a bank's HTML login pages; use as a context manager."""
+
+    def __enter__(self) -> BrowserSession:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def cookie_names(self) -> list[str]:
+        return [cookie.name for cookie in self._client.cookies.jar]
+
+
+def browser_session() -> BrowserSession:
+    session = BrowserSession(_build_client(cookies=True))
+    session._client.headers["Accept"] = "text/html,application/json;q=0.9"
+    return session
