@@ -1,7 +1,18 @@
 from django.urls import include, path
 
+from . import views
+
 app_name = "api"
 
 urlpatterns = [
+    path("accounts", views.AccountListView.as_view(), name="account-list"),
+    path("accounts/<str:account_id>", views.AccountDetailView.as_view(), name="account-detail"),
+    path("accounts/<str:account_id>/balances", views.AccountBalancesView.as_view(), name="account-balances"),
+    path(
+        "accounts/<str:account_id>/transactions", views.AccountTransactionsView.as_view(), name="account-transactions"
+    ),
+    path("transactions/sync", views.TransactionSyncView.as_view(), name="transaction-sync"),
+    path("consents/<str:consent_id>/refresh", views.ConsentRefreshView.as_view(), name="consent-refresh"),
+    path("syncs/<str:sync_id>", views.SyncRunDetailView.as_view(), name="syncrun-detail"),
     path("", include("consent.api_urls")),
 ]

@@ -1,0 +1,247 @@
+"""Input validation (query parameters) and the output shapes of the data API.
+
+Output is built by small functions over ``values()`` rows or model instances rather than ``ModelSerializer``: a
+page of 500 transactions is rendered in well under a millisecond. The ``*Serializer`` classes below describe the
+same shapes for the OpenAPI document (drf-spectacular) and are checked against real responses by the schema
+tests (schemathesis).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from rest_framework import serializers
+
+from aggregator.models import Account, Balance, SyncRun, Transaction
+
+__all__ = [
+    "TRANSACTION_FIELDS",
+    "AccountSerializer",
+    "BalanceSerializer",
+    "DeltaQuerySerializer",
+    "ErrorResponseSerializer",
+    "SyncRunSerializer",
+    "TransactionQuerySerializer",
+    "TransactionSerializer",
+    "account_data",
+    "balance_data",
+    "money",
+    "syncrun_data",
+    "transaction_data",
+]
+
+PAGE_SIZE_DEFAULT = 100
+PAGE_SIZE_MAX = 500
+
+
+def money(value: Decimal | None) -> str | None:
+    """``Decimal("-12.3400")`` → ``"-12.34"``: a string, at least two decimals, no trailing zeros beyond them."""
+    if value is None:
+        return None
+    text = format(value, "f")
+    whole, _, frac = text.partition(".")
+    frac = frac.rstrip("0")
+    return f"{whole}.{frac.ljust(2, '0')}"
+
+
+# --- query parameters ------------------------------------------------------------------------------------
+
+
+class TransactionQuerySerializer(serializers.Serializer):
+    booked_from = serializers.DateField(required=False, help_text="Earliest booking date (YYYY-MM-DD), inclusive.")
+    booked_to = serializers.DateField(required=False, help_text="Latest booking date (YYYY-MM-DD), inclusive.")
+    status = serializers.ChoiceField(choices=Transaction.Status.values, required=False)
+    min_amount = serializers.DecimalField(
+        max_digits=20, decimal_places=4, required=False, help_text="Signed amount, e.g. -50.00 (inclusive)."
+    )
+    max_amount = serializers.DecimalField(max_digits=20, decimal_places=4, required=False)
+    cursor = serializers.CharField(required=False, max_length=512, help_text="`links.next` of the previous page.")
+    page_size = serializers.IntegerField(
+        required=False, min_value=1, max_value=PAGE_SIZE_MAX, default=PAGE_SIZE_DEFAULT
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("booked_from") and attrs.get("booked_to") and attrs["booked_from"] > attrs["booked_to"]:
+            raise serializers.ValidationError({"booked_from": ["booked_from must not be after booked_to."]})
+        lo, hi = attrs.get("min_amount"), attrs.get("max_amount")
+        if lo is not None and hi is not None and lo > hi:
+            raise serializers.ValidationError({"min_amount": ["min_amount must not be above max_amount."]})
+        return attrs
+
+
+class DeltaQuerySerializer(serializers.Serializer):
+    cursor = serializers.CharField(
+        required=False, max_length=512, help_text="`next_cursor` of the previous call; omit to start from scratch."
+    )
+    count = serializers.IntegerField(required=False, min_value=1, max_value=PAGE_SIZE_MAX, default=PAGE_SIZE_DEFAULT)
+
+
+class RefreshRequestSerializer(serializers.Serializer):
+    """The refresh request has no body; an empty JSON object is accepted."""
+
+
+# --- output ----------------------------------------------------------------------------------------------
+
+
+class InstitutionRefSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="Institution slug")
+    name = serializers.CharField()
+    country = serializers.CharField()
+
+
+class AccountSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    display_name = serializers.CharField()
+    type = serializers.ChoiceField(choices=Account.Type.values)
+    subtype = serializers.CharField()
+    currency = serializers.CharField(help_text="ISO 4217")
+    iban = serializers.CharField(allow_blank=True)
+    sort_code = serializers.CharField(allow_blank=True)
+    account_number = serializers.CharField(allow_blank=True)
+    masked_pan = serializers.CharField(allow_blank=True)
+    masked_identifier = serializers.CharField()
+    holder_name = serializers.CharField(allow_blank=True)
+    institution = InstitutionRefSerializer()
+
+
+def account_data(account: Account) -> dict[str, Any]:
+    institution = account.connection.institution
+    return {
+        "id": account.public_id,
+        "display_name": account.display_name,
+        "type": account.type,
+        "subtype": account.subtype,
+        "currency": account.currency,
+        "iban": account.iban,
+        "sort_code": account.sort_code,
+        "account_number": account.account_number,
+        "masked_pan": account.masked_pan,
+        "masked_identifier": account.masked_identifier,
+        "holder_name": account.holder_name,
+        "institution": {"id": institution.slug, "name": institution.name, "country": institution.country},
+    }
+
+
+class BalanceSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=Balance.Type.values)
+    amount = serializers.CharField(help_text='Decimal amount as a string, e.g. "-12.34"')
+    currency = serializers.CharField()
+    as_of = serializers.DateTimeField()
+    credit_line_included = serializers.BooleanField()
+    credit_limit = serializers.CharField(allow_null=True)
+
+
+def balance_data(balance: Balance) -> dict[str, Any]:
+    return {
+        "type": balance.type,
+        "amount": money(balance.amount),
+        "currency": balance.currency,
+        "as_of": balance.as_of,
+        "credit_line_included": balance.credit_line_included,
+        "credit_limit": money(balance.credit_limit),
+    }
+
+
+class TransactionSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    account_id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=Transaction.Status.values)
+    booking_date = serializers.DateField()
+    booked_at = serializers.DateTimeField(allow_null=True)
+    value_date = serializers.DateField(allow_null=True)
+    amount = serializers.CharField(help_text="Signed decimal string; negative is money out of the account")
+    currency = serializers.CharField()
+    description = serializers.CharField(allow_blank=True)
+    merchant_name = serializers.CharField(allow_blank=True)
+    category = serializers.CharField(allow_blank=True)
+    counterparty_name = serializers.CharField(allow_blank=True)
+    bank_transaction_code = serializers.CharField(allow_blank=True)
+    pending_transaction_id = serializers.UUIDField(
+        allow_null=True, help_text="For a booked transaction that replaced a pending one: the pending one's id"
+    )
+
+
+# Columns read for a transaction (``values()``); ``id`` is the keyset tie-breaker, never sent.
+TRANSACTION_FIELDS: tuple[str, ...] = (
+    "id",
+    "public_id",
+    "status",
+    "booking_date",
+    "booked_at",
+    "value_date",
+    "amount",
+    "currency",
+    "description",
+    "merchant_name",
+    "category",
+    "counterparty_name",
+    "bank_transaction_code",
+    "pending_transaction_id",
+)
+
+
+def transaction_data(row: dict[str, Any], account_public_id: Any, pending_public_id: Any = None) -> dict[str, Any]:
+    """One ``values(*TRANSACTION_FIELDS)`` row → its API shape. ``pending_public_id``: for a booked transaction
+    that replaced a pending one, the pending one's public id."""
+    return {
+        "id": row["public_id"],
+        "account_id": account_public_id,
+        "status": row["status"],
+        "booking_date": row["booking_date"],
+        "booked_at": row["booked_at"],
+        "value_date": row["value_date"],
+        "amount": money(row["amount"]),
+        "currency": row["currency"],
+        "description": row["description"],
+        "merchant_name": row["merchant_name"],
+        "category": row["category"],
+        "counterparty_name": row["counterparty_name"],
+        "bank_transaction_code": row["bank_transaction_code"],
+        "pending_transaction_id": pending_public_id,
+    }
+
+
+class SyncRunSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    state = serializers.ChoiceField(choices=SyncRun.Outcome.values)
+    trigger = serializers.ChoiceField(choices=SyncRun.Trigger.values)
+    institution = serializers.CharField(help_text="Institution slug")
+    queued_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    counts = serializers.DictField(child=serializers.IntegerField(), help_text="added, modified, removed")
+    error_code = serializers.CharField(allow_blank=True)
+
+
+def syncrun_data(run: SyncRun, institution_slug: str) -> dict[str, Any]:
+    return {
+        "id": run.public_id,
+        "state": run.outcome,
+        "trigger": run.trigger,
+        "institution": institution_slug,
+        "queued_at": run.queued_at,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "counts": {"added": run.added_count, "modified": run.modified_count, "removed": run.removed_count},
+        "error_code": run.error_code,
+    }
+
+
+# --- envelopes and errors (documentation) -----------------------------------------------------------------
+
+
+class LinksSerializer(serializers.Serializer):
+    self = serializers.URLField()
+    next = serializers.URLField(allow_null=True)
+
+
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable machine-readable code, e.g. permission_missing")
+    message = serializers.CharField()
+    field = serializers.CharField(allow_null=True, help_text="The parameter or body field at fault, if any")
+
+
+class ErrorResponseSerializer(serializers.Serializer):
+    errors = ErrorSerializer(many=True)
+    request_id = serializers.CharField()

@@ -1,0 +1,84 @@
+"""Throttles of the data API: per third-party app, per consent, and consent refreshes.
+
+A fixed-window counter in the cache (``cache.incr`` — atomic on Redis, which production uses through
+``CACHE_URL``): two cache round trips per request whatever the rate, where DRF's ``SimpleRateThrottle`` would
+read and rewrite a list of every request time in the window. A client can burst up to twice the rate across a
+window boundary; the limits are sized for that. Rates come from ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]``
+(``tpp``, ``consent``, ``consent_refresh``); a refused request gets ``429`` with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.core.cache import cache
+from rest_framework.settings import api_settings
+from rest_framework.throttling import BaseThrottle
+
+__all__ = ["ConsentRateThrottle", "ConsentRefreshThrottle", "TPPRateThrottle", "parse_rate"]
+
+_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """``"600/min"`` → ``(600, 60)``; ``"3/hour"`` → ``(3, 3600)``."""
+    num, period = rate.split("/")
+    return int(num), _PERIODS[period.strip()[0]]
+
+
+class _WindowThrottle(BaseThrottle):
+    scope = ""
+
+    def __init__(self) -> None:
+        self._wait: float | None = None
+
+    def ident(self, request: Any) -> str | None:
+        raise NotImplementedError
+
+    def allow_request(self, request: Any, view: Any) -> bool:
+        rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        ident = self.ident(request)
+        if not rate or ident is None:
+            return True
+        limit, duration = parse_rate(rate)
+        now = time.time()
+        window = int(now // duration)
+        key = f"api-throttle:{self.scope}:{ident}:{window}"
+        try:
+            count = cache.incr(key)
+        except ValueError:
+            count = 1 if cache.add(key, 1, timeout=duration + 1) else cache.incr(key)
+        if count > limit:
+            self._wait = (window + 1) * duration - now
+            return False
+        return True
+
+    def wait(self) -> float | None:
+        return self._wait
+
+
+class TPPRateThrottle(_WindowThrottle):
+    """All requests of one third-party app, across its consents."""
+
+    scope = "tpp"
+
+    def ident(self, request: Any) -> str | None:
+        app_id = getattr(request.auth, "application_id", None)
+        return None if app_id is None else str(app_id)
+
+
+class ConsentRateThrottle(_WindowThrottle):
+    """All requests made under one consent."""
+
+    scope = "consent"
+
+    def ident(self, request: Any) -> str | None:
+        consent_id = getattr(request.auth, "consent_id", None)
+        return None if consent_id is None else str(consent_id)
+
+
+class ConsentRefreshThrottle(ConsentRateThrottle):
+    """``POST /consents/{id}/refresh``: a few per consent per hour."""
+
+    scope = "consent_refresh"
