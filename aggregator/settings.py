@@ -274,3 +274,36 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
 }
+
+# --- webhooks ---
+# Data API (aggregator/api) and TPP webhooks (aggregator/webhooks): one JSON error shape, throttles backed by the
+# cache (Redis via CACHE_URL in production), batched access logging, and the OAuth2 scheme in the OpenAPI file.
+INSTALLED_APPS += ["aggregator.webhooks"]
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("aggregator.middleware.RequestIdMiddleware") + 1, "aggregator.api.errors.ApiErrorMiddleware"
+)
+REST_FRAMEWORK["EXCEPTION_HANDLER"] = "aggregator.api.errors.exception_handler"
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    "tpp": env.str("API_THROTTLE_TPP", default="6000/min"),
+    "consent": env.str("API_THROTTLE_CONSENT", default="600/min"),
+    "consent_refresh": env.str("API_THROTTLE_CONSENT_REFRESH", default="3/hour"),
+}
+SPECTACULAR_SETTINGS.update(
+    {
+        "OAUTH2_FLOWS": ["authorizationCode", "clientCredentials"],
+        "OAUTH2_AUTHORIZATION_URL": "/oauth/authorize/",
+        "OAUTH2_TOKEN_URL": "/oauth/token/",
+        "OAUTH2_REFRESH_URL": "/oauth/token/",
+        "COMPONENT_SPLIT_REQUEST": True,
+    }
+)
+AGGREGATOR.update(
+    {
+        # Access-log rows are buffered per process and written in batches; 0 writes each one in the request.
+        "ACCESS_LOG_FLUSH_SECONDS": env.float("API_ACCESS_LOG_FLUSH_SECONDS", default=1.0),
+        # Delta feed: rows younger than this are held back so a slow concurrent commit cannot be skipped.
+        "DELTA_FEED_SAFETY_LAG_SECONDS": env.float("API_DELTA_FEED_SAFETY_LAG_SECONDS", default=2.0),
+        "WEBHOOK_TIMEOUT_SECONDS": env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0),
+        "WEBHOOK_MAX_ATTEMPTS": env.int("WEBHOOK_MAX_ATTEMPTS", default=8),
+    }
+)
