@@ -1,0 +1,101 @@
+"""Unattended-access budgets and schedule planning.
+
+Some banks cap how often we may read an account without the user present (Berlin Group's ``frequencyPerDay``;
+the sandbox's ``rhein`` allows 4 a day). Every sync that reaches such a bank is an unattended access of each of
+the connection's accounts, whatever its trigger, so every attempt is recorded in ``connection.sync_state``
+(``"unattended": [iso timestamps]``, trimmed to the last 24 hours).
+
+Rule: a budgeted sync may start at ``t`` only if fewer than ``syncs_per_day`` attempts happened in the 24 hours
+before ``t``. A rolling window is stricter than any calendar day, in any time zone and on any clock that runs at
+least as fast as ours (the sandbox clock can only be moved forward), so the bank's daily count can never be
+exceeded by us. Scheduled syncs are also spaced by ``24h / syncs_per_day`` so the budget is spread over the day
+rather than spent in the first hour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from django.conf import settings
+
+from providers.base import BankAdapter
+
+from ..models import Connection
+
+__all__ = [
+    "BUDGET_KEY",
+    "budget_allows",
+    "budget_attempts",
+    "budget_next_free_at",
+    "budget_record",
+    "next_sync_at",
+    "syncs_per_day",
+]
+
+BUDGET_KEY = "unattended"
+DAY = timedelta(days=1)
+# A little slack so our clock and the bank's never disagree about which side of the window a call falls.
+MARGIN = timedelta(minutes=1)
+
+
+def syncs_per_day(adapter_cls: type[BankAdapter] | BankAdapter) -> int | None:
+    """How many syncs a day the bank's unattended limit allows (None: unlimited).
+
+    One sync reads each account through ``calls_per_sync`` requests counted by the bank (the adapter may
+    declare ``unattended_calls_per_sync``; default 1: the Berlin Group counts one access per account and
+    endpoint family only when ``frequencyPerDay`` applies — adapters that spend more say so)."""
+    limit = getattr(adapter_cls, "unattended_calls_per_day", None)
+    if not limit:
+        return None
+    per_sync = max(1, int(getattr(adapter_cls, "unattended_calls_per_sync", 1) or 1))
+    return max(1, int(limit) // per_sync)
+
+
+def budget_attempts(connection: Connection, *, now: datetime) -> list[datetime]:
+    """The recorded attempts within the last 24 hours, oldest first."""
+    raw: Sequence[str] = (connection.sync_state or {}).get(BUDGET_KEY, [])
+    out = []
+    for value in raw:
+        try:
+            when = datetime.fromisoformat(value)
+        except (TypeError, ValueError):
+            continue
+        if now - DAY - MARGIN < when <= now + MARGIN:
+            out.append(when)
+    return sorted(out)
+
+
+def budget_allows(connection: Connection, adapter_cls: type[BankAdapter] | BankAdapter, *, now: datetime) -> bool:
+    limit = syncs_per_day(adapter_cls)
+    return limit is None or len(budget_attempts(connection, now=now)) < limit
+
+
+def budget_next_free_at(
+    connection: Connection, adapter_cls: type[BankAdapter] | BankAdapter, *, now: datetime
+) -> datetime:
+    """The earliest time a budgeted sync may start (``now`` if it may start now)."""
+    limit = syncs_per_day(adapter_cls)
+    attempts = budget_attempts(connection, now=now)
+    if limit is None or len(attempts) < limit:
+        return now
+    # The window frees up when the oldest attempt that keeps it full leaves it.
+    return attempts[len(attempts) - limit] + DAY + MARGIN
+
+
+def budget_record(connection: Connection, *, now: datetime) -> None:
+    """Add one attempt to ``connection.sync_state`` (the caller saves ``sync_state`` under a row lock)."""
+    state = dict(connection.sync_state or {})
+    kept = [a.isoformat() for a in budget_attempts(connection, now=now)]
+    state[BUDGET_KEY] = [*kept, now.isoformat()]
+    connection.sync_state = state
+
+
+def next_sync_at(connection: Connection, adapter_cls: type[BankAdapter] | BankAdapter, *, now: datetime) -> datetime:
+    """When the next scheduled sync of ``connection`` should run, given a sync starting (or started) ``now``."""
+    interval: timedelta = settings.AGGREGATOR.get("SYNC_INTERVAL", timedelta(hours=1))
+    limit = syncs_per_day(adapter_cls)
+    if limit is not None:
+        interval = max(interval, DAY / limit + MARGIN)
+    planned = now + interval
+    return max(planned, budget_next_free_at(connection, adapter_cls, now=planned))
