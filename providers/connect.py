@@ -1,0 +1,183 @@
+"""Connecting a user's bank: the upstream OAuth redirect flow, from start to a synced ``Connection``.
+
+``connection_connect_start`` asks the bank's adapter for an authorization (bank-side consent, PKCE, state),
+keeps what must survive the round trip server-side (``PendingAuthorization``, encrypted) and returns the bank's
+authorize URL. ``connection_connect_complete`` takes the bank's redirect back (``state`` + ``code`` or
+``error``), checks the state belongs to this user and is fresh and unused, exchanges the code, stores the
+encrypted credentials on the user's connection to that institution (reusing an existing one: reconnecting a
+``reauth_required`` connection keeps its accounts and history), lists the accounts and queues the first sync.
+
+The views (``providers.views``) and ``manage.py sandbox_connect`` both go through these two functions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from aggregator.models import Connection, Institution
+
+from .base import AuthorizationRequest, ProviderError, ReauthRequiredError
+from .credentials import credentials_store, decrypt_text, encrypt_text
+from .models import PendingAuthorization
+from .registry import adapter_for
+
+__all__ = [
+    "AUTHORIZATION_TTL",
+    "ConnectError",
+    "connection_connect_complete",
+    "connection_connect_start",
+    "safe_next_url",
+]
+
+logger = logging.getLogger(__name__)
+
+AUTHORIZATION_TTL = timedelta(minutes=15)
+
+
+class ConnectError(Exception):
+    """The connect flow cannot go on; ``code`` is machine-readable, the message is safe to show the user."""
+
+    def __init__(self, code: str, message: str, *, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+def safe_next_url(next_url: str) -> str:
+    """``next_url`` when it is a local path (``/me/…``), else empty: never an open redirect."""
+    next_url = (next_url or "").strip()
+    if not next_url.startswith("/") or next_url.startswith("//") or "\\" in next_url:
+        return ""
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts=set(), require_https=False):
+        return ""
+    return next_url[:500]
+
+
+def connection_connect_start(
+    *, user: Any, institution: Institution, redirect_uri: str, next_url: str = "", psu_ip_address: str = ""
+) -> str:
+    """Start connecting ``user`` to ``institution``; returns the bank's authorize URL to redirect the user to."""
+    if not institution.is_active:
+        raise ConnectError("institution_inactive", f"{institution.name} cannot be connected at the moment.")
+    adapter = adapter_for(institution, psu_ip_address=psu_ip_address)
+    try:
+        auth = adapter.start_authorization(redirect_uri=redirect_uri, user_hint="")
+    except ProviderError as exc:
+        logger.warning("connect start failed at %s: %s (%s)", institution.slug, exc, exc.code)
+        raise ConnectError(
+            "bank_unavailable", f"{institution.name} could not be reached. Please try again later.", status=502
+        ) from exc
+    payload = {"code_verifier": auth.code_verifier, "consent_id": auth.consent_id, "extra": dict(auth.extra)}
+    PendingAuthorization.objects.create(
+        state=auth.state,
+        user=user,
+        institution=institution,
+        redirect_uri=redirect_uri,
+        next_url=safe_next_url(next_url),
+        payload=encrypt_text(json.dumps(payload)),
+        expires_at=timezone.now() + AUTHORIZATION_TTL,
+    )
+    return auth.url
+
+
+def _claim(*, state: str, user: Any) -> PendingAuthorization:
+    """The pending authorization for ``state``, marked used (once only, this user only, not expired)."""
+    if not state:
+        raise ConnectError("invalid_state", "The bank's answer is missing its state. Please start again.")
+    with transaction.atomic():
+        pending = (
+            PendingAuthorization.objects.select_for_update()
+            .select_related("institution")
+            .filter(state=state[:128])
+            .first()
+        )
+        if pending is None or pending.user_id != user.pk:
+            raise ConnectError("invalid_state", "This bank authorization is unknown. Please start again.")
+        if pending.used_at is not None:
+            raise ConnectError("state_used", "This bank authorization was already used. Please start again.")
+        if pending.expires_at <= timezone.now():
+            raise ConnectError("state_expired", "This bank authorization took too long. Please start again.")
+        pending.used_at = timezone.now()
+        pending.save(update_fields=["used_at"])
+    return pending
+
+
+def connection_connect_complete(
+    *,
+    state: str,
+    code: str | None = None,
+    error: str | None = None,
+    user: Any,
+    sync: bool = True,
+    psu_ip_address: str = "",
+) -> Connection:
+    """Finish a connect flow from the bank's redirect; returns the active, credentialed connection.
+
+    Raises ``ConnectError`` (safe message) when the state is wrong, the user refused at the bank, or the bank
+    failed. The ``PendingAuthorization`` is spent either way (codes are single-use)."""
+    from aggregator.sync.services import accounts_upsert, sync_request
+
+    pending = _claim(state=state, user=user)
+    institution = pending.institution
+    if error:
+        refused = error in {"access_denied", "consent_rejected"}
+        raise ConnectError(
+            "bank_denied" if refused else "bank_error",
+            "You did not authorise access at the bank." if refused else f"The bank reported an error ({error[:64]}).",
+        )
+    if not code:
+        raise ConnectError("missing_code", "The bank's answer is missing the authorization code. Please start again.")
+
+    payload = json.loads(decrypt_text(pending.payload))
+    auth = AuthorizationRequest(
+        url="",
+        state=pending.state,
+        code_verifier=payload.get("code_verifier", ""),
+        consent_id=payload.get("consent_id", ""),
+        extra=payload.get("extra") or {},
+    )
+    adapter = adapter_for(institution, psu_ip_address=psu_ip_address)
+    try:
+        credentials = adapter.exchange_code(code=code, redirect_uri=pending.redirect_uri, auth=auth)
+    except ProviderError as exc:
+        logger.warning("connect code exchange failed at %s: %s (%s)", institution.slug, exc, exc.code)
+        raise ConnectError(
+            "exchange_failed", f"{institution.name} did not accept the authorization. Please try again.", status=502
+        ) from exc
+    try:
+        accounts = adapter.list_accounts(credentials)
+    except ReauthRequiredError as exc:
+        raise ConnectError(
+            "exchange_failed", f"{institution.name} refused access to the accounts.", status=502
+        ) from exc
+    except ProviderError as exc:
+        # The first sync lists the accounts again; a transient failure here must not lose the authorization.
+        logger.warning("listing accounts after connect failed at %s: %s (%s)", institution.slug, exc, exc.code)
+        accounts = None
+
+    with transaction.atomic():
+        connection = (
+            Connection.objects.select_for_update()
+            .filter(user=user, institution=institution)
+            .order_by("-created_at")
+            .first()
+        )
+        if connection is None:
+            connection = Connection(user=user, institution=institution)
+        connection.status = Connection.Status.ACTIVE
+        connection.last_error = ""
+        connection.save()
+        credentials_store(connection=connection, credentials=credentials)
+        if accounts is not None:
+            accounts_upsert(connection=connection, accounts=accounts)
+        if sync:
+            sync_request(connection=connection, trigger="connect")
+    logger.info("connected %s to %s (connection %s)", user.pk, institution.slug, connection.public_id)
+    return connection
