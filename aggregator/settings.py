@@ -307,3 +307,23 @@ AGGREGATOR.update(
         "WEBHOOK_MAX_ATTEMPTS": env.int("WEBHOOK_MAX_ATTEMPTS", default=8),
     }
 )
+
+# --- consent ---
+# Consent-bound OAuth2 (consent/oauth.py). FAPI-inspired profile, see docs/security.md.
+OAUTH2_PROVIDER.update(
+    {
+        "OAUTH2_VALIDATOR_CLASS": "consent.oauth.ConsentOAuth2Validator",
+        "PKCE_REQUIRED": True,
+        # Every consent is approved explicitly on our consent screen; never re-use an earlier approval.
+        "REQUEST_APPROVAL_PROMPT": "force",
+        "DEFAULT_SCOPES": ["accounts"],
+        "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"] if DJANGO_ENV in {"local", "test"} else ["https"],
+    }
+)
+CONSENT = {
+    # Unanswered authorisation requests expire after this many minutes.
+    "AWAITING_TTL_MINUTES": env.int("CONSENT_AWAITING_TTL_MINUTES", default=30),
+    # Failed logins allowed per (client IP, username) within LOGIN_LOCKOUT_SECONDS.
+    "LOGIN_MAX_FAILURES": env.int("LOGIN_MAX_FAILURES", default=5),
+    "LOGIN_LOCKOUT_SECONDS": env.int("LOGIN_LOCKOUT_SECONDS", default=15 * 60),
+}

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from aggregator import events
 
-from .models import AccessLogEntry, AccessToken, Consent, ConsentEvent, Grant, RefreshToken
+from .models import AccessToken, Consent, ConsentEvent, Grant, RefreshToken
 
 if TYPE_CHECKING:
     from aggregator.models import Account
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 __all__ = [
     "AWAITING_AUTHORISATION_TTL",
     "ConsentStateError",
-    "access_log_record",
     "consent_authorise",
     "consent_create",
     "consent_expire",
@@ -38,7 +37,7 @@ __all__ = [
 ]
 
 # A consent nobody approves within this window expires (the authorisation link goes stale).
-AWAITING_AUTHORISATION_TTL = dt.timedelta(minutes=30)
+AWAITING_AUTHORISATION_TTL = dt.timedelta(minutes=getattr(settings, "CONSENT", {}).get("AWAITING_TTL_MINUTES", 30))
 
 Status = Consent.Status
 Actor = ConsentEvent.Actor
@@ -187,7 +186,9 @@ def consent_revoke(*, consent: Consent, actor_type: str, actor_user: Any = None,
     _transition(
         consent=consent,
         to_status=Status.REVOKED,
-        allowed_from=[Status.AUTHORISED],
+        # A TPP may also withdraw a request nobody has answered yet.
+        allowed_from=[Status.AUTHORISED]
+        + ([Status.AWAITING_AUTHORISATION] if actor_type in {Actor.TPP, Actor.STAFF} else []),
         actor_type=actor_type,
         actor_user=actor_user,
         reason=reason,
@@ -233,28 +234,3 @@ def consents_expire_due(*, now: dt.datetime | None = None) -> int:
             continue  # changed concurrently; nothing to do
         count += 1
     return count
-
-
-@transaction.atomic
-def access_log_record(
-    *,
-    consent: Consent,
-    method: str,
-    endpoint: str,
-    status_code: int,
-    request_id: str = "",
-    at: dt.datetime | None = None,
-) -> AccessLogEntry:
-    """Record one data request by a TPP and bump the consent's ``last_accessed_at``."""
-    at = at or timezone.now()
-    entry = AccessLogEntry.objects.create(
-        consent=consent,
-        application_id=consent.application_id,
-        at=at,
-        method=method[:10],
-        endpoint=endpoint[:300],
-        status_code=status_code,
-        request_id=request_id[:128],
-    )
-    Consent.objects.filter(pk=consent.pk).update(last_accessed_at=at)
-    return entry

@@ -1,1 +1,25 @@
-urlpatterns: list = []
+"""OAuth2 endpoints for TPPs (/oauth/…), login, and the user's pages (/me/…).
+
+Mounted at the site root. Token introspection is deliberately not exposed (see docs/security.md); DOT's
+application-management and authorized-token pages are not mounted either (TPPs are registered by staff).
+"""
+
+from django.contrib.auth import views as auth_views
+from django.urls import path
+from oauth2_provider import views as oauth_views
+
+from . import account_views
+from .views import ConsentAuthorizationView
+
+app_name = "consent"
+
+urlpatterns = [
+    path("", account_views.home, name="home"),
+    path("oauth/authorize/", ConsentAuthorizationView.as_view(), name="authorize"),
+    path("oauth/token/", oauth_views.TokenView.as_view(), name="token"),
+    path("oauth/revoke_token/", oauth_views.RevokeTokenView.as_view(), name="revoke-token"),
+    path("accounts/login/", account_views.RateLimitedLoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("me/consents/", account_views.consent_dashboard, name="dashboard"),
+    path("me/consents/<uuid:consent_id>/revoke/", account_views.consent_revoke_view, name="revoke"),
+]

@@ -88,3 +88,24 @@ class SyncRunFactory(factory.django.DjangoModelFactory):
         model = SyncRun
 
     connection = factory.SubFactory(ConnectionFactory)
+
+
+# --- consent ---
+class ApplicationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "consent.Application"
+
+    name = factory.Sequence(lambda n: f"TPP {n}")
+    client_type = "confidential"
+    authorization_grant_type = "authorization-code"
+    redirect_uris = "http://tpp.example/callback"
+    client_secret = "tpp-secret"
+
+
+class ConsentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "consent.Consent"
+
+    application = factory.SubFactory(ApplicationFactory)
+    permissions = factory.LazyFunction(lambda: ["accounts", "balances", "transactions"])
+    expires_at = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(days=30))

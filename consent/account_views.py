@@ -1,0 +1,154 @@
+"""Pages for people: login (rate-limited), the consent dashboard with revocation, connected banks."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.decorators import method_decorator
+from django.views.decorators.clickjacking import xframe_options_deny
+from django.views.decorators.http import require_http_methods
+
+from aggregator.models import Connection
+
+from .models import Consent
+from .selectors import consent_access_summary, consent_list_for_user, user_connections
+from .services import ConsentStateError, consent_revoke
+from .views import PERMISSION_TEXT
+
+__all__ = ["RateLimitedLoginView", "consent_dashboard", "consent_revoke_view", "home"]
+
+# Demo logins shown on the login page in local runs (created by bootstrap_demo; see consent/demo.py).
+DEMO_USERS = [("alice", "alice-demo"), ("bob", "bob-demo")]
+
+
+def _client_ip(request: HttpRequest) -> str:
+    return request.META.get("REMOTE_ADDR", "") or "unknown"
+
+
+def _login_key(request: HttpRequest, username: str) -> str:
+    digest = hashlib.sha256(f"{_client_ip(request)}|{username.strip().lower()}".encode()).hexdigest()
+    return f"consent:login-failures:{digest}"
+
+
+def _ip_key(request: HttpRequest) -> str:
+    return f"consent:login-failures-ip:{hashlib.sha256(_client_ip(request).encode()).hexdigest()}"
+
+
+@method_decorator(xframe_options_deny, name="dispatch")
+class RateLimitedLoginView(auth_views.LoginView):
+    """Django's login view with a cache-based lockout per (client IP, username), and a looser one per IP."""
+
+    template_name = "consent/login.html"
+    redirect_authenticated_user = False
+
+    def _limits(self) -> tuple[int, int]:
+        conf = getattr(settings, "CONSENT", {})
+        return int(conf.get("LOGIN_MAX_FAILURES", 5)), int(conf.get("LOGIN_LOCKOUT_SECONDS", 900))
+
+    def _locked(self, username: str) -> bool:
+        max_failures, _ = self._limits()
+        return (cache.get(_login_key(self.request, username), 0) >= max_failures) or (
+            cache.get(_ip_key(self.request), 0) >= max_failures * 10
+        )
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        username = request.POST.get("username", "")
+        if self._locked(username):
+            response = render(
+                request,
+                "consent/error.html",
+                {
+                    "title": "Too many attempts",
+                    "message": "Too many failed sign-in attempts. Wait a few minutes and try again.",
+                },
+                status=429,
+            )
+            response["Retry-After"] = str(self._limits()[1])
+            return response
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form):  # type: ignore[no-untyped-def]
+        _, lockout = self._limits()
+        for key in (_login_key(self.request, self.request.POST.get("username", "")), _ip_key(self.request)):
+            cache.add(key, 0, lockout)
+            try:
+                cache.incr(key)
+            except ValueError:
+                cache.set(key, 1, lockout)
+        return super().form_invalid(form)
+
+    def form_valid(self, form):  # type: ignore[no-untyped-def]
+        cache.delete(_login_key(self.request, self.request.POST.get("username", "")))
+        return super().form_valid(form)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["demo_users"] = DEMO_USERS if settings.DJANGO_ENV == "local" else []
+        return context
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return redirect("consent:dashboard")
+
+
+@login_required
+@xframe_options_deny
+def consent_dashboard(request: HttpRequest) -> HttpResponse:
+    consents = list(consent_list_for_user(user=request.user))
+    summary: dict[str, list[dict[str, Any]]] = {}
+    for row in consent_access_summary(user=request.user):
+        summary.setdefault(str(row["consent_id"]), []).append(row)
+    context = {
+        "consents": [
+            {
+                "consent": c,
+                "permissions": [(p, PERMISSION_TEXT.get(p, p)) for p in c.permissions],
+                "accounts": list(c.accounts.all()),
+                "access": summary.get(str(c.pk), []),
+                "active": c.status == Consent.Status.AUTHORISED,
+            }
+            for c in consents
+        ],
+        "connections": [
+            {
+                "connection": conn,
+                "reauth": conn.status == Connection.Status.REAUTH_REQUIRED,
+                "reconnect_url": f"/connect/{conn.institution.slug}/start/?next=/me/consents/",
+            }
+            for conn in user_connections(user=request.user)
+        ],
+    }
+    response = render(request, "consent/dashboard.html", context)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@xframe_options_deny
+@require_http_methods(["GET", "POST"])
+def consent_revoke_view(request: HttpRequest, consent_id: str) -> HttpResponse:
+    consent = Consent.objects.select_related("application").filter(pk=consent_id, user=request.user).first()
+    if consent is None:
+        raise Http404("No such consent.")
+    if request.method == "POST":
+        try:
+            consent_revoke(
+                consent=consent,
+                actor_type="user",
+                actor_user=request.user,
+                reason=request.POST.get("reason", "").strip()[:500] or "Revoked by the user on the dashboard.",
+            )
+        except ConsentStateError:
+            messages.info(request, "This consent was no longer active.")
+        else:
+            messages.success(request, f"{consent.application.name} can no longer access your data.")
+        return redirect("consent:dashboard")
+    return render(request, "consent/revoke_confirm.html", {"consent": consent})

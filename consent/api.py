@@ -1,0 +1,138 @@
+"""The consent resource for TPPs: ``POST/GET /api/v1/consents`` and ``GET/DELETE /api/v1/consents/{id}``.
+
+Authenticated with the TPP's client-credentials token (scope ``consents``). A TPP only ever sees its own
+consents: another TPP's id is a plain 404.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.urls import reverse
+from rest_framework import exceptions, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .api_auth import ClientCredentialsRequired, ConsentRequired
+from .models import Consent
+from .selectors import consent_accounts, consent_get_for_application
+from .services import consent_create, consent_revoke, max_consent_days
+
+__all__ = ["ConsentDetailView", "ConsentListView", "CurrentConsentView"]
+
+
+class ConsentNotActive(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "consent_not_active"
+    default_detail = "The consent is not active."
+
+
+class ConsentCreateSerializer(serializers.Serializer):
+    permissions = serializers.ListField(
+        child=serializers.CharField(max_length=32),
+        allow_empty=False,
+        max_length=10,
+        help_text="Any of: accounts, balances, transactions.",
+    )
+    expires_at = serializers.DateTimeField(help_text="Future instant, at most CONSENT_MAX_DAYS (90) days ahead.")
+    transactions_from = serializers.DateTimeField(required=False, allow_null=True)
+    transactions_to = serializers.DateTimeField(required=False, allow_null=True)
+
+    def validate_permissions(self, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(Consent.Permission.values))
+        if unknown:
+            raise serializers.ValidationError(
+                f"Unknown permission(s): {', '.join(unknown)}. Allowed: accounts, balances, transactions.",
+                code="unknown_permission",
+            )
+        return value
+
+
+class ConsentSerializer(serializers.ModelSerializer):
+    accounts = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Consent
+        fields = [
+            "id",
+            "status",
+            "permissions",
+            "expires_at",
+            "transactions_from",
+            "transactions_to",
+            "created_at",
+            "authorised_at",
+            "status_changed_at",
+            "last_accessed_at",
+            "accounts",
+        ]
+
+    def get_accounts(self, consent: Consent) -> list[str]:
+        if consent.status != Consent.Status.AUTHORISED:
+            return []
+        return [str(a.public_id) for a in consent_accounts(consent=consent)]
+
+
+def _django_to_drf(exc: DjangoValidationError) -> exceptions.ValidationError:
+    if hasattr(exc, "error_dict"):
+        return exceptions.ValidationError({k: [m for e in v for m in e.messages] for k, v in exc.error_dict.items()})
+    return exceptions.ValidationError(exc.messages)
+
+
+class ConsentListView(APIView):
+    permission_classes = [ClientCredentialsRequired]
+
+    def get(self, request: Request) -> Response:
+        qs = Consent.objects.filter(application=request.application).order_by("-created_at")
+        wanted = request.query_params.get("status")
+        if wanted:
+            if wanted not in Consent.Status.values:
+                raise exceptions.ValidationError({"status": [f"Unknown status {wanted!r}."]})
+            qs = qs.filter(status=wanted)
+        return Response({"data": ConsentSerializer(qs[:100], many=True).data})
+
+    def post(self, request: Request) -> Response:
+        serializer = ConsentCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            consent = consent_create(application=request.application, **serializer.validated_data)
+        except DjangoValidationError as exc:
+            raise _django_to_drf(exc) from exc
+        body: dict[str, Any] = ConsentSerializer(consent).data
+        body["max_days"] = max_consent_days()
+        location = reverse("api:consent-detail", kwargs={"consent_id": consent.pk})
+        return Response(body, status=status.HTTP_201_CREATED, headers={"Location": location})
+
+
+class ConsentDetailView(APIView):
+    permission_classes = [ClientCredentialsRequired]
+
+    def _get(self, request: Request, consent_id: Any) -> Consent:
+        consent = consent_get_for_application(application=request.application, consent_id=consent_id)
+        if consent is None:
+            raise exceptions.NotFound("No such consent.", code="consent_not_found")
+        return consent
+
+    def get(self, request: Request, consent_id: Any) -> Response:
+        return Response(ConsentSerializer(self._get(request, consent_id)).data)
+
+    def delete(self, request: Request, consent_id: Any) -> Response:
+        consent = self._get(request, consent_id)
+        if consent.status == Consent.Status.REVOKED:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        if consent.status in {Consent.Status.REJECTED, Consent.Status.EXPIRED}:
+            raise ConsentNotActive(f"The consent is already {consent.status}; there is nothing to revoke.")
+        consent_revoke(consent=consent, actor_type="tpp", reason="Revoked by the third-party app (DELETE).")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CurrentConsentView(APIView):
+    """``GET /api/v1/consents/current``: the consent a user-bound access token was issued under."""
+
+    permission_classes = [ConsentRequired]
+    required_permission = None
+
+    def get(self, request: Request) -> Response:
+        return Response(ConsentSerializer(request.consent).data)

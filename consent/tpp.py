@@ -1,0 +1,66 @@
+"""Registering third-party apps (used by ``create_tpp`` and the admin)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from oauth2_provider.generators import generate_client_secret
+
+from .models import Application
+
+__all__ = ["RegisteredTpp", "redirect_uri_validate", "tpp_create"]
+
+
+@dataclass(frozen=True)
+class RegisteredTpp:
+    application: Application
+    client_id: str
+    client_secret: str  # plaintext, shown once; only a hash is stored
+
+
+def redirect_uri_validate(uri: str) -> str:
+    """Exact, absolute redirect URIs; https only outside local/test; no fragments or wildcards."""
+    parts = urlsplit(uri)
+    allowed = {"https"} if settings.DJANGO_ENV not in {"local", "test"} else {"https", "http"}
+    if parts.scheme not in allowed or not parts.netloc:
+        raise ValidationError(
+            f"Redirect URI {uri!r} must be an absolute {' or '.join(sorted(allowed))} URL.", code="redirect_uri"
+        )
+    if parts.fragment or "*" in uri or " " in uri:
+        raise ValidationError(f"Redirect URI {uri!r} must not contain a fragment, spaces or wildcards.")
+    return uri
+
+
+@transaction.atomic
+def tpp_create(
+    *, name: str, redirect_uris: list[str], webhook_url: str = "", webhook_secret: str = ""
+) -> RegisteredTpp:
+    """A confidential authorization-code client (client credentials allowed for scope ``consents``)."""
+    if not name.strip():
+        raise ValidationError("A name is required.")
+    if not redirect_uris:
+        raise ValidationError("At least one redirect URI is required.")
+    uris = [redirect_uri_validate(u) for u in redirect_uris]
+    if webhook_url:
+        scheme = urlsplit(webhook_url).scheme
+        if scheme != "https" and not (settings.DJANGO_ENV in {"local", "test"} and scheme == "http"):
+            raise ValidationError("The webhook URL must be https.")
+    secret = generate_client_secret()
+    app = Application(
+        name=name.strip(),
+        client_type=Application.CLIENT_CONFIDENTIAL,
+        authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
+        redirect_uris=" ".join(uris),
+        client_secret=secret,
+        hash_client_secret=True,
+        skip_authorization=False,
+        webhook_url=webhook_url,
+        webhook_secret=webhook_secret,
+    )
+    app.full_clean(exclude=["user", "client_secret"])
+    app.save()
+    return RegisteredTpp(application=app, client_id=app.client_id, client_secret=secret)

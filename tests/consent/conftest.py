@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import pytest
+
+from tests.factories import AccountFactory, ConnectionFactory, InstitutionFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(settings):  # type: ignore[no-untyped-def]
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def alice(db):  # type: ignore[no-untyped-def]
+    user = UserFactory(username="alice")
+    user.set_password("alice-demo")
+    user.save()
+    return user
+
+
+@pytest.fixture
+def alice_accounts(alice):  # type: ignore[no-untyped-def]
+    """Alice's pre-connected sandbox bank (stands in for the /connect/ flow)."""
+    institution = InstitutionFactory(slug="albion", name="Albion Bank", provider="obie")
+    connection = ConnectionFactory(user=alice, institution=institution)
+    return [
+        AccountFactory(connection=connection, display_name="Everyday", iban="GB29NWBK60161331926819"),
+        AccountFactory(connection=connection, display_name="Savings"),
+    ]
