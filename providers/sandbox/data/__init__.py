@@ -1,0 +1,114 @@
+"""Implementation of :mod:`providers.sandbox.bankdata`: deterministic sandbox bank data and the sandbox clock.
+
+* :mod:`.catalog` — banks, users, accounts and merchants from ``fixtures/sandbox/``.
+* :mod:`.generator` — seeded month-by-month transaction generation (integer cents, never floats).
+* :mod:`.timeline` — cached per-account histories and what is visible at a moment (bisect, prefix sums).
+* :mod:`.clock` — the persisted clock offset.
+* :mod:`.export` — the canonical ground-truth JSON printed by ``manage.py sandbox_export``.
+
+Unknown banks, users and accounts raise :class:`LookupError` subclasses (``UnknownBank``, ``UnknownUser``,
+``UnknownAccount``) whose message lists the valid choices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from ..bankdata import BANKS, SandboxAccount, SandboxBalance, SandboxTransaction, SandboxUser
+from .catalog import UnknownAccount, UnknownBank, UnknownUser, account_plan, account_plans, bank_info, users
+from .clock import clock_advance, clock_reset, sandbox_now
+from .timeline import ChainView, timeline_for, to_timestamp
+
+__all__ = [
+    "UnknownAccount",
+    "UnknownBank",
+    "UnknownUser",
+    "account_balances",
+    "account_transactions",
+    "all_users",
+    "clock_advance",
+    "clock_reset",
+    "get_user",
+    "sandbox_now",
+    "transaction_changes_since",
+    "user_accounts",
+    "user_exists",
+]
+
+
+def _now(now: datetime | None) -> tuple[datetime, float]:
+    moment = sandbox_now() if now is None else now
+    return moment, to_timestamp(moment)
+
+
+def user_exists(bank: str, username: str) -> bool:
+    return bank in BANKS and get_user(username) is not None
+
+
+def get_user(username: str) -> SandboxUser | None:
+    return next((u for u in users() if u.username == username), None)
+
+
+def all_users() -> Sequence[SandboxUser]:
+    return users()
+
+
+def user_accounts(bank: str, username: str) -> Sequence[SandboxAccount]:
+    """The user's accounts at ``bank`` in fixture order (carol has none). Raises UnknownBank/UnknownUser."""
+    bank_info(bank)
+    return tuple(plan.account for plan in account_plans(bank, username))
+
+
+def account_transactions(
+    bank: str,
+    username: str,
+    account_id: str,
+    *,
+    now: datetime | None = None,
+    booked_from: datetime | None = None,
+    booked_to: datetime | None = None,
+) -> Sequence[SandboxTransaction]:
+    """Visible transactions, oldest first (by ``booked_at`` then id), as a lazy sequence (see TransactionView)."""
+    _moment, ts = _now(now)
+    start = None if booked_from is None else to_timestamp(booked_from)
+    end = None if booked_to is None else to_timestamp(booked_to)
+    return timeline_for(account_plan(bank, username, account_id), ts).visible(ts, start, end)
+
+
+def account_balances(
+    bank: str, username: str, account_id: str, *, now: datetime | None = None
+) -> Sequence[SandboxBalance]:
+    """``booked`` (closing booked = opening + booked amounts), ``available`` (booked + pending, plus the credit
+    limit for credit cards, with ``credit_line_included``) and ``expected`` (booked + pending), as of ``now``."""
+    moment, ts = _now(now)
+    return timeline_for(account_plan(bank, username, account_id), ts).balances(ts, moment)
+
+
+def transaction_changes_since(
+    bank: str, username: str, *, since: datetime | None, now: datetime | None = None
+) -> tuple[Sequence[SandboxTransaction], Sequence[SandboxTransaction], Sequence[str]]:
+    """(added, modified, removed_ids) across the user's accounts (account order, each oldest first).
+
+    * ``since=None``: added = everything visible at ``now``; nothing modified or removed.
+    * otherwise added = booked items posted in ``(since, now]`` plus pending items authorised in ``(since, now]``
+      and still pending at ``now``; removed = ids of pending items visible at ``since`` that posted or were
+      cancelled by ``now`` (a posted one reappears in added under a new id with ``pending_transaction_id``).
+    * modified is always empty: sandbox items never change while keeping their id. A tip added to a restaurant
+      bill shows only in the booked item's amount (new id), as with real card schemes.
+    """
+    _moment, ts = _now(now)
+    since_ts = None if since is None else to_timestamp(since)
+    if since_ts is not None and since_ts > ts:
+        raise ValueError(f"since ({since.isoformat()}) is after now ({_moment.isoformat()})")  # type: ignore[union-attr]
+    added = []
+    removed: list[str] = []
+    for plan in account_plans(bank, username):
+        timeline = timeline_for(plan, ts)
+        if since_ts is None:
+            added.append(timeline.visible(ts))
+        else:
+            view, gone = timeline.changes(since_ts, ts)
+            added.append(view)
+            removed += gone
+    return ChainView(added), (), removed
