@@ -126,7 +126,7 @@ def test_pkce_plain_is_refused(live_server, alice_accounts):
 
 
 def test_wrong_pkce_verifier_is_refused(live_server, alice_accounts):
-    tpp, consent, params, state, verifier, location, _ = _approved(live_server, alice_accounts)
+    tpp, consent, _params, _state, _verifier, location, _ = _approved(live_server, alice_accounts)
     from authlib.integrations.base_client.errors import OAuthError
 
     with pytest.raises(OAuthError) as excinfo:
@@ -151,7 +151,7 @@ def test_redirect_uri_mismatch_is_an_error_page_not_a_redirect(live_server, alic
 def test_redirect_uri_mismatch_at_token_exchange_is_refused(live_server, alice_accounts):
     from authlib.integrations.base_client.errors import OAuthError
 
-    tpp, consent, params, state, verifier, location, _ = _approved(live_server, alice_accounts)
+    tpp, _consent, _params, _state, verifier, location, _ = _approved(live_server, alice_accounts)
     client = tpp.client(redirect_uri="http://tpp.example/other")
     with pytest.raises(OAuthError):
         client.fetch_token(tpp.token_url, authorization_response=location, code_verifier=verifier)
@@ -160,7 +160,7 @@ def test_redirect_uri_mismatch_at_token_exchange_is_refused(live_server, alice_a
 def test_authorization_code_replay_is_refused(live_server, alice_accounts):
     from authlib.integrations.base_client.errors import OAuthError
 
-    tpp, consent, params, state, verifier, location, _ = _approved(live_server, alice_accounts)
+    tpp, _consent, _params, _state, verifier, location, _ = _approved(live_server, alice_accounts)
     tpp.exchange(location, verifier)
     with pytest.raises(OAuthError) as excinfo:
         tpp.exchange(location, verifier)
@@ -170,7 +170,7 @@ def test_authorization_code_replay_is_refused(live_server, alice_accounts):
 def test_refresh_token_replay_revokes_the_whole_family(live_server, alice_accounts):
     from authlib.integrations.base_client.errors import OAuthError
 
-    tpp, consent, params, state, verifier, location, _ = _approved(live_server, alice_accounts)
+    tpp, consent, _params, _state, verifier, location, _ = _approved(live_server, alice_accounts)
     first = tpp.exchange(location, verifier)
     second = tpp.client().refresh_token(tpp.token_url, refresh_token=first["refresh_token"])
     with pytest.raises(OAuthError):
@@ -182,7 +182,7 @@ def test_refresh_token_replay_revokes_the_whole_family(live_server, alice_accoun
 
 
 def test_expired_consent_rejects_the_token_on_the_next_request(live_server, alice_accounts):
-    tpp, consent, params, state, verifier, location, _ = _approved(live_server, alice_accounts)
+    tpp, consent, _params, _state, verifier, location, _ = _approved(live_server, alice_accounts)
     token = tpp.exchange(location, verifier)
     Consent.objects.filter(pk=consent["id"]).update(expires_at="2020-01-01T00:00:00Z")
     response = tpp.client(token=token).get(live_server.url + "/api/v1/consents/current")
@@ -195,7 +195,7 @@ def test_expired_consent_rejects_the_token_on_the_next_request(live_server, alic
 def test_expired_consent_cannot_refresh(live_server, alice_accounts):
     from authlib.integrations.base_client.errors import OAuthError
 
-    tpp, consent, params, state, verifier, location, _ = _approved(live_server, alice_accounts)
+    tpp, consent, _params, _state, verifier, location, _ = _approved(live_server, alice_accounts)
     token = tpp.exchange(location, verifier)
     Consent.objects.filter(pk=consent["id"]).update(expires_at="2020-01-01T00:00:00Z")
     with pytest.raises(OAuthError):
@@ -205,7 +205,7 @@ def test_expired_consent_cannot_refresh(live_server, alice_accounts):
 def test_revoked_consent_rejects_the_token_on_the_next_request(live_server, alice_accounts):
     from consent.services import consent_revoke
 
-    tpp, consent, params, state, verifier, location, _ = _approved(live_server, alice_accounts)
+    tpp, consent, _params, _state, verifier, location, _ = _approved(live_server, alice_accounts)
     token = tpp.exchange(location, verifier)
     user_client = tpp.client(token=token)
     assert user_client.get(live_server.url + "/api/v1/consents/current").status_code == 200
@@ -258,7 +258,7 @@ def test_accounts_of_another_user_are_refused_server_side(live_server, alice_acc
 
 
 def test_approval_prompt_auto_never_skips_the_consent_screen(live_server, alice_accounts):
-    tpp, consent, *_rest, http = _approved(live_server, alice_accounts)
+    tpp, _consent, *_rest, http = _approved(live_server, alice_accounts)
     second = tpp.create_consent()
     url, _, _ = tpp.authorize_url(second["id"], approval_prompt="auto")
     page = http.get(url[len(live_server.url) :])
