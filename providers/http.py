@@ -72,6 +72,9 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT"})
 
 ErrorMapper = Callable[["HttpResponse"], ProviderError | None]
 
+# tenacity's sleep, through a module attribute so tests can observe the waits without waiting.
+_sleep: Callable[[float], None] = time.sleep
+
 
 def _option(name: str, default: Any) -> Any:
     return getattr(settings, "AGGREGATOR", {}).get(name, default)
@@ -253,6 +256,7 @@ class ProviderClient:
         attempts = 1 + (int(_option("HTTP_MAX_RETRIES", 4)) if retries is None else retries)
         request_id = str(uuid.uuid4())
         retrying = Retrying(
+            sleep=lambda seconds: _sleep(seconds),
             stop=stop_after_attempt(attempts),
             wait=_RetryPolicy(),
             retry=retry_if_exception(_retryable(method)),

@@ -16,11 +16,14 @@ Normalization rules (``transactions`` → ``TransactionData``):
 * **Status**: entries of the ``booked`` list → booked, of the ``pending`` list → pending (``information`` ignored).
 * **Ids**: ``transactionId``, else ``entryReference``, else a stable hash. A booked entry that replaced a
   pending one names it in ``additionalInformationStructured.pendingTransactionId`` (sandbox extension).
-* **Texts**: ``remittanceInformationUnstructured`` (else the joined ``…Array``, else ``additionalInformation``)
-  → description; counterparty = ``creditorName`` for money out, ``debtorName`` for money in; merchant =
-  ``ultimateCreditor`` for money out (card acquirers put the merchant there), else the counterparty of a card
-  payment (``bankTransactionCode`` ``PMNT-CCRD-*``); category = ``additionalInformationStructured.category``
-  where given, else ``purposeCode``; bank_transaction_code = ``bankTransactionCode``.
+* **Texts**: ``remittanceInformationUnstructured`` (else the joined ``…Array``, else
+  ``remittanceInformationStructured``) → description; counterparty = ``creditorName`` for money out,
+  ``debtorName`` for money in; merchant = ``ultimateCreditor`` for money out (card acquirers put the merchant
+  there), else the creditor of a card purchase (``bankTransactionCode`` ``PMNT-CCRD-POSD``); category =
+  ``additionalInformationStructured.category`` where given, else ``additionalInformation`` (where this bank
+  puts its category text); bank_transaction_code = ``bankTransactionCode``.
+* **Window**: ``dateFrom`` is mandatory (no delta access); a first sync without ``since`` asks from
+  ``config["history_from"]`` (default 2000-01-01).
 * **Accounts**: ``resourceId`` → id; ``cashAccountType`` (ISO 20022: CACC/SVGS/CARD/LOAN) → type; ``name`` (else
   ``displayName``, ``product``) → display name; ``iban``, ``maskedPan``, ``ownerName``.
 * **Balances**: ``closingBooked`` → booked, ``interimAvailable`` → available, ``expected`` → expected;
@@ -75,9 +78,13 @@ class BerlinGroupAdapter(BankAdapter):
         valid_until = timezone.now().date() + timedelta(days=max_days)
         body = client.consent_create(
             body={
-                "access": {"allPsd2": "allAccounts"}
-                if self.config.get("consent_all_psd2", False)
-                else {"accounts": [], "balances": [], "transactions": []},
+                # A bank-offered consent: the user picks the accounts at the bank; owner names included.
+                "access": {
+                    "accounts": [],
+                    "balances": [],
+                    "transactions": [],
+                    "availableAccounts": "allAccountsWithOwnerName",
+                },
                 "recurringIndicator": True,
                 "validUntil": valid_until.isoformat(),
                 "frequencyPerDay": int(self.config.get("frequency_per_day", constants.FREQUENCY_PER_DAY)),
@@ -97,7 +104,7 @@ class BerlinGroupAdapter(BankAdapter):
                 "response_type": "code",
                 "client_id": client.client_id,
                 "redirect_uri": redirect_uri,
-                "scope": f"AIS:{consent_id}",
+                "scope": self.config.get("scope", "accounts"),
                 "state": state,
                 "consent_id": consent_id,
                 "code_challenge": challenge,
@@ -199,9 +206,9 @@ class BerlinGroupAdapter(BankAdapter):
         until: date | None = None,
         cursor: str = "",
     ) -> Iterator[TransactionPage]:
-        params = {"bookingStatus": "both"}
-        if since:
-            params["dateFrom"] = since.isoformat()
+        # dateFrom is mandatory in this dialect (no delta access): without ``since``, ask for all history.
+        since = since or date.fromisoformat(self.config.get("history_from", constants.HISTORY_FROM))
+        params = {"bookingStatus": "both", "dateFrom": since.isoformat()}
         if until:
             params["dateTo"] = until.isoformat()
         for body in self.client.transaction_pages(account.provider_account_id, credentials, params):
@@ -226,14 +233,14 @@ class BerlinGroupAdapter(BankAdapter):
         description = str(
             raw.get("remittanceInformationUnstructured")
             or " ".join(str(x) for x in raw.get("remittanceInformationUnstructuredArray") or [])
-            or raw.get("additionalInformation")
+            or raw.get("remittanceInformationStructured")
             or ""
         )
         outgoing = signed < 0
         counterparty = str((raw.get("creditorName") if outgoing else raw.get("debtorName")) or "")
         bank_code = str(raw.get("bankTransactionCode") or "")
         merchant = str(raw.get("ultimateCreditor") or "") if outgoing else ""
-        if not merchant and outgoing and bank_code.startswith("PMNT-CCRD"):
+        if not merchant and outgoing and bank_code.startswith("PMNT-CCRD-POSD"):
             merchant = counterparty
         transaction_id = (
             raw.get("transactionId")
@@ -251,7 +258,7 @@ class BerlinGroupAdapter(BankAdapter):
             currency=as_currency(amount.get("currency"), "transactionAmount.currency"),
             description=description,
             merchant_name=merchant,
-            category=str(structured.get("category") or raw.get("purposeCode") or ""),
+            category=str(structured.get("category") or raw.get("additionalInformation") or ""),
             counterparty_name=counterparty,
             bank_transaction_code=bank_code,
             pending_transaction_id=str(structured.get("pendingTransactionId") or ""),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 API_PREFIX = "/v1"
 FREQUENCY_PER_DAY = 4  # what we ask for in the consent; the bank enforces it for unattended access
+HISTORY_FROM = "2000-01-01"  # dateFrom of a first, full-history listing
 
 # ISO 20022 ExternalCashAccountType1Code → aggregator Account.Type
 ACCOUNT_TYPES = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-AUTHORIZE_SCOPE = "accounts transactions"
+AUTHORIZE_SCOPE = "accounts"
 PAGE_SIZE = 500
 
 ACCOUNT_TYPES = {

@@ -16,15 +16,16 @@ Normalization rules (OBTransaction6 → ``TransactionData``):
   OBIE itself has no such link) → ``pending_transaction_id``.
 * **Texts**: ``TransactionInformation`` (else ``TransactionReference``) → description;
   ``MerchantDetails.MerchantName`` → merchant; counterparty = ``CreditorAccount.Name`` for debits,
-  ``DebtorAccount.Name`` for credits (falling back to the merchant); category = ``SupplementaryData.Category``
+  ``DebtorAccount.Name`` for credits (empty when the bank sends neither); category = ``SupplementaryData.Category``
   where the bank gives one, else the ISO 18245 ``MerchantCategoryCode`` as ``mcc:NNNN``;
   bank_transaction_code = ``BankTransactionCode`` ``Code-SubCode``, else ``ProprietaryBankTransactionCode.Code``.
 * **Accounts**: ``AccountSubType`` → type (CurrentAccount/Savings/CreditCard…); ``Nickname`` (else
   ``Description``, else the first identification's ``Name``) → display name; ``UK.OBIE.SortCodeAccountNumber``
   (14 digits) → sort code + account number; ``UK.OBIE.IBAN`` → iban; ``UK.OBIE.PAN`` → masked PAN (only the
   last 4 digits kept).
-* **Balances**: ``ClosingBooked`` → booked, ``InterimAvailable``/``ClosingAvailable`` → available, ``Expected`` →
-  expected; ``CreditLine`` → ``credit_line_included`` and the ``Credit`` line amount as ``credit_limit``.
+* **Balances**: ``ClosingBooked`` (else ``InterimBooked``) → booked, ``ClosingAvailable`` (else
+  ``InterimAvailable``) → available, ``Expected`` → expected; ``CreditLine`` → ``credit_line_included`` and
+  the ``Credit`` line amount as ``credit_limit``.
 """
 
 from __future__ import annotations
@@ -186,13 +187,16 @@ class OBIEAdapter(BankAdapter):
         )
 
     def get_balances(self, credentials: Credentials, account: AccountData) -> list[BalanceData]:
-        balances: dict[str, BalanceData] = {}
+        chosen: dict[str, tuple[int, BalanceData]] = {}
         for page in self.client.pages(f"/accounts/{account.provider_account_id}/balances", credentials):
             for raw in (page.get("Data") or {}).get("Balance") or []:
                 balance = self.normalize_balance(raw, account.provider_account_id)
-                if balance is not None:
-                    balances.setdefault(balance.type, balance)
-        return list(balances.values())
+                if balance is None:
+                    continue
+                rank = constants.BALANCE_PREFERENCE[str(raw.get("Type"))]
+                if balance.type not in chosen or rank < chosen[balance.type][0]:
+                    chosen[balance.type] = (rank, balance)
+        return [balance for _, balance in chosen.values()]
 
     @staticmethod
     def normalize_balance(raw: dict[str, Any], account_id: str) -> BalanceData | None:
@@ -283,7 +287,7 @@ class OBIEAdapter(BankAdapter):
             description=description,
             merchant_name=merchant,
             category=str(supplementary.get("Category") or (f"mcc:{mcc}" if mcc else "")),
-            counterparty_name=str((party or {}).get("Name") or merchant),
+            counterparty_name=str((party or {}).get("Name") or ""),
             bank_transaction_code=bank_code,
             pending_transaction_id=str(supplementary.get("PendingTransactionId") or ""),
             raw=raw,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 API_PREFIX = "/open-banking/v3.1/aisp"
 CLIENT_CREDENTIALS_SCOPE = "accounts"
-AUTHORIZE_SCOPE = "openid accounts"
+AUTHORIZE_SCOPE = "accounts"
 
 PERMISSIONS = (
     "ReadAccountsDetail",
@@ -25,16 +25,18 @@ ACCOUNT_TYPES = {
     "Mortgage": "loan",
 }
 
-# OBBalanceType1Code → aggregator Balance.Type (first one wins when two map to the same type)
+# OBBalanceType1Code → aggregator Balance.Type, in order of preference: when a bank sends both a closing and
+# an interim figure of the same kind, the earlier entry wins (banks differ in which one they publish).
 BALANCE_TYPES = {
     "ClosingBooked": "booked",
-    "InterimAvailable": "available",
+    "InterimBooked": "booked",
     "ClosingAvailable": "available",
+    "InterimAvailable": "available",
     "Expected": "expected",
-    "InterimBooked": "interim_booked",
     "OpeningBooked": "opening_booked",
     "ForwardAvailable": "other",
 }
+BALANCE_PREFERENCE = {name: rank for rank, name in enumerate(BALANCE_TYPES)}
 
 SCHEME_SORT_CODE = "UK.OBIE.SortCodeAccountNumber"
 SCHEME_IBAN = "UK.OBIE.IBAN"
