@@ -1,0 +1,97 @@
+"""The canonical ground truth of one sandbox bank for one user, as printed by ``manage.py sandbox_export``.
+
+Format (JSON, keys sorted, UTF-8)::
+
+    {
+      "bank": "albion",
+      "user": "alice",
+      "as_of": "2026-11-25T13:20:05Z",
+      "accounts": [                                   # in the bank's order (fixture order)
+        {
+          "id": "alb-6a67ba170322c96e", "bank": "albion", "username": "alice",
+          "type": "current" | "savings" | "credit_card", "currency": "GBP", "name": "...", "holder_name": "...",
+          "iban": "GB77ALBN...", "sort_code": "600727", "account_number": "13820041", "masked_pan": "",
+          "credit_limit": "6000.00" | null, "opened_on": "2024-01-01",
+          "balances": [                               # booked, available, expected
+            {"account_id": "...", "type": "booked", "amount": "7634.67", "currency": "GBP",
+             "as_of": "2026-11-25T13:20:05Z", "credit_line_included": false}
+          ],
+          "transactions": [                           # oldest first (booked_at, then id); booked and pending
+            {"id": "B…", "account_id": "...", "status": "booked" | "pending",
+             "booked_at": "2024-01-01T06:12:40Z",     # pending: the authorisation time
+             "booking_date": "2024-01-01", "value_date": "2024-01-01",
+             "amount": "-1150.00", "currency": "GBP",  # signed: negative = money out
+             "description": "...", "merchant_name": "...", "category": "rent", "counterparty_name": "...",
+             "bank_transaction_code": "PMNT-ICDT-STDO", "pending_transaction_id": "" | "P…"}
+          ]
+        }
+      ]
+    }
+
+Conventions: amounts are strings with exactly two decimals; datetimes are UTC, ISO 8601, whole seconds, with a
+``Z`` suffix (``as_of`` is the sandbox clock truncated to the second — transaction times are whole seconds, so
+nothing is lost); dates are ``YYYY-MM-DD``; empty identifiers are ``""``; absent numbers are ``null``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from . import account_balances, account_transactions, sandbox_now, user_accounts
+
+__all__ = ["export_json", "export_user", "format_datetime", "to_jsonable"]
+
+
+def format_datetime(moment: datetime) -> str:
+    """UTC, whole seconds, ``Z`` suffix: ``2024-01-01T06:12:40Z``."""
+    if moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment!r}")
+    return moment.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
+
+
+def _value(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return f"{value:.2f}"
+    if isinstance(value, datetime):
+        return format_datetime(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def to_jsonable(obj: Any) -> dict[str, Any]:
+    """A sandbox dataclass as a JSON-ready dict (transactions gain ``booking_date``)."""
+    data = {f.name: _value(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if hasattr(obj, "booking_date"):
+        data["booking_date"] = obj.booking_date.isoformat()
+    return data
+
+
+def export_user(bank: str, username: str, *, now: datetime | None = None) -> dict[str, Any]:
+    """Everything ``bank`` holds for ``username`` at ``now`` (default: the sandbox clock), truncated to seconds.
+
+    Raises ``UnknownBank`` / ``UnknownUser`` (``LookupError``) with the valid choices.
+    """
+    accounts = user_accounts(bank, username)
+    moment = (sandbox_now() if now is None else now).astimezone(UTC).replace(microsecond=0)
+    result = []
+    for account in accounts:
+        item = to_jsonable(account)
+        item["balances"] = [to_jsonable(b) for b in account_balances(bank, username, account.id, now=moment)]
+        item["transactions"] = [to_jsonable(t) for t in account_transactions(bank, username, account.id, now=moment)]
+        result.append(item)
+    return {"bank": bank, "user": username, "as_of": format_datetime(moment), "accounts": result}
+
+
+def export_json(bank: str, username: str, *, now: datetime | None = None, indent: int | None = 2) -> Iterator[str]:
+    """The export as canonical JSON text, in chunks (``"".join(...)`` for the whole document)."""
+    encoder = json.JSONEncoder(
+        sort_keys=True, indent=indent, ensure_ascii=False, separators=(",", ": ") if indent else (",", ":")
+    )
+    yield from encoder.iterencode(export_user(bank, username, now=now))
+    yield "\n"
