@@ -11,13 +11,18 @@ Normalization rules:
   ``CREDIT`` → positive. Card accounts follow the same rule from the holder's side (a purchase is a DEBIT).
   Balances are given signed from the holder's point of view except ``current`` on credit accounts, which is
   the amount owed (positive) and becomes negative.
-* **Dates**: timestamps, no dates: ``posted_at`` (booked) or ``authorized_at`` (pending) → ``booked_at`` (aware
-  UTC) and its UTC date → ``booking_date``; ``authorized_at`` of a booked item → ``value_date`` (its UTC date).
-* **Status**: ``pending: true`` → pending, else booked. A posted item carries the pending item's id in
-  ``pending_transaction_id``; the pending one arrives in ``removed``.
-* **Texts**: ``description`` (else ``name``) → description; ``merchant_name`` → merchant; counterparty =
-  ``counterparty`` (else the merchant); ``category`` (a list is joined with " > ") → category;
+* **Dates**: timestamps, no dates: ``posted_at`` (posted) or ``authorized_at`` (pending) → ``booked_at`` (aware
+  UTC) and its UTC date → ``booking_date``. The dialect has no value date: ``value_date`` is None.
+* **Status**: ``status`` ``posted`` → booked, ``pending`` → pending. A posted item carries the pending item's id
+  in ``pending_transaction_id``; the pending one arrives in ``removed``.
+* **Texts**: ``description`` (else ``name``) → description; ``merchant_name`` → merchant;
+  ``counterparty_name`` → counterparty; ``category`` (a list is joined with " > ") → category;
   ``transaction_code`` → bank_transaction_code.
+* **Accounts**: ``type``/``subtype`` (depository/checking, depository/savings, credit/credit card) → type;
+  ``mask`` (last 4 digits) → masked PAN of card accounts (``************1234``); ``holder_name``.
+* **Balances** (from ``GET /accounts``): ``current`` → booked, ``available`` → available. Credit accounts report
+  the amount owed as a positive ``current`` (US convention): negated here. ``limit`` → credit limit, and a
+  card's available balance counts the credit line.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from typing import Any
+
+from django.utils import timezone
 
 from ...base import (
     AccountData,
@@ -139,9 +146,8 @@ class CursorDeltaAdapter(BankAdapter):
     def normalize_balances(raw: dict[str, Any], account: AccountData) -> list[BalanceData]:
         balances = raw.get("balances") or {}
         currency = as_currency(balances.get("iso_currency_code") or account.currency, "balance currency")
-        as_of = as_datetime(
-            _first(balances, "as_of", "last_updated_at", "updated_at") or raw.get("as_of"), "balances.as_of"
-        )
+        stamp = _first(balances, "as_of", "last_updated_at", "updated_at") or raw.get("as_of")
+        as_of = as_datetime(stamp, "balances.as_of") if stamp else timezone.now()
         limit = as_decimal(balances["limit"], "balances.limit") if balances.get("limit") not in (None, "") else None
         result = []
         owed = account.type == "credit_card"
@@ -205,7 +211,7 @@ class CursorDeltaAdapter(BankAdapter):
         account_id = raw.get("account_id")
         if not transaction_id or not account_id:
             raise malformed("transaction without transaction_id/account_id")
-        marker = str(_first(raw, "credit_debit_indicator", "direction", "type") or "").upper()
+        marker = str(_first(raw, "direction", "credit_debit_indicator") or "").upper()
         amount = as_decimal(raw.get("amount"), "amount")
         if amount < 0:
             raise malformed(f"amount must be unsigned in this dialect, got {amount}")
@@ -215,12 +221,13 @@ class CursorDeltaAdapter(BankAdapter):
             signed = amount
         else:
             raise malformed(f"DEBIT/CREDIT marker missing or unknown: {marker!r}")
-        pending = bool(raw.get("pending"))
+        status = str(raw.get("status") or ("pending" if raw.get("pending") else "posted")).lower()
+        if status not in ("pending", "posted"):
+            raise malformed(f"transaction status must be pending or posted, got {status!r}")
+        pending = status == "pending"
         posted = raw.get("posted_at")
         authorized = raw.get("authorized_at")
-        when = as_datetime(
-            (authorized if pending else posted) or posted or authorized or raw.get("timestamp"), "timestamp"
-        )
+        when = as_datetime((authorized if pending else posted) or authorized, "posted_at/authorized_at")
         category = raw.get("category") or ""
         if isinstance(category, list):
             category = " > ".join(str(c) for c in category)
@@ -231,13 +238,13 @@ class CursorDeltaAdapter(BankAdapter):
             status="pending" if pending else "booked",
             booking_date=when.date(),
             booked_at=when,
-            value_date=as_datetime(authorized).date() if (authorized and not pending) else None,
+            value_date=None,
             amount=signed,
             currency=as_currency(_first(raw, "iso_currency_code", "currency"), "currency"),
             description=str(raw.get("description") or raw.get("name") or ""),
             merchant_name=merchant,
             category=str(category),
-            counterparty_name=str(raw.get("counterparty") or merchant),
+            counterparty_name=str(raw.get("counterparty_name") or ""),
             bank_transaction_code=str(raw.get("transaction_code") or ""),
             pending_transaction_id=str(raw.get("pending_transaction_id") or ""),
             raw=raw,

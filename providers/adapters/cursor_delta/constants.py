@@ -19,4 +19,4 @@ ACCOUNT_TYPES = {
 }
 DEBIT = "DEBIT"
 CREDIT = "CREDIT"
-REAUTH_ERROR_CODES = frozenset({"ITEM_LOGIN_REQUIRED", "consent_revoked", "consent_expired", "invalid_grant"})
+REAUTH_ERROR_CODES = frozenset({"CONSENT_REVOKED", "CONSENT_EXPIRED", "ITEM_LOGIN_REQUIRED"})
