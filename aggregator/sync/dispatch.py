@@ -1,0 +1,90 @@
+"""The scheduler's dispatcher: every minute (celery beat → ``connections_dispatch_task``) queue a sync for each
+connection that is due.
+
+Due = status ``active`` or ``error`` and ``next_sync_at <= now``. ``reauth_required`` (paused until the user
+reconnects) and ``disconnected`` connections are never dispatched. Claiming a connection moves its
+``next_sync_at`` to the next planned slot in the same transaction (rows locked with ``SKIP LOCKED`` on
+PostgreSQL), so two dispatchers never queue the same connection twice. Each sync is queued with a random
+countdown (jitter) so a thousand connections due at the same minute do not hit their banks at the same second.
+Banks with an unattended-access budget (``BankAdapter.unattended_calls_per_day``) are planned within it — see
+``aggregator.sync.budget``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection as db
+from django.db import transaction
+from django.utils import timezone
+
+from ..models import Connection, SyncRun
+from . import budget
+
+__all__ = ["DISPATCHABLE_STATUSES", "connections_dispatch_due", "dispatch_jitter_seconds"]
+
+logger = logging.getLogger(__name__)
+
+DISPATCHABLE_STATUSES = (Connection.Status.ACTIVE, Connection.Status.ERROR)
+
+
+def dispatch_jitter_seconds() -> float:
+    return float(settings.AGGREGATOR.get("SYNC_JITTER_SECONDS", 30))
+
+
+def connections_dispatch_due(*, now: datetime | None = None, limit: int = 500) -> list[SyncRun]:
+    """Queue a scheduled sync for each due connection (at most ``limit`` per call); return the queued runs."""
+    from providers.registry import adapter_class
+
+    from .services import sync_request
+
+    now = now or timezone.now()
+    jitter = dispatch_jitter_seconds()
+    stale = timedelta(seconds=getattr(settings, "CELERY_TASK_TIME_LIMIT", 900) * 2)
+    queued: list[SyncRun] = []
+    with transaction.atomic():
+        due = (
+            Connection.objects.filter(status__in=DISPATCHABLE_STATUSES, next_sync_at__lte=now)
+            .select_related("institution")
+            .order_by("next_sync_at", "pk")
+        )
+        if db.features.has_select_for_update_skip_locked:
+            due = due.select_for_update(skip_locked=True, of=("self",))
+        for connection in due[:limit]:
+            try:
+                adapter_cls = adapter_class(connection.institution.provider)
+            except ImproperlyConfigured as exc:
+                logger.error("connection %s: %s; not scheduling it for a day", connection.pk, exc)
+                _plan(connection, now + timedelta(days=1))
+                continue
+            # A sync already waiting or running (worker down or slow): do not pile up another.
+            busy = SyncRun.objects.filter(
+                connection=connection,
+                outcome__in=[SyncRun.Outcome.QUEUED, SyncRun.Outcome.RUNNING],
+                queued_at__gt=now - stale,
+            ).exists()
+            if busy:
+                continue
+            if not budget.budget_allows(connection, adapter_cls, now=now):
+                _plan(connection, budget.budget_next_free_at(connection, adapter_cls, now=now))
+                continue
+            _plan(connection, budget.next_sync_at(connection, adapter_cls, now=now))
+            queued.append(
+                sync_request(
+                    connection=connection,
+                    trigger=SyncRun.Trigger.SCHEDULED,
+                    countdown=random.uniform(0, jitter) if jitter > 0 else 0,
+                )
+            )
+    if queued:
+        logger.info("dispatched %d scheduled sync(s)", len(queued))
+    return queued
+
+
+def _plan(connection: Connection, when: datetime) -> None:
+    connection.next_sync_at = when
+    Connection.objects.filter(pk=connection.pk).update(next_sync_at=when)
