@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from aggregator.services import institution_sync_sandbox
@@ -20,8 +21,13 @@ class Command(BaseCommand):
         if settings.SANDBOX_ENABLED:
             institutions = institution_sync_sandbox()
             self.stdout.write(f"sandbox institutions: {', '.join(i.slug for i in institutions)}")
+            call_command("sandbox_bootstrap", stdout=self.stdout)
         if settings.DJANGO_ENV == "local":
             user_model = get_user_model()
             if not user_model.objects.filter(username="admin").exists():
                 user_model.objects.create_superuser("admin", "admin@example.invalid", "admin")
                 self.stdout.write("created superuser admin (password admin) for local use")
+            from consent.demo import demo_users_ensure
+
+            for name in demo_users_ensure():
+                self.stdout.write(f"created demo user {name} (password {name}-demo)")

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("accounts", views.accounts, name="liberty-accounts"),
+    path("transactions/sync", views.transactions_sync, name="liberty-transactions-sync"),
+]

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("v1/consents", views.consents_create, name="rhein-consents"),
+    path("v1/consents/<str:consent_id>", views.consent, name="rhein-consent"),
+    path("v1/consents/<str:consent_id>/status", views.consent_status, name="rhein-consent-status"),
+    path("v1/accounts", views.accounts, name="rhein-accounts"),
+    path("v1/accounts/<str:account_id>", views.account, name="rhein-account"),
+    path("v1/accounts/<str:account_id>/balances", views.account_balances, name="rhein-balances"),
+    path("v1/accounts/<str:account_id>/transactions", views.account_transactions, name="rhein-transactions"),
+]
