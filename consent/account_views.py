@@ -18,15 +18,13 @@ from django.views.decorators.http import require_http_methods
 
 from aggregator.models import Connection
 
+from .demo import DEMO_USERS
 from .models import Consent
 from .selectors import consent_access_summary, consent_list_for_user, user_connections
 from .services import ConsentStateError, consent_revoke
 from .views import PERMISSION_TEXT
 
 __all__ = ["RateLimitedLoginView", "consent_dashboard", "consent_revoke_view", "home"]
-
-# Demo logins shown on the login page in local runs (created by bootstrap_demo; see consent/demo.py).
-DEMO_USERS = [("alice", "alice-demo"), ("bob", "bob-demo")]
 
 
 def _client_ip(request: HttpRequest) -> str:

@@ -128,3 +128,40 @@ def callback_params(response: httpx.Response) -> dict[str, str]:
 
 def absolute(base: str, location: str) -> str:
     return urljoin(base + "/", location)
+
+
+def follow_local(http: httpx.Client, response: httpx.Response, *, until: str, max_hops: int = 15) -> httpx.Response:
+    """Follow redirects on this server until a URL containing ``until`` is fetched (or a page is returned)."""
+    for _ in range(max_hops):
+        if response.status_code not in (301, 302, 303):
+            return response
+        location = response.headers["location"]
+        response = http.get(absolute(str(http.base_url).rstrip("/"), location))
+        if until in location:
+            return response
+    raise AssertionError("too many redirects")
+
+
+def connect_sandbox_bank(
+    http: httpx.Client, screen: httpx.Response, slug: str, bank_user: str = "alice"
+) -> httpx.Response:
+    """From the consent screen: connect ``slug`` via the sandbox bank's login and account selection.
+
+    Returns the consent screen we are sent back to (``?connection=<public_id>``)."""
+    link = re.search(rf'data-slug="{slug}" href="([^"]+)"', screen.text)
+    assert link, f"no connect link for {slug}"
+    href = link.group(1).replace("&amp;", "&")
+    response = follow_local(http, http.get(href), until="/sandbox/")
+    assert response.status_code == 200 and 'name="password"' in response.text, response.text[:300]
+    login_url = str(response.url)
+    response = http.post(
+        login_url, data={"username": bank_user, "password": "sandbox", "csrfmiddlewaretoken": csrf(response.text)}
+    )
+    response = follow_local(http, response, until="/sandbox/")
+    assert 'name="accounts"' in response.text, response.text[:500]
+    bank_accounts = re.findall(r'name="accounts" value="([^"]+)"', response.text)
+    response = http.post(
+        str(response.url),
+        data={"accounts": bank_accounts, "action": "approve", "csrfmiddlewaretoken": csrf(response.text)},
+    )
+    return follow_local(http, response, until="/oauth/authorize/")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from consent.models import AccessToken, Consent, Grant, RefreshToken
@@ -276,3 +278,37 @@ def test_consent_form_requires_csrf(live_server, alice_accounts):
     response = http.post("/oauth/authorize/", data={**data, "decision": "approve"})
     assert response.status_code == 403
     assert Consent.objects.get(pk=consent["id"]).status == "awaiting_authorisation"
+
+
+def test_user_connects_a_sandbox_bank_from_the_consent_screen_and_shares_its_accounts(live_server, alice, settings):
+    from django.db import connection
+
+    from aggregator.models import Account
+    from aggregator.services import institution_sync_sandbox
+
+    if "sandbox_sandboxclient" not in connection.introspection.table_names():
+        pytest.skip("the sandbox banks' OAuth tables are not migrated yet (providers.sandbox work in progress)")
+    settings.SANDBOX_BASE_URL = live_server.url + "/sandbox"
+    institution_sync_sandbox()
+    tpp = flow.create_tpp(live_server.url)
+    created = tpp.create_consent(permissions=["accounts", "balances"])
+    url, _, verifier = tpp.authorize_url(created["id"], scope="accounts balances")
+    http = flow.browser(live_server.url)
+    screen = flow.open_consent_screen(http, url, "alice", "alice-demo")
+    assert 'id="no-accounts"' in screen.text
+
+    back = flow.connect_sandbox_bank(http, screen, "albion")
+    assert back.status_code == 200, back.text[:500]
+    assert "connection=" in str(back.url)
+    ticked = re.findall(r'name="accounts" value="([^"]+)" checked', back.text)
+    assert ticked, "the new connection's accounts are pre-selected"
+
+    response = flow.submit_consent(http, back, "approve", ticked[:1])
+    token = tpp.exchange(response.headers["location"], verifier)
+    consent = Consent.objects.get(pk=created["id"])
+    assert consent.status == "authorised"
+    assert list(consent.accounts.values_list("public_id", flat=True)) == [
+        Account.objects.get(public_id=ticked[0]).public_id
+    ]
+    assert consent.accounts.get().connection.user == alice
+    assert token["scope"] == "accounts balances"
