@@ -172,7 +172,7 @@ class _RetryPolicy:
 
     def __init__(self) -> None:
         self.backoff = wait_exponential_jitter(
-            initial=_option("HTTP_RETRY_INITIAL", 0.5), max=_option("HTTP_RETRY_MAX_WAIT", 10.0), jitter=0.5
+            multiplier=_option("HTTP_RETRY_INITIAL", 0.5), max=_option("HTTP_RETRY_MAX_WAIT", 10.0), jitter=0.5
         )
 
     def __call__(self, state: RetryCallState) -> float:

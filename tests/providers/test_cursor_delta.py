@@ -1,0 +1,113 @@
+"""US cursor-delta adapter against recorded liberty payloads."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from providers.adapters.cursor_delta import CursorDeltaAdapter
+from providers.base import AccessTokenExpiredError, Credentials, ReauthRequiredError, TransientProviderError
+
+from .conftest import BASE, mock_liberty, ok, recorded
+
+CONFIG = {"base_url": f"{BASE}/liberty", "client_id": "aggregator-liberty", "client_secret": "liberty-sandbox-secret"}
+CREDS = Credentials(access_token="at-liberty-1", refresh_token="rt-liberty-1")
+
+
+@pytest.fixture
+def adapter() -> CursorDeltaAdapter:
+    return CursorDeltaAdapter(CONFIG)
+
+
+@pytest.fixture
+def routes(bank_mock):  # type: ignore[no-untyped-def]
+    return mock_liberty(bank_mock)
+
+
+def test_start_authorization_is_plain_oauth_with_pkce(adapter, routes):
+    auth = adapter.start_authorization(redirect_uri="http://127.0.0.1:8000/connect/callback/")
+    query = parse_qs(urlsplit(auth.url).query)
+    assert "consent_id" not in query and query["code_challenge_method"] == ["S256"]
+    assert auth.code_verifier and query["client_id"] == ["aggregator-liberty"]
+
+
+def test_accounts_and_balances_follow_us_conventions(adapter, routes):
+    checking, card = adapter.list_accounts(CREDS)
+    assert (checking.type, checking.subtype, checking.currency) == ("current", "checking", "USD")
+    assert (card.type, card.masked_pan, card.holder_name) == ("credit_card", "************1005", "Alice Example")
+
+    card_balances = {b.type: b for b in adapter.get_balances(CREDS, card)}
+    assert card_balances["booked"].amount == Decimal("-431.18")  # owed, reported positive by the bank
+    assert card_balances["available"].amount == Decimal("4568.82")
+    assert card_balances["booked"].credit_limit == Decimal("5000.00")
+    checking_balances = {b.type: b for b in adapter.get_balances(CREDS, checking)}
+    assert checking_balances["booked"].amount == Decimal("2210.35")
+    assert checking_balances["booked"].as_of == datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
+
+
+def test_sync_follows_has_more_and_returns_added_modified_removed(adapter, routes):
+    account = adapter.list_accounts(CREDS)[0]
+    pages = list(adapter.iter_transactions(CREDS, account, cursor=""))
+
+    assert [p.has_more for p in pages] == [True, False]
+    assert pages[0].next_cursor == recorded("liberty", "sync_page1")["next_cursor"]
+    assert pages[1].next_cursor == recorded("liberty", "sync_page2")["next_cursor"]
+    assert routes["sync"].calls[0].request.url.params["count"] == "500"
+    assert "cursor" not in routes["sync"].calls[0].request.url.params
+    payroll, groceries = pages[0].transactions
+    (uber,) = pages[1].transactions
+    (payroll_edit,) = pages[1].modified
+    assert pages[1].removed_ids == ("P-lib-0000",)
+
+    assert payroll.amount == Decimal("3200.00") and payroll.status == "booked"  # CREDIT → in
+    assert payroll.booked_at == datetime(2026, 10, 31, 14, tzinfo=UTC) and payroll.booking_date == date(2026, 10, 31)
+    assert payroll.value_date is None and payroll.counterparty_name == "Acme Corp" and payroll.merchant_name == ""
+    assert groceries.amount == Decimal("-54.21") and groceries.status == "pending"  # DEBIT → out
+    assert groceries.booked_at == datetime(2026, 11, 24, 23, 30, 12, tzinfo=UTC)
+    assert (groceries.category, groceries.bank_transaction_code) == ("groceries", "PMNT-CCRD-POSD")
+    assert uber.provider_account_id == "lib-alice-cc-a91f" and uber.pending_transaction_id == "P-lib-0000"
+    assert payroll_edit.description == "PAYROLL ACME CORP OCT"
+
+
+def test_sync_resumes_from_a_stored_cursor(adapter, routes):
+    account = adapter.list_accounts(CREDS)[0]
+    cursor = recorded("liberty", "sync_page1")["next_cursor"]
+    pages = list(adapter.iter_transactions(CREDS, account, cursor=cursor))
+    assert len(pages) == 1 and routes["sync"].call_count == 0
+
+
+def test_a_signed_amount_or_missing_direction_is_malformed(adapter):
+    raw = recorded("liberty", "sync_page1")["added"][0]
+    with pytest.raises(TransientProviderError):
+        adapter.normalize_transaction(dict(raw, amount="-1.00"))
+    with pytest.raises(TransientProviderError):
+        adapter.normalize_transaction(dict(raw, direction=None))
+
+
+def test_has_more_without_a_new_cursor_is_an_error_not_a_loop(adapter, routes):
+    body = recorded("liberty", "sync_page1")
+    body["next_cursor"] = ""
+    routes["sync"].mock(return_value=httpx.Response(200, json=body))
+    account = adapter.list_accounts(CREDS)[0]
+    with pytest.raises(TransientProviderError):
+        list(adapter.iter_transactions(CREDS, account))
+
+
+def test_revoked_authorization_requires_reauth_and_a_dead_token_asks_for_refresh(adapter, routes):
+    routes["accounts"].mock(return_value=ok("liberty", "error_consent_revoked", 403))
+    with pytest.raises(ReauthRequiredError):
+        adapter.list_accounts(CREDS)
+    routes["accounts"].mock(
+        return_value=httpx.Response(401, json={"error": {"code": "INVALID_ACCESS_TOKEN", "message": "expired"}})
+    )
+    with pytest.raises(AccessTokenExpiredError):
+        adapter.list_accounts(CREDS)
+
+
+def test_refresh_rotates_tokens(adapter, routes):
+    creds = adapter.refresh(CREDS)
+    assert (creds.access_token, creds.refresh_token) == ("at-liberty-2", "rt-liberty-2")
