@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET
 from ... import bankdata, faults
 from ...models import SandboxConsent, SandboxToken
 from ...oauth import consents
-from ..common import bearer_token, iso_datetime, json_response, unsigned_money
+from ..common import bearer_token, iso_datetime, json_response, money, unsigned_money
 
 __all__ = ["DEFAULT_COUNT", "MAX_COUNT", "accounts", "transactions_sync"]
 
@@ -115,9 +115,9 @@ def accounts(request: HttpRequest) -> HttpResponse:
                     "mask": _mask(acc),
                     "holder_name": acc.holder_name,
                     "balances": {
-                        "current": str(sign * current.amount) if current else None,
-                        "available": str(available.amount) if available else None,
-                        "limit": str(acc.credit_limit) if acc.credit_limit is not None else None,
+                        "current": money(sign * current.amount) if current else None,
+                        "available": money(available.amount) if available else None,
+                        "limit": money(acc.credit_limit) if acc.credit_limit is not None else None,
                         "iso_currency_code": acc.currency,
                         "as_of": iso_datetime(current.as_of) if current else None,
                     },
