@@ -13,7 +13,7 @@ This module is the interface; ``providers/sandbox/data/`` implements it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -137,12 +137,15 @@ def account_transactions(
     now: datetime | None = None,
     booked_from: datetime | None = None,
     booked_to: datetime | None = None,
+    status: str | None = None,
 ) -> Sequence[SandboxTransaction]:
     """Every transaction the bank shows at ``now`` (default: sandbox_now()), oldest first, both booked and
-    pending, optionally limited to ``booked_from <= booked_at <= booked_to``. Must be fast for 100k+ rows
-    (cached per (bank, user, account, day))."""
+    pending, optionally limited to ``booked_from <= booked_at <= booked_to`` and to one ``status``
+    ("booked" | "pending"). Fast for 100k+ rows: a cached per-account timeline, bisect on times, and a lazy
+    sequence that builds objects only for the rows read (slice it for pages; avoid list() on big accounts).
+    Unknown bank/user/account: LookupError."""
     return _data().account_transactions(
-        bank, username, account_id, now=now, booked_from=booked_from, booked_to=booked_to
+        bank, username, account_id, now=now, booked_from=booked_from, booked_to=booked_to, status=status
     )
 
 
@@ -154,8 +157,14 @@ def account_balances(
 
 
 def transaction_changes_since(
-    bank: str, username: str, *, since: datetime | None, now: datetime | None = None
+    bank: str,
+    username: str,
+    *,
+    since: datetime | None,
+    now: datetime | None = None,
+    account_ids: Collection[str] | None = None,
 ) -> tuple[Sequence[SandboxTransaction], Sequence[SandboxTransaction], Sequence[str]]:
-    """(added, modified, removed_ids) across all the user's accounts between ``since`` (None = the beginning)
-    and ``now``; used by the cursor-delta bank. Pending→booked shows as removed (pending id) + added."""
-    return _data().transaction_changes_since(bank, username, since=since, now=now)
+    """(added, modified, removed_ids) across all the user's accounts (or only ``account_ids``) between ``since``
+    (None = the beginning) and ``now``; used by the cursor-delta bank. Pending→booked shows as removed (pending
+    id) + added. ``modified`` is always empty (see providers.sandbox.data.transaction_changes_since)."""
+    return _data().transaction_changes_since(bank, username, since=since, now=now, account_ids=account_ids)

@@ -335,3 +335,25 @@ def test_changes_since_refuses_a_since_after_now():
 def test_bulk_has_at_least_100k_transactions_on_one_account():
     (account,) = bd.user_accounts("liberty", "bulk")
     assert len(bd.account_transactions("liberty", "bulk", account.id, now=NOW)) >= 100_000
+
+
+def test_status_keeps_only_booked_or_only_pending_items():
+    account = next(a for a in bd.user_accounts("albion", "bob") if a.type == "credit_card")
+    everything = list(bd.account_transactions("albion", "bob", account.id, now=NOW))
+    for status in ("booked", "pending"):
+        only = bd.account_transactions("albion", "bob", account.id, now=NOW, status=status)
+        assert list(only) == [t for t in everything if t.status == status]
+    with pytest.raises(ValueError, match="status"):
+        bd.account_transactions("albion", "bob", account.id, now=NOW, status="posted")
+
+
+def test_changes_can_be_limited_to_some_accounts():
+    card = next(a for a in bd.user_accounts("albion", "bob") if a.type == "credit_card")
+    since = NOW - timedelta(days=20)
+    added, _modified, removed = bd.transaction_changes_since(
+        "albion", "bob", since=since, now=NOW, account_ids={card.id}
+    )
+    assert added and {t.account_id for t in added} == {card.id}
+    everything, _m, all_removed = bd.transaction_changes_since("albion", "bob", since=since, now=NOW)
+    assert list(added) == [t for t in everything if t.account_id == card.id]
+    assert set(removed) <= set(all_removed)

@@ -12,7 +12,7 @@ Unknown banks, users and accounts raise :class:`LookupError` subclasses (``Unkno
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from ..bankdata import BANKS, SandboxAccount, SandboxBalance, SandboxTransaction, SandboxUser
@@ -68,12 +68,19 @@ def account_transactions(
     now: datetime | None = None,
     booked_from: datetime | None = None,
     booked_to: datetime | None = None,
+    status: str | None = None,
 ) -> Sequence[SandboxTransaction]:
-    """Visible transactions, oldest first (by ``booked_at`` then id), as a lazy sequence (see TransactionView)."""
+    """Visible transactions, oldest first (by ``booked_at`` then id), as a lazy sequence (see TransactionView).
+
+    ``booked_from``/``booked_to`` (inclusive) apply to ``booked_at`` (for pending items: the authorisation time);
+    ``status`` keeps only "booked" or only "pending" items.
+    """
+    if status not in (None, "booked", "pending"):
+        raise ValueError(f"status must be 'booked', 'pending' or None, not {status!r}")
     _moment, ts = _now(now)
     start = None if booked_from is None else to_timestamp(booked_from)
     end = None if booked_to is None else to_timestamp(booked_to)
-    return timeline_for(account_plan(bank, username, account_id), ts).visible(ts, start, end)
+    return timeline_for(account_plan(bank, username, account_id), ts).visible(ts, start, end, status=status)
 
 
 def account_balances(
@@ -86,9 +93,15 @@ def account_balances(
 
 
 def transaction_changes_since(
-    bank: str, username: str, *, since: datetime | None, now: datetime | None = None
+    bank: str,
+    username: str,
+    *,
+    since: datetime | None,
+    now: datetime | None = None,
+    account_ids: Collection[str] | None = None,
 ) -> tuple[Sequence[SandboxTransaction], Sequence[SandboxTransaction], Sequence[str]]:
-    """(added, modified, removed_ids) across the user's accounts (account order, each oldest first).
+    """(added, modified, removed_ids) across the user's accounts (account order, each oldest first), or only
+    the accounts in ``account_ids`` when given (unknown ids are ignored).
 
     * ``since=None``: added = everything visible at ``now``; nothing modified or removed.
     * otherwise added = booked items posted in ``(since, now]`` plus pending items authorised in ``(since, now]``
@@ -104,6 +117,8 @@ def transaction_changes_since(
     added = []
     removed: list[str] = []
     for plan in account_plans(bank, username):
+        if account_ids is not None and plan.account.id not in account_ids:
+            continue
         timeline = timeline_for(plan, ts)
         if since_ts is None:
             added.append(timeline.visible(ts))

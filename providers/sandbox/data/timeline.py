@@ -162,11 +162,19 @@ class Timeline:
         merged.sort(key=lambda item: item[0])
         return TransactionView(self, self.booked, lo, mid, [obj for _key, obj in merged])
 
-    def visible(self, now: float, start: float | None = None, end: float | None = None) -> TransactionView:
+    def visible(
+        self, now: float, start: float | None = None, end: float | None = None, *, status: str | None = None
+    ) -> TransactionView:
+        pending: list[PendingRow] = []
+        if status != "booked":
+            pending = [
+                r for r in self.pending_at(now) if (start is None or r[0] >= start) and (end is None or r[0] <= end)
+            ]
+        if status == "pending":
+            return TransactionView(self, self.booked, 0, 0, [self.pending_object(r) for r in pending])
         k = bisect_right(self.booked_ts, now)
         lo = 0 if start is None else bisect_left(self.booked_ts, start, 0, k)
         hi = k if end is None else bisect_right(self.booked_ts, end, lo, k)
-        pending = [r for r in self.pending_at(now) if (start is None or r[0] >= start) and (end is None or r[0] <= end)]
         return self.view(lo, hi, pending)
 
     def balances(self, now: float, as_of: datetime) -> list[SandboxBalance]:
