@@ -16,7 +16,8 @@ from urllib.parse import urlencode
 import orjson
 from django.conf import settings
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.renderers import BaseRenderer
@@ -99,6 +100,13 @@ def _envelope(name: str, data: Any, meta: dict[str, Any] | None = None) -> Any:
 _COMMON_ERRORS = (401, 403, 404, 406, 429)
 
 
+def _path_id(name: str, what: str) -> OpenApiParameter:
+    return OpenApiParameter(name, OpenApiTypes.UUID, OpenApiParameter.PATH, description=f"The {what}'s opaque id")
+
+
+ACCOUNT_ID = _path_id("account_id", "account")
+
+
 def _parse_uuid(value: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
@@ -151,6 +159,8 @@ class ConsentAPIView(APIView):
 
 
 class AccountListView(ConsentAPIView):
+    """The accounts the user shared in this consent (permission ``accounts``)."""
+
     required_permission = "accounts"
 
     @extend_schema(
@@ -166,10 +176,13 @@ class AccountListView(ConsentAPIView):
 
 
 class AccountDetailView(ConsentAPIView):
+    """One account of the consent; 404 for any other account (permission ``accounts``)."""
+
     required_permission = "accounts"
 
     @extend_schema(
         operation_id="accounts_retrieve",
+        parameters=[ACCOUNT_ID],
         summary="One account of the consent",
         auth=[{"oauth2": ["accounts"]}],
         responses={200: _envelope("AccountDetail", AccountSerializer()), **_errors(*_COMMON_ERRORS)},
@@ -180,10 +193,13 @@ class AccountDetailView(ConsentAPIView):
 
 
 class AccountBalancesView(ConsentAPIView):
+    """Balances of one of the consent's accounts, by type (permission ``balances``)."""
+
     required_permission = "balances"
 
     @extend_schema(
         operation_id="accounts_balances_list",
+        parameters=[ACCOUNT_ID],
         summary="Balances of one account",
         auth=[{"oauth2": ["balances"]}],
         responses={200: _envelope("BalanceList", BalanceSerializer(many=True)), **_errors(*_COMMON_ERRORS)},
@@ -209,7 +225,7 @@ class AccountTransactionsView(ConsentAPIView):
             "the consent's transaction range are visible."
         ),
         auth=[{"oauth2": ["transactions"]}],
-        parameters=[TransactionQuerySerializer],
+        parameters=[ACCOUNT_ID, TransactionQuerySerializer],
         responses={
             200: _envelope(
                 "TransactionPage",
@@ -383,11 +399,14 @@ class TransactionSyncView(ConsentAPIView):
 
 
 class ConsentRefreshView(ConsentAPIView):
+    """Ask for fresh data from the banks behind the consent (any permission)."""
+
     required_permission = None
     throttle_classes = [TPPRateThrottle, ConsentRateThrottle, ConsentRefreshThrottle]
 
     @extend_schema(
         operation_id="consents_refresh",
+        parameters=[_path_id("consent_id", "consent")],
         summary="Ask for a fresh sync of the consent's bank connections",
         description=(
             "Queues one sync per active bank connection behind the consent and answers 202 with the sync id "
@@ -423,10 +442,13 @@ class ConsentRefreshView(ConsentAPIView):
 
 
 class SyncRunDetailView(ConsentAPIView):
+    """State and counts of a sync of one of the consent's connections (any permission)."""
+
     required_permission = None
 
     @extend_schema(
         operation_id="syncs_retrieve",
+        parameters=[_path_id("sync_id", "sync")],
         summary="State of a sync",
         auth=[{"oauth2": []}],
         responses={200: _envelope("SyncRunDetail", SyncRunSerializer()), **_errors(*_COMMON_ERRORS)},
