@@ -246,11 +246,14 @@ class ProviderClient:
         allow_redirects: bool = False,
         raise_for_status: bool = True,
         retries: int | None = None,
+        expect_json: bool = True,
     ) -> HttpResponse:
         """Send one request (with bounded retries) and return the read response, or raise a ``ProviderError``.
 
         ``allow_redirects``: return a 3xx to the caller instead of treating it as an error (redirects are still
         never followed). ``raise_for_status=False`` returns 4xx/5xx responses too (after retries).
+        ``expect_json``: a 2xx body is parsed inside the retry loop, so a truncated or malformed body is retried
+        like any transient failure (idempotent methods) and never reaches the caller as partial data.
         """
         method = method.upper()
         attempts = 1 + (int(_option("HTTP_MAX_RETRIES", 4)) if retries is None else retries)
@@ -287,6 +290,8 @@ class ProviderClient:
                 error = error or (None if ok_redirect else error_for_response(response))
                 if error is not None and (raise_for_status or isinstance(error, TransientProviderError)):
                     raise error
+                if expect_json and 200 <= response.status < 300 and response.content.strip():
+                    response.json()  # raises TransientProviderError(malformed_response); cached for the caller
         return response
 
     def _send_once(

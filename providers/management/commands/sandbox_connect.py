@@ -143,7 +143,7 @@ def _drive_bank_login(
     logged_in = False
     for _ in range(MAX_STEPS):
         response: HttpResponse = session.request(
-            method, url, data=data, allow_redirects=True, raise_for_status=False, retries=1
+            method, url, data=data, allow_redirects=True, raise_for_status=False, retries=1, expect_json=False
         )
         if response.is_redirect:
             target = urljoin(url, response.location)
