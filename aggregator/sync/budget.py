@@ -2,7 +2,8 @@
 
 Some banks cap how often we may read an account without the user present (Berlin Group's ``frequencyPerDay``;
 the sandbox's ``rhein`` allows 4 a day). Every sync that reaches such a bank is an unattended access of each of
-the connection's accounts, whatever its trigger, so every attempt is recorded in ``connection.sync_state``
+the connection's accounts, whatever its trigger, so every attempt (and every restart after a refreshed token)
+is recorded in ``connection.sync_state``
 (``"unattended": [iso timestamps]``, trimmed to the last 24 hours).
 
 Rule: a budgeted sync may start at ``t`` only if fewer than ``syncs_per_day`` attempts happened in the 24 hours
@@ -25,6 +26,7 @@ from ..models import Connection
 
 __all__ = [
     "BUDGET_KEY",
+    "ENGINE_CALLS_PER_ACCOUNT",
     "budget_allows",
     "budget_attempts",
     "budget_next_free_at",
@@ -34,6 +36,8 @@ __all__ = [
 ]
 
 BUDGET_KEY = "unattended"
+# Counted calls one sync makes per account: balances + the first transactions page (see ``engine._pull``).
+ENGINE_CALLS_PER_ACCOUNT = 2
 DAY = timedelta(days=1)
 # A little slack so our clock and the bank's never disagree about which side of the window a call falls.
 MARGIN = timedelta(minutes=1)
@@ -42,13 +46,13 @@ MARGIN = timedelta(minutes=1)
 def syncs_per_day(adapter_cls: type[BankAdapter] | BankAdapter) -> int | None:
     """How many syncs a day the bank's unattended limit allows (None: unlimited).
 
-    One sync reads each account through ``calls_per_sync`` requests counted by the bank (the adapter may
-    declare ``unattended_calls_per_sync``; default 1: the Berlin Group counts one access per account and
-    endpoint family only when ``frequencyPerDay`` applies — adapters that spend more say so)."""
+    The limit counts calls per account; one sync reads each account with ``ENGINE_CALLS_PER_ACCOUNT`` counted
+    calls (balances, then the first page of transactions — Berlin Group banks do not count follow-up pages
+    nor the account list). An adapter that spends a different number declares ``unattended_calls_per_sync``."""
     limit = getattr(adapter_cls, "unattended_calls_per_day", None)
     if not limit:
         return None
-    per_sync = max(1, int(getattr(adapter_cls, "unattended_calls_per_sync", 1) or 1))
+    per_sync = max(1, int(getattr(adapter_cls, "unattended_calls_per_sync", None) or ENGINE_CALLS_PER_ACCOUNT))
     return max(1, int(limit) // per_sync)
 
 

@@ -100,22 +100,8 @@ def _run_locked(connection: Connection, sync_run: SyncRun) -> SyncRun:
         return _fail_permanent(connection, sync_run, PermanentProviderError(str(exc), code="no_adapter"))
 
     # Every attempt at the bank counts against its unattended budget; budgeted triggers must fit in it.
-    with transaction.atomic():
-        locked = Connection.objects.select_for_update().get(pk=connection.pk)
-        if sync_run.trigger in BUDGETED_TRIGGERS and not budget.budget_allows(locked, adapter, now=now):
-            connection.next_sync_at = budget.next_sync_at(locked, adapter, now=now)
-            Connection.objects.filter(pk=connection.pk).update(next_sync_at=connection.next_sync_at)
-            return _finish(
-                sync_run,
-                SyncRun.Outcome.SKIPPED,
-                code="daily_limit",
-                detail=f"the bank's unattended limit is used up until {connection.next_sync_at.isoformat()}",
-            )
-        if budget.syncs_per_day(adapter) is not None:
-            budget.budget_record(locked, now=now)
-            Connection.objects.filter(pk=connection.pk).update(sync_state=locked.sync_state)
-            connection.sync_state = locked.sync_state
-
+    if not _budget_spend(connection, adapter, sync_run):
+        return _skip_daily_limit(sync_run, connection)
     try:
         try:
             _pull(connection, adapter, sync_run)
@@ -123,6 +109,8 @@ def _run_locked(connection: Connection, sync_run: SyncRun) -> SyncRun:
             # The bank dropped the access token early: refresh (the refresh token decides) and go again; the
             # pages already stored are re-read as unchanged.
             _credentials(connection, adapter, force=True)
+            if not _budget_spend(connection, adapter, sync_run):
+                return _skip_daily_limit(sync_run, connection)
             _pull(connection, adapter, sync_run)
     except ReauthRequiredError as exc:
         return _reauth_required(connection, sync_run, exc)
@@ -140,6 +128,32 @@ def _run_locked(connection: Connection, sync_run: SyncRun) -> SyncRun:
         _record_transient(connection, sync_run, SyncRun.Outcome.FAILED, exc, code="internal_error")
         raise
     return _succeed(connection, adapter, sync_run)
+
+
+def _budget_spend(connection: Connection, adapter: BankAdapter, sync_run: SyncRun) -> bool:
+    """Record one attempt at a budgeted bank; False (nothing recorded) when a budgeted trigger has none left."""
+    if budget.syncs_per_day(adapter) is None:
+        return True
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Connection.objects.select_for_update().get(pk=connection.pk)
+        if sync_run.trigger in BUDGETED_TRIGGERS and not budget.budget_allows(locked, adapter, now=now):
+            connection.next_sync_at = budget.next_sync_at(locked, adapter, now=now)
+            Connection.objects.filter(pk=connection.pk).update(next_sync_at=connection.next_sync_at)
+            return False
+        budget.budget_record(locked, now=now)
+        Connection.objects.filter(pk=connection.pk).update(sync_state=locked.sync_state)
+        connection.sync_state = locked.sync_state
+    return True
+
+
+def _skip_daily_limit(sync_run: SyncRun, connection: Connection) -> SyncRun:
+    return _finish(
+        sync_run,
+        SyncRun.Outcome.SKIPPED,
+        code="daily_limit",
+        detail=f"the bank's unattended limit is used up until {connection.next_sync_at.isoformat()}",
+    )
 
 
 # --- outcomes ---------------------------------------------------------------------------------------------
