@@ -280,16 +280,11 @@ def test_consent_form_requires_csrf(live_server, alice_accounts):
     assert Consent.objects.get(pk=consent["id"]).status == "awaiting_authorisation"
 
 
-def test_user_connects_a_sandbox_bank_from_the_consent_screen_and_shares_its_accounts(live_server, alice, settings):
-    from django.db import connection
-
+def test_user_connects_a_sandbox_bank_from_the_consent_screen_and_shares_its_accounts(
+    live_server, alice, sandbox_banks
+):
     from aggregator.models import Account
-    from aggregator.services import institution_sync_sandbox
 
-    if "sandbox_sandboxclient" not in connection.introspection.table_names():
-        pytest.skip("the sandbox banks' OAuth tables are not migrated yet (providers.sandbox work in progress)")
-    settings.SANDBOX_BASE_URL = live_server.url + "/sandbox"
-    institution_sync_sandbox()
     tpp = flow.create_tpp(live_server.url)
     created = tpp.create_consent(permissions=["accounts", "balances"])
     url, _, verifier = tpp.authorize_url(created["id"], scope="accounts balances")
