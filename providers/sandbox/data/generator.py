@@ -278,7 +278,15 @@ def generate_month(plan: AccountPlan, m: int, balance: int) -> tuple[list[Booked
                     continue
                 tpl, lo, hi, tip = choices[int(rnd() * nchoices)]
                 u = rnd()
-                card(ts, -(lo + int((hi - lo) * u * u)), tpl, tip)
+                cents = -(lo + int((hi - lo) * u * u))
+                # inlined card() for the hot loop; must consume random numbers in the same order
+                booked = cents
+                if tip and rnd() < TIP_RATE:
+                    booked = cents + cents * (10 + int(rnd() * 11)) // 100
+                if rnd() < CANCEL_RATE:
+                    add((ts, len(events), 1, cents, tpl, 0, 4 * 3600 + int(rnd() * 56 * 3600), booked))
+                else:
+                    add((ts, len(events), 1, cents, tpl, DAY + int(rnd() * (2 * DAY - 1)), 0, booked))
         if pal.refunds and rnd() < 0.15:
             tpl = pal.refunds[int(rnd() * len(pal.refunds))]
             direct(at(1 + int(rnd() * ndays), 11), 500 + int(rnd() * 4000), tpl)
@@ -308,19 +316,20 @@ def _rows(
     events.sort()
     booked: list[BookedRow] = []
     pending: list[PendingRow] = []
-    prefix = f"{token}{year:04d}{month:02d}"
+    b_prefix = f"B{token}{year:04d}{month:02d}"
+    p_prefix = "P" + b_prefix[1:]
     ordinal = EPOCH_ORDINAL
+    add_booked, add_pending = booked.append, pending.append
     for seq, (ts, _order, kind, cents, tpl, post_delay, cancel_delay, booked_cents) in enumerate(events):
-        stem = f"{prefix}{seq:05d}"
         value_date = ts // DAY + ordinal
         if kind == 0:
-            booked.append((ts, "B" + stem, booked_cents, value_date, tpl, ""))
+            add_booked((ts, f"{b_prefix}{seq:05d}", booked_cents, value_date, tpl, ""))
             continue
-        pending_id = "P" + stem
+        pending_id = f"{p_prefix}{seq:05d}"
         if post_delay:
             posted = ts + post_delay
-            booked.append((posted, "B" + stem, booked_cents, value_date, tpl, pending_id))
-            pending.append((ts, posted, pending_id, cents, value_date, tpl))
+            add_booked((posted, f"{b_prefix}{seq:05d}", booked_cents, value_date, tpl, pending_id))
+            add_pending((ts, posted, pending_id, cents, value_date, tpl))
         else:
-            pending.append((ts, ts + cancel_delay, pending_id, cents, value_date, tpl))
+            add_pending((ts, ts + cancel_delay, pending_id, cents, value_date, tpl))
     return booked, pending
