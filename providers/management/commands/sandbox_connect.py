@@ -154,9 +154,13 @@ def _drive_bank_login(
                 raise CommandError(f"the bank redirected somewhere unexpected: {urlsplit(target).netloc}")
             method, data, url = "GET", None, target
             continue
-        if response.status >= 400:
-            raise CommandError(f"the bank answered {response.status} at {urlsplit(url).path}: {response.text[:300]}")
         forms = [f for f in _forms(response.text) if f.method == "POST"] or _forms(response.text)
+        if response.status >= 400:
+            if logged_in and any({"username", "password"} <= f.names for f in forms):
+                raise CommandError(
+                    f"the bank refused the login of {username!r} ({response.status}: wrong password or locked user)"
+                )
+            raise CommandError(f"the bank answered {response.status} at {urlsplit(url).path}")
         if not forms:
             raise CommandError(f"no form on the bank page {urlsplit(url).path}")
         login = next((f for f in forms if {"username", "password"} <= f.names), None)

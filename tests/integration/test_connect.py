@@ -1,0 +1,79 @@
+"""sandbox_connect end to end: the real sandbox banks over real HTTP (pytest-django's live server).
+
+No PostgreSQL, broker or worker needed (the first sync is not queued), so this runs on SQLite too.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from aggregator.models import Connection
+from aggregator.services import institution_sync_sandbox
+from providers import http as provider_http
+from providers.credentials import credentials_load
+from providers.management.commands.sandbox_connect import sandbox_connect
+from providers.oauth import discovery_cache_clear
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def sandbox(live_server, settings):  # type: ignore[no-untyped-def]
+    from providers.sandbox.oauth.clients import client_sync_demo
+
+    settings.SANDBOX_BASE_URL = live_server.url + "/sandbox"
+    settings.PUBLIC_BASE_URL = live_server.url
+    client_sync_demo()
+    institution_sync_sandbox()
+    discovery_cache_clear()
+    provider_http.reset_provider_client()
+    yield live_server
+    discovery_cache_clear()
+    provider_http.reset_provider_client()
+
+
+@pytest.mark.parametrize("bank", ["albion", "rhein", "liberty"])
+def test_sandbox_connect_gives_alice_an_encrypted_connection_with_her_accounts(sandbox, bank):
+    from providers.sandbox import bankdata
+
+    connection = sandbox_connect(username="alice", bank=bank, sync=False)
+
+    connection.refresh_from_db()
+    assert connection.status == Connection.Status.ACTIVE and connection.institution.slug == bank
+    credentials = credentials_load(connection=connection)
+    assert credentials.access_token and credentials.refresh_token
+    assert credentials.access_token not in connection.encrypted_credentials
+    if bank != "liberty":
+        assert connection.upstream_consent_id == credentials.consent_id != ""
+    expected = {a.id: a for a in bankdata.user_accounts(bank, "alice")}
+    accounts = {a.provider_account_id: a for a in connection.accounts.all()}
+    assert set(accounts) == set(expected)
+    for account_id, account in accounts.items():
+        assert account.currency == expected[account_id].currency
+        assert account.type == expected[account_id].type
+
+
+def test_connecting_twice_reuses_the_connection(sandbox):
+    first = sandbox_connect(username="alice", bank="albion", sync=False)
+    first.status = Connection.Status.REAUTH_REQUIRED
+    first.save(update_fields=["status"])
+    accounts = first.accounts.count()
+
+    second = sandbox_connect(username="alice", bank="albion", sync=False)
+
+    assert second.pk == first.pk and second.status == Connection.Status.ACTIVE
+    assert second.accounts.count() == accounts
+
+
+def test_the_command_prints_the_connection_id(sandbox, capsys):
+    call_command("sandbox_connect", "--user", "bob", "--bank", "liberty", "--no-sync")
+    printed = capsys.readouterr().out.strip()
+    assert Connection.objects.filter(public_id=printed, user__username="bob").exists()
+
+
+def test_a_locked_user_is_refused_by_the_bank(sandbox):
+    with pytest.raises(CommandError, match="refused the login"):
+        sandbox_connect(username="locked", bank="albion", sync=False)
+    assert not Connection.objects.filter(user__username="locked").exists()
