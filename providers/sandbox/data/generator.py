@@ -20,6 +20,7 @@ import calendar
 import functools
 import hashlib
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -191,6 +192,13 @@ def _business_day(year: int, month: int, day: int) -> int:
     return day - max(0, weekday - 4)
 
 
+def _posting_delay(ts: int, rnd: Callable[[], float]) -> int:
+    """Card payments post in the bank's early-morning batch (03:00-06:00 UTC) 1-3 days after authorisation."""
+    days = 1 + int(rnd() * 3)
+    delay = days * DAY - ts % DAY + 3 * 3600 + int(rnd() * 10_800)
+    return min(max(delay, 3600), MAX_PENDING_SECONDS - 1)
+
+
 def generate_month(plan: AccountPlan, m: int, balance: int) -> tuple[list[BookedRow], list[PendingRow], int]:
     """Rows of month ``m`` of the account's life and the running balance (cents) at its end.
 
@@ -221,7 +229,7 @@ def generate_month(plan: AccountPlan, m: int, balance: int) -> tuple[list[Booked
         if rnd() < CANCEL_RATE:
             add((ts, len(events), 1, cents, tpl, 0, 4 * 3600 + int(rnd() * 56 * 3600), booked))
         else:
-            add((ts, len(events), 1, cents, tpl, DAY + int(rnd() * (2 * DAY - 1)), 0, booked))
+            add((ts, len(events), 1, cents, tpl, _posting_delay(ts, rnd), 0, booked))
 
     if profile in ("current", "bulk"):
         salary = plan.income_cents + (plan.income_cents * 2 // 5 if month == 12 else 0)
@@ -286,7 +294,7 @@ def generate_month(plan: AccountPlan, m: int, balance: int) -> tuple[list[Booked
                 if rnd() < CANCEL_RATE:
                     add((ts, len(events), 1, cents, tpl, 0, 4 * 3600 + int(rnd() * 56 * 3600), booked))
                 else:
-                    add((ts, len(events), 1, cents, tpl, DAY + int(rnd() * (2 * DAY - 1)), 0, booked))
+                    add((ts, len(events), 1, cents, tpl, _posting_delay(ts, rnd), 0, booked))
         if pal.refunds and rnd() < 0.15:
             tpl = pal.refunds[int(rnd() * len(pal.refunds))]
             direct(at(1 + int(rnd() * ndays), 11), 500 + int(rnd() * 4000), tpl)
