@@ -77,3 +77,52 @@ def test_a_locked_user_is_refused_by_the_bank(sandbox):
     with pytest.raises(CommandError, match="refused the login"):
         sandbox_connect(username="locked", bank="albion", sync=False)
     assert not Connection.objects.filter(user__username="locked").exists()
+
+
+@pytest.mark.parametrize("bank", ["albion", "rhein", "liberty"])
+def test_adapters_read_alice_exactly_as_the_bank_holds_her_data(sandbox, bank):
+    """The adapter's normalization of the live sandbox equals the sandbox's own ground truth (fields each
+    dialect carries: ids, signed amounts, currencies, statuses, dates, texts, pending links)."""
+    from providers.registry import adapter_for
+    from providers.sandbox import bankdata
+
+    connection = sandbox_connect(username="alice", bank=bank, sync=False)
+    adapter = adapter_for(connection.institution)
+    credentials = credentials_load(connection=connection)
+    accounts = adapter.list_accounts(credentials)
+
+    truth = {
+        t.id: t
+        for a in bankdata.user_accounts(bank, "alice")
+        for t in bankdata.account_transactions(bank, "alice", a.id)
+    }
+    got = {}
+    targets = accounts[:1] if adapter.sync_mode == "cursor" else accounts
+    for account in targets:
+        for page in adapter.iter_transactions(credentials, account):
+            got.update({t.provider_transaction_id: t for t in page.transactions})
+    assert set(got) == set(truth) and len(got) > 50
+
+    for txn_id, txn in got.items():
+        expected = truth[txn_id]
+        assert (txn.amount, txn.currency, txn.status) == (expected.amount, expected.currency, expected.status)
+        assert txn.provider_account_id == expected.account_id
+        assert txn.category == expected.category
+        if bank != "rhein" or txn.status == "booked":
+            assert txn.booking_date == expected.booking_date
+        if bank != "rhein":
+            assert txn.booked_at == expected.booked_at
+            assert txn.pending_transaction_id == expected.pending_transaction_id
+            assert (txn.description, txn.merchant_name) == (expected.description, expected.merchant_name)
+        else:
+            assert txn.value_date == expected.value_date
+            assert txn.description == expected.description[:140]
+
+    for account in accounts:
+        balances = {b.type: b.amount for b in adapter.get_balances(credentials, account)}
+        expected_balances = {
+            b.type: b.amount
+            for b in bankdata.account_balances(bank, "alice", account.provider_account_id)
+            if bank != "liberty" or b.type in {"booked", "available"}  # the US dialect has no expected balance
+        }
+        assert balances == expected_balances
