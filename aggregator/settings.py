@@ -327,3 +327,16 @@ CONSENT = {
     "LOGIN_MAX_FAILURES": env.int("LOGIN_MAX_FAILURES", default=5),
     "LOGIN_LOCKOUT_SECONDS": env.int("LOGIN_LOCKOUT_SECONDS", default=15 * 60),
 }
+
+# --- providers (adapters) ---
+# Per-institution adapter options from the environment, merged over Institution.config (secrets of a real
+# bank's client belong here, not in the database): AGGREGATOR_INSTITUTIONS='{"albion": {"client_id": "…"}}'.
+AGGREGATOR.update(
+    {
+        "INSTITUTIONS": env.json("AGGREGATOR_INSTITUTIONS", default={}),
+        # A bank's Retry-After longer than this is not waited for in-process: the error goes to the caller.
+        "HTTP_MAX_RETRY_AFTER": env.float("HTTP_MAX_RETRY_AFTER", default=30.0),
+        # Entry-point group scanned for extra adapters (empty: off).
+        "ADAPTER_ENTRY_POINT_GROUP": env.str("AGGREGATOR_ADAPTER_ENTRY_POINT_GROUP", default="aggregator.adapters"),
+    }
+)

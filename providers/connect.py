@@ -75,6 +75,8 @@ def connection_connect_start(
             "bank_unavailable", f"{institution.name} could not be reached. Please try again later.", status=502
         ) from exc
     payload = {"code_verifier": auth.code_verifier, "consent_id": auth.consent_id, "extra": dict(auth.extra)}
+    # Housekeeping: abandoned authorizations older than a day are of no use to anyone.
+    PendingAuthorization.objects.filter(expires_at__lt=timezone.now() - timedelta(days=1)).delete()
     PendingAuthorization.objects.create(
         state=auth.state,
         user=user,
