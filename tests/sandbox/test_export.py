@@ -81,6 +81,7 @@ def test_the_command_prints_sorted_json_equal_to_export_user():
 def test_the_compact_option_prints_one_line():
     text = _run("liberty", "alice", "--as-of", "2026-06-15T14:00:30+02:00", "--compact")
     assert text.count("\n") == 1
+    assert text == json.dumps(json.loads(text), sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
     assert json.loads(text) == export_user("liberty", "alice", now=NOW)
 
 

@@ -46,8 +46,7 @@ class Command(BaseCommand):
             raise CommandError(f"unknown user {user!r}; valid users: {', '.join(names)}")
         now = _parse_as_of(options["as_of"]) if options["as_of"] else None
         try:
-            chunks = export_json(bank, user, now=now, indent=None if options["compact"] else 2)
-            for chunk in chunks:
-                self.stdout.write(chunk, ending="")
+            text = export_json(bank, user, now=now, indent=None if options["compact"] else 2)
         except (UnknownBank, UnknownUser) as exc:
             raise CommandError(str(exc)) from exc
+        self.stdout.write(text, ending="")
