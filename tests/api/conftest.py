@@ -18,6 +18,8 @@ from .factories import AccessTokenFactory, AuthorisedConsentFactory
 def _api_settings(settings):  # type: ignore[no-untyped-def]
     settings.AGGREGATOR = {**settings.AGGREGATOR, "ACCESS_LOG_FLUSH_SECONDS": 0, "DELTA_FEED_SAFETY_LAG_SECONDS": 0}
     settings.CELERY_TASK_ALWAYS_EAGER = False
+    # Users are made by the dozen here; real password hashing would dominate the run time.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
