@@ -1,0 +1,133 @@
+"""Integration fixtures: the sandbox banks served over real HTTP by pytest-django's live server, the test
+database on PostgreSQL, and a real Celery worker subprocess on the Redis broker.
+
+* ``sandbox`` — a live server serving ``/sandbox/`` (``settings.SANDBOX_BASE_URL`` points at it; adapters read it
+  at call time), the sandbox institutions and demo OAuth clients, the sandbox clock at real time.
+* ``celery_worker`` — ``celery -A aggregator worker --pool=solo`` started once per session against the *test*
+  database (``DATABASE_URL`` built from the live connection settings) and the same sandbox URL; torn down (and
+  its queue purged) at the end of the session, before pytest-django drops the test database.
+* ``ground_truth(bank, user)`` — ``manage.py sandbox_export`` parsed; ``assert_matches_ground_truth`` compares
+  the normalized rows to it field by field.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from io import StringIO
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.core.management import call_command
+
+from tests.integration import require_postgres, require_redis_broker
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def sandbox(live_server, settings, transactional_db):  # type: ignore[no-untyped-def]
+    """The sandbox banks over real HTTP, ready for ``sandbox_connect``."""
+    require_postgres()
+    from aggregator.services import institution_sync_sandbox
+    from providers.sandbox.oauth.clients import client_sync_demo
+    from providers.sandbox.testing import reset_clock
+
+    settings.SANDBOX_BASE_URL = live_server.url + "/sandbox"
+    settings.PUBLIC_BASE_URL = live_server.url
+    institution_sync_sandbox()
+    client_sync_demo()
+    reset_clock()
+    yield live_server
+    reset_clock()
+
+
+def _database_url() -> str:
+    from django.db import connection
+
+    s = connection.settings_dict
+    auth = quote(s.get("USER") or "", safe="")
+    if s.get("PASSWORD"):
+        auth += ":" + quote(s["PASSWORD"], safe="")
+    host = s.get("HOST") or "127.0.0.1"
+    port = s.get("PORT") or "5432"
+    return f"postgres://{auth}@{host}:{port}/{s['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, live_server, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """A real Celery worker process consuming from the Redis broker, on the test database."""
+    with django_db_blocker.unblock():
+        require_postgres()
+        broker = require_redis_broker()
+        database_url = _database_url()
+    from aggregator.celery import app
+
+    app.control.purge()  # leftovers of an earlier, interrupted run
+    celery = shutil.which("celery", path=str(Path(sys.executable).parent)) or "celery"
+    log_path = tmp_path_factory.mktemp("celery") / "worker.log"
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "CELERY_BROKER_URL": broker,
+        "CELERY_TASK_ALWAYS_EAGER": "0",
+        "SANDBOX_BASE_URL": live_server.url + "/sandbox",
+        "PUBLIC_BASE_URL": live_server.url,
+        "CONN_MAX_AGE": "0",  # never keep a session open across tests (flushes, the final DROP DATABASE)
+    }
+    hostname = f"sync-it-{os.getpid()}@localhost"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [
+                celery,
+                "-A",
+                "aggregator",
+                "worker",
+                "--pool=solo",
+                "--loglevel=INFO",
+                "-n",
+                hostname,
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while not app.control.ping(destination=[hostname], timeout=1.0):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the Celery worker did not start; its log:\n{log_path.read_text()[-4000:]}")
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        app.control.purge()
+
+
+def ground_truth(bank: str, user: str) -> dict:
+    out = StringIO()
+    call_command("sandbox_export", bank, user, "--compact", stdout=out)
+    return json.loads(out.getvalue())
+
+
+def without_as_of(truth: dict) -> dict:
+    """The export minus its timestamps of "now" (as_of), to tell whether the bank's data moved."""
+    copy = json.loads(json.dumps(truth))
+    copy.pop("as_of", None)
+    for account in copy["accounts"]:
+        for balance in account["balances"]:
+            balance.pop("as_of", None)
+    return copy
