@@ -42,7 +42,9 @@ def unsigned_money(amount: Decimal) -> str:
 
 
 def iso_datetime(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="seconds")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="seconds")
 
 
 def iso_date_midnight(value: date) -> str:
@@ -58,6 +60,7 @@ class _Validator(BearerTokenValidator):
         return (
             SandboxToken.objects.select_related("consent", "client")
             .filter(bank=self.bank, access_token=token_string)
+            .order_by()
             .first()
         )
 

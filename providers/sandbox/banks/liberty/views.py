@@ -188,8 +188,10 @@ def transactions_sync(request: HttpRequest) -> HttpResponse:
         since_dt = datetime.fromtimestamp(since, tz=UTC) if since is not None else None
         added, modified, removed = bankdata.transaction_changes_since(BANK, consent.username, since=since_dt, now=now)
         wanted = set(consent.account_ids)
-        added = [t for t in added if t.account_id in wanted]
-        modified = [t for t in modified if t.account_id in wanted]
+        if not {a.id for a in bankdata.user_accounts(BANK, consent.username)} <= wanted:
+            # partial consent: filter (O(n)); the usual all-accounts case stays a lazy, sliceable view
+            added = [t for t in added if t.account_id in wanted]
+            modified = [t for t in modified if t.account_id in wanted]
         removed_ids = list(removed)
         total = len(added) + len(modified) + len(removed_ids)
         end = min(offset + count, total)
