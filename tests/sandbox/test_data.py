@@ -357,3 +357,20 @@ def test_changes_can_be_limited_to_some_accounts():
     everything, _m, all_removed = bd.transaction_changes_since("albion", "bob", since=since, now=NOW)
     assert list(added) == [t for t in everything if t.account_id == card.id]
     assert set(removed) <= set(all_removed)
+
+
+def test_growing_the_history_month_by_month_gives_the_same_rows_as_generating_it_at_once():
+    from providers.sandbox.data.timeline import clear_cache
+
+    account = next(a for a in bd.user_accounts("albion", "bob") if a.type == "credit_card")
+    later = NOW + timedelta(days=75)
+    clear_cache()
+    at_once = list(bd.account_transactions("albion", "bob", account.id, now=later))
+    balances_at_once = bd.account_balances("albion", "bob", account.id, now=later)
+    clear_cache()
+    moment = NOW - timedelta(days=400)
+    while moment < later:
+        bd.account_transactions("albion", "bob", account.id, now=moment)
+        moment += timedelta(days=17)
+    assert list(bd.account_transactions("albion", "bob", account.id, now=later)) == at_once
+    assert bd.account_balances("albion", "bob", account.id, now=later) == balances_at_once

@@ -7,10 +7,12 @@ previous month, so a month's content never changes once it exists and new months
 Rows are plain tuples (cheap to build in bulk); :mod:`.timeline` turns them into ``SandboxTransaction``
 objects on demand. Amounts are integers in minor units (cents) here — never floats.
 
-* booked row:  ``(booked_ts, id, cents, value_date_ordinal, template, pending_transaction_id)``
-* pending row: ``(authorised_ts, ends_ts, id, cents, value_date_ordinal, template)`` — visible while
+* booked row:  ``(booked_ts, key, cents, value_date_ordinal, template, replaces_pending)``
+* pending row: ``(authorised_ts, ends_ts, key, cents, value_date_ordinal, template)`` — visible while
   ``authorised_ts <= now < ends_ts``; ``ends_ts`` is the posting time of the booked row that replaces it (same
-  id stem, ``P…`` → ``B…``) or, for the ~3 % of card payments that are cancelled, the moment it vanishes.
+  key) or, for the ~3 % of card payments that are cancelled, the moment it vanishes.
+* key: ``yyyymm * 100000 + sequence in the month``; ids are ``B<token><key>`` (booked) and ``P<token><key>``
+  (pending), so ordering rows by ``(time, key)`` orders them by ``(time, id)``.
 * template: ``(description, merchant_name, category, counterparty_name, bank_transaction_code)``.
 """
 
@@ -28,6 +30,7 @@ from typing import Any
 from .catalog import AccountPlan, bank_info, history_start, region_data
 
 __all__ = [
+    "KEY_SPAN",
     "MAX_PENDING_SECONDS",
     "BookedRow",
     "PendingRow",
@@ -41,12 +44,13 @@ __all__ = [
 DAY = 86_400
 MAX_PENDING_SECONDS = 3 * DAY  # every pending item posts or vanishes strictly within this time
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+KEY_SPAN = 100_000  # transactions per account and month, at most (ids end in yyyymm + 5 digits)
 CANCEL_RATE = 0.03
 TIP_RATE = 0.5
 
 Template = tuple[str, str, str, str, str]
-BookedRow = tuple[int, str, int, int, Template, str]
-PendingRow = tuple[int, int, str, int, int, Template]
+BookedRow = tuple[int, int, int, int, Template, bool]
+PendingRow = tuple[int, int, int, int, int, Template]
 
 CARD = "PMNT-CCRD-POSD"
 ATM = "PMNT-CCRD-CWDL"
@@ -324,20 +328,19 @@ def _rows(
     events.sort()
     booked: list[BookedRow] = []
     pending: list[PendingRow] = []
-    b_prefix = f"B{token}{year:04d}{month:02d}"
-    p_prefix = "P" + b_prefix[1:]
+    base = (year * 100 + month) * KEY_SPAN
+    if len(events) >= KEY_SPAN:
+        raise ValueError(f"more than {KEY_SPAN - 1} transactions in one month of {token}")
     ordinal = EPOCH_ORDINAL
     add_booked, add_pending = booked.append, pending.append
-    for seq, (ts, _order, kind, cents, tpl, post_delay, cancel_delay, booked_cents) in enumerate(events):
+    for key, (ts, _order, kind, cents, tpl, post_delay, cancel_delay, booked_cents) in enumerate(events, base):
         value_date = ts // DAY + ordinal
         if kind == 0:
-            add_booked((ts, f"{b_prefix}{seq:05d}", booked_cents, value_date, tpl, ""))
-            continue
-        pending_id = f"{p_prefix}{seq:05d}"
-        if post_delay:
+            add_booked((ts, key, booked_cents, value_date, tpl, False))
+        elif post_delay:
             posted = ts + post_delay
-            add_booked((posted, f"{b_prefix}{seq:05d}", booked_cents, value_date, tpl, pending_id))
-            add_pending((ts, posted, pending_id, cents, value_date, tpl))
+            add_booked((posted, key, booked_cents, value_date, tpl, True))
+            add_pending((ts, posted, key, cents, value_date, tpl))
         else:
-            add_pending((ts, ts + cancel_delay, pending_id, cents, value_date, tpl))
+            add_pending((ts, ts + cancel_delay, key, cents, value_date, tpl))
     return booked, pending

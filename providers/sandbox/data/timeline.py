@@ -1,10 +1,10 @@
 """An account's generated history and what of it is visible at a given moment.
 
-A :class:`Timeline` holds every generated row of an account up to a horizon month, sorted, with the
-timestamps in a parallel list (for ``bisect``) and prefix sums of booked amounts (for balances), so that each
-query is ``O(log n)`` plus the size of the answer. Timelines are cached per account in the process and extended
-month by month as the sandbox clock moves; ``SandboxTransaction`` objects are built lazily (and memoised) when a
-caller actually reads a row, so a 100k-row account costs a few hundred milliseconds once and microseconds after.
+A :class:`Timeline` holds every generated row of an account up to a horizon month in sorted columns (compact
+``array``s: ~40 bytes a row instead of ~300 for tuples), with booked amounts' prefix sums for balances, so each
+query is ``O(log n)`` (``bisect`` on the time column) plus the size of the answer. Timelines are cached per
+account in the process (LRU) and extended month by month as the sandbox clock moves; ``SandboxTransaction``
+objects are built lazily, and memoised, only for rows a caller actually reads.
 
 Visibility at ``now``: a booked row is shown once ``booked_ts <= now``; a pending row while
 ``authorised_ts <= now < ends_ts``; nothing is shown before it is authorised.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import threading
+from array import array
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -24,9 +25,9 @@ from typing import Any, overload
 
 from ..bankdata import SandboxBalance, SandboxTransaction
 from .catalog import AccountPlan
-from .generator import MAX_PENDING_SECONDS, BookedRow, PendingRow, generate_month, month_index
+from .generator import MAX_PENDING_SECONDS, BookedRow, PendingRow, Template, generate_month, month_index
 
-__all__ = ["ChainView", "Timeline", "TransactionView", "timeline_for", "to_timestamp"]
+__all__ = ["ChainView", "Timeline", "TransactionView", "clear_cache", "timeline_for", "to_timestamp"]
 
 _CACHE_SIZE = 48
 _cache: OrderedDict[str, Timeline] = OrderedDict()
@@ -43,6 +44,81 @@ def _money(cents: int) -> Decimal:
     return Decimal(cents).scaleb(-2)
 
 
+class _Columns:
+    """One immutable snapshot of a timeline's rows (replaced as a whole when the timeline grows)."""
+
+    __slots__ = (
+        "b_cents",
+        "b_key",
+        "b_linked",
+        "b_tpl",
+        "b_ts",
+        "b_vd",
+        "cumulative",
+        "p_cents",
+        "p_end",
+        "p_key",
+        "p_tpl",
+        "p_ts",
+        "p_vd",
+    )
+
+    def __init__(self) -> None:
+        self.b_ts, self.b_key, self.b_cents, self.b_vd = array("q"), array("q"), array("q"), array("q")
+        self.b_tpl: list[Template] = []
+        self.b_linked = bytearray()
+        self.cumulative = array("q", [0])  # cumulative[k] = sum of the first k booked amounts
+        self.p_ts, self.p_end, self.p_key, self.p_cents, self.p_vd = (array("q") for _ in range(5))
+        self.p_tpl: list[Template] = []
+
+    def booked_row(self, i: int) -> BookedRow:
+        return (self.b_ts[i], self.b_key[i], self.b_cents[i], self.b_vd[i], self.b_tpl[i], bool(self.b_linked[i]))
+
+    def pending_row(self, i: int) -> PendingRow:
+        return (self.p_ts[i], self.p_end[i], self.p_key[i], self.p_cents[i], self.p_vd[i], self.p_tpl[i])
+
+    def merged(self, booked: list[BookedRow], pending: list[PendingRow]) -> _Columns:
+        """A new snapshot with sorted ``booked``/``pending`` rows merged in (they only overlap our tail)."""
+        new = _Columns()
+        booked.sort()
+        pending.sort()
+        cut = bisect_left(self.b_ts, booked[0][0]) if booked else len(self.b_ts)
+        tail = [self.booked_row(i) for i in range(cut, len(self.b_ts))] + booked
+        tail.sort()
+        new.b_ts, new.b_key, new.b_cents, new.b_vd = (
+            self.b_ts[:cut],
+            self.b_key[:cut],
+            self.b_cents[:cut],
+            self.b_vd[:cut],
+        )
+        new.b_tpl, new.b_linked = self.b_tpl[:cut], self.b_linked[:cut]
+        new.cumulative = self.cumulative[: cut + 1]
+        if tail:
+            ts, key, cents, vd, tpl, linked = zip(*tail, strict=True)
+            new.b_ts.extend(ts)
+            new.b_key.extend(key)
+            new.b_cents.extend(cents)
+            new.b_vd.extend(vd)
+            new.b_tpl.extend(tpl)
+            new.b_linked.extend(linked)
+            new.cumulative.extend(accumulate(cents, initial=new.cumulative[-1]))
+            new.cumulative.pop(cut)  # ``initial`` repeated the running total already in place
+        cut = bisect_left(self.p_ts, pending[0][0]) if pending else len(self.p_ts)
+        tail_p = [self.pending_row(i) for i in range(cut, len(self.p_ts))] + pending
+        tail_p.sort()
+        new.p_ts, new.p_end, new.p_key = self.p_ts[:cut], self.p_end[:cut], self.p_key[:cut]
+        new.p_cents, new.p_vd, new.p_tpl = self.p_cents[:cut], self.p_vd[:cut], self.p_tpl[:cut]
+        if tail_p:
+            ts, end, key, cents, vd, tpl = zip(*tail_p, strict=True)
+            new.p_ts.extend(ts)
+            new.p_end.extend(end)
+            new.p_key.extend(key)
+            new.p_cents.extend(cents)
+            new.p_vd.extend(vd)
+            new.p_tpl.extend(tpl)
+        return new
+
+
 class Timeline:
     """All rows of one account up to ``horizon`` (a month index), ready for bisecting."""
 
@@ -50,13 +126,12 @@ class Timeline:
         self.plan = plan
         self.horizon = -1
         self.month_end_balances: list[int] = []
-        self.booked: list[BookedRow] = []
-        self.booked_ts: list[int] = []
-        self.cumulative: list[int] = [0]  # cumulative[k] = sum of the first k booked amounts
-        self.pending: list[PendingRow] = []
-        self.pending_ts: list[int] = []
-        self.objects: dict[str, SandboxTransaction] = {}
+        self.cols = _Columns()
+        self._booked: dict[int, SandboxTransaction] = {}
+        self._pending: dict[int, SandboxTransaction] = {}
         self._lock = threading.Lock()
+        self._booked_prefix = f"B{plan.token}"
+        self._pending_prefix = f"P{plan.token}"
 
     # --- building ---------------------------------------------------------------------------------------------
     def ensure(self, ts: float) -> Timeline:
@@ -77,61 +152,60 @@ class Timeline:
 
     def _extend(self, target: int) -> None:
         balance = self.month_end_balances[-1] if self.month_end_balances else self.plan.opening_cents
-        new_booked: list[BookedRow] = []
-        new_pending: list[PendingRow] = []
+        booked: list[BookedRow] = []
+        pending: list[PendingRow] = []
         balances = list(self.month_end_balances)
         for m in range(self.horizon + 1, target + 1):
-            booked, pending, balance = generate_month(self.plan, m, balance)
-            new_booked += booked
-            new_pending += pending
+            rows_b, rows_p, balance = generate_month(self.plan, m, balance)
+            booked += rows_b
+            pending += rows_p
             balances.append(balance)
-        # card payments of one month post in the next, so merge by sorting (Timsort: near-linear on sorted runs)
-        booked_rows = self.booked + new_booked
-        booked_rows.sort()
-        pending_rows = self.pending + new_pending
-        pending_rows.sort()
-        booked_ts = [r[0] for r in booked_rows]
-        cumulative = [0, *accumulate(r[2] for r in booked_rows)]
-        pending_ts = [r[0] for r in pending_rows]
-        # publish: every list is replaced, never mutated, so concurrent readers keep a consistent snapshot
-        self.booked, self.booked_ts, self.cumulative = booked_rows, booked_ts, cumulative
-        self.pending, self.pending_ts = pending_rows, pending_ts
+        # publish a new snapshot in one assignment: readers holding the old one stay consistent
+        self.cols = self.cols.merged(booked, pending)
         self.month_end_balances = balances
         self.horizon = target
 
     # --- objects ----------------------------------------------------------------------------------------------
-    def booked_object(self, row: BookedRow) -> SandboxTransaction:
-        obj = self.objects.get(row[1])
+    def booked_id(self, key: int) -> str:
+        return f"{self._booked_prefix}{key}"
+
+    def pending_id(self, key: int) -> str:
+        return f"{self._pending_prefix}{key}"
+
+    def booked_object(self, c: _Columns, i: int) -> SandboxTransaction:
+        key = c.b_key[i]
+        obj = self._booked.get(key)
         if obj is None:
-            ts, tx_id, cents, value_date, tpl, pending_id = row
-            obj = self.objects[tx_id] = SandboxTransaction(
-                id=tx_id,
+            tpl = c.b_tpl[i]
+            obj = self._booked[key] = SandboxTransaction(
+                id=f"{self._booked_prefix}{key}",
                 account_id=self.plan.account.id,
                 status="booked",
-                booked_at=datetime.fromtimestamp(ts, UTC),
-                value_date=date.fromordinal(value_date),
-                amount=_money(cents),
+                booked_at=datetime.fromtimestamp(c.b_ts[i], UTC),
+                value_date=date.fromordinal(c.b_vd[i]),
+                amount=_money(c.b_cents[i]),
                 currency=self.plan.account.currency,
                 description=tpl[0],
                 merchant_name=tpl[1],
                 category=tpl[2],
                 counterparty_name=tpl[3],
                 bank_transaction_code=tpl[4],
-                pending_transaction_id=pending_id,
+                pending_transaction_id=f"{self._pending_prefix}{key}" if c.b_linked[i] else "",
             )
         return obj
 
-    def pending_object(self, row: PendingRow) -> SandboxTransaction:
-        obj = self.objects.get(row[2])
+    def pending_object(self, c: _Columns, i: int) -> SandboxTransaction:
+        key = c.p_key[i]
+        obj = self._pending.get(key)
         if obj is None:
-            ts, _ends, tx_id, cents, value_date, tpl = row
-            obj = self.objects[tx_id] = SandboxTransaction(
-                id=tx_id,
+            tpl = c.p_tpl[i]
+            obj = self._pending[key] = SandboxTransaction(
+                id=f"{self._pending_prefix}{key}",
                 account_id=self.plan.account.id,
                 status="pending",
-                booked_at=datetime.fromtimestamp(ts, UTC),
-                value_date=date.fromordinal(value_date),
-                amount=_money(cents),
+                booked_at=datetime.fromtimestamp(c.p_ts[i], UTC),
+                value_date=date.fromordinal(c.p_vd[i]),
+                amount=_money(c.p_cents[i]),
                 currency=self.plan.account.currency,
                 description=tpl[0],
                 merchant_name=tpl[1],
@@ -142,57 +216,55 @@ class Timeline:
         return obj
 
     # --- queries ----------------------------------------------------------------------------------------------
-    def _pending_window(self, lo_exclusive: float, hi_inclusive: float) -> list[PendingRow]:
-        """Pending rows authorised in ``(lo_exclusive, hi_inclusive]``."""
-        a = bisect_right(self.pending_ts, lo_exclusive)
-        b = bisect_right(self.pending_ts, hi_inclusive, a)
-        return self.pending[a:b]
+    @staticmethod
+    def _authorised_in(c: _Columns, lo_exclusive: float, hi_inclusive: float) -> range:
+        """Indices of pending rows authorised in ``(lo_exclusive, hi_inclusive]``."""
+        a = bisect_right(c.p_ts, lo_exclusive)
+        return range(a, bisect_right(c.p_ts, hi_inclusive, a))
 
-    def pending_at(self, now: float) -> list[PendingRow]:
-        """Pending rows visible at ``now`` (authorised, neither posted nor cancelled yet), oldest first."""
-        return [r for r in self._pending_window(now - MAX_PENDING_SECONDS, now) if now < r[1]]
+    def _pending_at(self, c: _Columns, now: float) -> list[int]:
+        """Indices of pending rows visible at ``now`` (authorised, neither posted nor cancelled yet)."""
+        ends = c.p_end
+        return [i for i in self._authorised_in(c, now - MAX_PENDING_SECONDS, now) if now < ends[i]]
 
-    def view(self, lo: int, hi: int, pending: list[PendingRow]) -> TransactionView:
-        """Booked rows ``[lo, hi)`` merged with ``pending`` rows by (time, id)."""
+    def _view(self, c: _Columns, lo: int, hi: int, pending: list[int]) -> TransactionView:
+        """Booked rows ``[lo, hi)`` merged with the ``pending`` rows by (time, id)."""
         if not pending:
-            return TransactionView(self, self.booked, lo, hi, [])
-        mid = bisect_left(self.booked_ts, pending[0][0], lo, hi)
-        merged = [((r[0], r[1]), self.booked_object(r)) for r in self.booked[mid:hi]]
-        merged += [((r[0], r[2]), self.pending_object(r)) for r in pending]
+            return TransactionView(self, c, lo, hi, [])
+        mid = bisect_left(c.b_ts, c.p_ts[pending[0]], lo, hi)
+        merged = [((c.b_ts[i], "B", c.b_key[i]), self.booked_object(c, i)) for i in range(mid, hi)]
+        merged += [((c.p_ts[i], "P", c.p_key[i]), self.pending_object(c, i)) for i in pending]
         merged.sort(key=lambda item: item[0])
-        return TransactionView(self, self.booked, lo, mid, [obj for _key, obj in merged])
+        return TransactionView(self, c, lo, mid, [obj for _key, obj in merged])
 
     def visible(
         self, now: float, start: float | None = None, end: float | None = None, *, status: str | None = None
     ) -> TransactionView:
-        pending: list[PendingRow] = []
+        c = self.cols
+        pending: list[int] = []
         if status != "booked":
+            ts = c.p_ts
             pending = [
-                r for r in self.pending_at(now) if (start is None or r[0] >= start) and (end is None or r[0] <= end)
+                i
+                for i in self._pending_at(c, now)
+                if (start is None or ts[i] >= start) and (end is None or ts[i] <= end)
             ]
         if status == "pending":
-            return TransactionView(self, self.booked, 0, 0, [self.pending_object(r) for r in pending])
-        k = bisect_right(self.booked_ts, now)
-        lo = 0 if start is None else bisect_left(self.booked_ts, start, 0, k)
-        hi = k if end is None else bisect_right(self.booked_ts, end, lo, k)
-        return self.view(lo, hi, pending)
+            return TransactionView(self, c, 0, 0, [self.pending_object(c, i) for i in pending])
+        k = bisect_right(c.b_ts, now)
+        lo = 0 if start is None else bisect_left(c.b_ts, start, 0, k)
+        hi = k if end is None else bisect_right(c.b_ts, end, lo, k)
+        return self._view(c, lo, hi, pending)
 
     def balances(self, now: float, as_of: datetime) -> list[SandboxBalance]:
+        c = self.cols
         account = self.plan.account
-        booked = self.plan.opening_cents + self.cumulative[bisect_right(self.booked_ts, now)]
-        expected = booked + sum(r[3] for r in self.pending_at(now))
+        booked = self.plan.opening_cents + c.cumulative[bisect_right(c.b_ts, now)]
+        expected = booked + sum(c.p_cents[i] for i in self._pending_at(c, now))
         result = [SandboxBalance(account.id, "booked", _money(booked), account.currency, as_of)]
         if account.type == "credit_card":
-            result.append(
-                SandboxBalance(
-                    account.id,
-                    "available",
-                    _money(expected + self.plan.limit_cents),
-                    account.currency,
-                    as_of,
-                    credit_line_included=True,
-                )
-            )
+            available = _money(expected + self.plan.limit_cents)
+            result.append(SandboxBalance(account.id, "available", available, account.currency, as_of, True))
         else:
             result.append(SandboxBalance(account.id, "available", _money(expected), account.currency, as_of))
         result.append(SandboxBalance(account.id, "expected", _money(expected), account.currency, as_of))
@@ -200,11 +272,17 @@ class Timeline:
 
     def changes(self, since: float, now: float) -> tuple[TransactionView, list[str]]:
         """(added, removed ids) between ``since`` (exclusive) and ``now`` (inclusive)."""
-        lo = bisect_right(self.booked_ts, since)
-        hi = bisect_right(self.booked_ts, now, lo)
-        new_pending = [r for r in self._pending_window(max(since, now - MAX_PENDING_SECONDS), now) if now < r[1]]
-        removed = [r[2] for r in self._pending_window(since - MAX_PENDING_SECONDS, since) if since < r[1] <= now]
-        return self.view(lo, hi, new_pending), removed
+        c = self.cols
+        lo = bisect_right(c.b_ts, since)
+        hi = bisect_right(c.b_ts, now, lo)
+        ends = c.p_end
+        new_pending = [i for i in self._authorised_in(c, max(since, now - MAX_PENDING_SECONDS), now) if now < ends[i]]
+        removed = [
+            self.pending_id(c.p_key[i])
+            for i in self._authorised_in(c, since - MAX_PENDING_SECONDS, since)
+            if since < ends[i] <= now
+        ]
+        return self._view(c, lo, hi, new_pending), removed
 
 
 class TransactionView(Sequence[SandboxTransaction]):
@@ -215,12 +293,10 @@ class TransactionView(Sequence[SandboxTransaction]):
     same items (``view == list(view)``).
     """
 
-    __slots__ = ("_lo", "_mid", "_rows", "_tail", "_timeline")
+    __slots__ = ("_cols", "_lo", "_mid", "_tail", "_timeline")
 
-    def __init__(
-        self, timeline: Timeline, rows: list[BookedRow], lo: int, mid: int, tail: list[SandboxTransaction]
-    ) -> None:
-        self._timeline, self._rows, self._lo, self._mid, self._tail = timeline, rows, lo, mid, tail
+    def __init__(self, timeline: Timeline, cols: _Columns, lo: int, mid: int, tail: list[SandboxTransaction]) -> None:
+        self._timeline, self._cols, self._lo, self._mid, self._tail = timeline, cols, lo, mid, tail
 
     def __len__(self) -> int:
         return self._mid - self._lo + len(self._tail)
@@ -228,7 +304,7 @@ class TransactionView(Sequence[SandboxTransaction]):
     def _item(self, i: int) -> SandboxTransaction:
         k = self._lo + i
         if k < self._mid:
-            return self._timeline.booked_object(self._rows[k])
+            return self._timeline.booked_object(self._cols, k)
         return self._tail[k - self._mid]
 
     @overload
@@ -246,9 +322,9 @@ class TransactionView(Sequence[SandboxTransaction]):
         return self._item(index)
 
     def __iter__(self) -> Iterator[SandboxTransaction]:
-        obj = self._timeline.booked_object
-        for row in self._rows[self._lo : self._mid]:
-            yield obj(row)
+        obj, cols = self._timeline.booked_object, self._cols
+        for k in range(self._lo, self._mid):
+            yield obj(cols, k)
         yield from self._tail
 
     def __eq__(self, other: object) -> bool:
