@@ -86,3 +86,19 @@ def test_sandbox_institutions_get_base_url_and_demo_client_and_settings_override
 def test_adapters_get_the_psu_ip_address_when_the_user_is_present(db):
     institution = InstitutionFactory(slug="rhein", provider="berlin_group", config={"sandbox_bank": "rhein"})
     assert adapter_for(institution, psu_ip_address="203.0.113.9").psu_ip_address == "203.0.113.9"
+
+
+def test_adapters_can_come_from_installed_packages_entry_points(monkeypatch, settings):
+    from importlib.metadata import EntryPoint
+
+    import providers.registry as registry
+
+    plugin = EntryPoint(
+        name="extra", value="tests.providers.extra_adapter:ExtraBankAdapter", group="aggregator.adapters"
+    )
+    monkeypatch.setattr(registry, "entry_points", lambda group: [plugin] if group == "aggregator.adapters" else [])
+    _adapters(settings, DEFAULT)  # reloads the registry
+    assert adapter_classes()["extra_bank"].__name__ == "ExtraBankAdapter"
+
+    settings.AGGREGATOR = {**settings.AGGREGATOR, "ADAPTER_ENTRY_POINT_GROUP": ""}
+    assert "extra_bank" not in adapter_classes()
