@@ -102,6 +102,7 @@ class Palette:
     transfers_in: tuple[Template, ...]
     refunds: tuple[Template, ...]
     invoice_people: tuple[str, ...]
+    invoice_span: int  # bulk: incoming payments are 5.00 + span * u * v, balancing the card spending on average
     texts: dict[str, str]
     bank_name: str
     holder: str
@@ -183,11 +184,21 @@ def palette(plan: AccountPlan) -> Palette:
         ),
         refunds=tuple(refunds),
         invoice_people=tuple(people),
+        invoice_span=_invoice_span(card),
         texts=texts,
         bank_name=bank_info(plan.account.bank)["name"],
         holder=plan.account.holder_name,
         codes=codes,
     )
+
+
+def _invoice_span(card: list[tuple[Template, int, int, bool]]) -> int:
+    """For the bulk profile (38 % incoming payments, 62 % card payments): the span that makes the mean incoming
+    payment (500 + span / 4 cents) offset the mean card payment (lo + (hi - lo) / 3)."""
+    if not card:
+        return 11_500
+    card_mean = sum(lo + (hi - lo) / 3 for _tpl, lo, hi, _tip in card) / len(card)
+    return max(1000, int(4 * (card_mean * 0.62 / 0.38 - 500)))
 
 
 def _business_day(year: int, month: int, day: int) -> int:
@@ -273,6 +284,7 @@ def generate_month(plan: AccountPlan, m: int, balance: int) -> tuple[list[Booked
         bulk = profile == "bulk"
         invoice_text = texts["invoice"]
         people = pal.invoice_people
+        invoice_span = pal.invoice_span
         npeople = len(people)
         transfer_in = pal.codes["transfer_in"]
         for day in range(ndays):
@@ -285,7 +297,7 @@ def generate_month(plan: AccountPlan, m: int, balance: int) -> tuple[list[Booked
                     person = people[int(rnd() * npeople)]
                     ref = f"{year % 100:02d}{month:02d}-{int(rnd() * 100_000):05d}"
                     tpl = (invoice_text.format(person=person.upper(), ref=ref), "", "income", person, transfer_in)
-                    cents = 500 + int(rnd() * rnd() * 11_500)
+                    cents = 500 + int(rnd() * rnd() * invoice_span)
                     add((ts, len(events), 0, cents, tpl, 0, 0, cents))
                     continue
                 tpl, lo, hi, tip = choices[int(rnd() * nchoices)]
@@ -307,9 +319,14 @@ def generate_month(plan: AccountPlan, m: int, balance: int) -> tuple[list[Booked
     balance += sum(ev[7] for ev in events if ev[2] == 0 or ev[5])
 
     if profile in ("current", "bulk", "travel"):
-        target = plan.opening_cents
+        # keep enough at month end for next month's rent and bills until payday; sweep surpluses to savings
+        if profile == "travel":
+            low = 10_000
+            target = max(plan.opening_cents, low)
+        else:
+            low = plan.rent_cents + plan.income_cents // 3 + 15_000
+            target = max(plan.opening_cents, low + plan.income_cents // 5)
         high = target + max(2 * plan.income_cents, target)
-        low = 15_000 if profile != "travel" else 10_000
         ts = at(ndays, 20)
         if balance < low:
             text, code = (texts["funding"], FX_IN) if profile == "travel" else (texts["from_savings"], BOOK_IN)
