@@ -79,7 +79,9 @@ def clock_advance(seconds: int) -> datetime:
 
     with transaction.atomic():
         SandboxClock.objects.get_or_create(pk=_CLOCK_PK)
-        SandboxClock.objects.filter(pk=_CLOCK_PK).update(offset_seconds=F("offset_seconds") + seconds)
+        SandboxClock.objects.filter(pk=_CLOCK_PK).update(
+            offset_seconds=F("offset_seconds") + seconds, updated_at=timezone.now()
+        )
     _invalidate()
     return sandbox_now()
 
