@@ -1,0 +1,110 @@
+"""Lazy, read-only sequences of sandbox transactions, as returned by ``account_transactions`` and
+``transaction_changes_since``: objects are built (and memoised by the timeline) only for the rows read."""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterator, Sequence
+from itertools import accumulate
+from typing import TYPE_CHECKING, Any, overload
+
+from ..bankdata import SandboxTransaction
+
+if TYPE_CHECKING:
+    from .timeline import Timeline, _Columns
+
+__all__ = ["ChainView", "TransactionView"]
+
+
+class TransactionView(Sequence[SandboxTransaction]):
+    """A read-only, lazily materialised sequence of transactions: booked rows ``[lo, mid)`` then ``tail``.
+
+    Indexing and slicing build (memoised) ``SandboxTransaction`` objects only for the rows you read, so
+    ``len()`` and a page of 500 are cheap even for 100k-row accounts. Compares equal to any sequence with the
+    same items (``view == list(view)``).
+    """
+
+    __slots__ = ("_cols", "_lo", "_mid", "_tail", "_timeline")
+
+    def __init__(self, timeline: Timeline, cols: _Columns, lo: int, mid: int, tail: list[SandboxTransaction]) -> None:
+        self._timeline, self._cols, self._lo, self._mid, self._tail = timeline, cols, lo, mid, tail
+
+    def __len__(self) -> int:
+        return self._mid - self._lo + len(self._tail)
+
+    def _item(self, i: int) -> SandboxTransaction:
+        k = self._lo + i
+        if k < self._mid:
+            return self._timeline.booked_object(self._cols, k)
+        return self._tail[k - self._mid]
+
+    @overload
+    def __getitem__(self, index: int) -> SandboxTransaction: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[SandboxTransaction]: ...
+    def __getitem__(self, index: int | slice) -> SandboxTransaction | list[SandboxTransaction]:
+        n = len(self)
+        if isinstance(index, slice):
+            return [self._item(i) for i in range(*index.indices(n))]
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError("transaction index out of range")
+        return self._item(index)
+
+    def __iter__(self) -> Iterator[SandboxTransaction]:
+        obj, cols = self._timeline.booked_object, self._cols
+        for k in range(self._lo, self._mid):
+            yield obj(cols, k)
+        yield from self._tail
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<TransactionView of {len(self)} transactions>"
+
+
+class ChainView(Sequence[SandboxTransaction]):
+    """Several sequences read as one (the accounts of a user, one after the other)."""
+
+    __slots__ = ("_ends", "_parts")
+
+    def __init__(self, parts: Sequence[Sequence[SandboxTransaction]]) -> None:
+        self._parts = [p for p in parts if len(p)]
+        self._ends = list(accumulate(len(p) for p in self._parts))
+
+    def __len__(self) -> int:
+        return self._ends[-1] if self._ends else 0
+
+    def _item(self, i: int) -> SandboxTransaction:
+        part = bisect_right(self._ends, i)
+        return self._parts[part][i - (self._ends[part - 1] if part else 0)]
+
+    def __getitem__(self, index: Any) -> Any:
+        n = len(self)
+        if isinstance(index, slice):
+            return [self._item(i) for i in range(*index.indices(n))]
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError("transaction index out of range")
+        return self._item(index)
+
+    def __iter__(self) -> Iterator[SandboxTransaction]:
+        for part in self._parts:
+            yield from part
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<ChainView of {len(self)} transactions>"
