@@ -148,6 +148,7 @@ def generate_month(plan: AccountPlan, m: int, balance: int) -> tuple[list[Booked
         invoice_text = texts["invoice"]
         people = pal.invoice_people
         invoice_span = pal.invoice_span
+        last_second = MAX_PENDING_SECONDS - 1
         npeople = len(people)
         transfer_in = pal.codes["transfer_in"]
         for day in range(ndays):
@@ -173,7 +174,8 @@ def generate_month(plan: AccountPlan, m: int, balance: int) -> tuple[list[Booked
                 if rnd() < CANCEL_RATE:
                     add((ts, len(events), 1, cents, tpl, 0, 4 * 3600 + int(rnd() * 56 * 3600), booked))
                 else:
-                    add((ts, len(events), 1, cents, tpl, _posting_delay(ts, rnd), 0, booked))
+                    delay = (1 + int(rnd() * 3)) * DAY - ts % DAY + 10_800 + int(rnd() * 10_800)  # _posting_delay
+                    add((ts, len(events), 1, cents, tpl, min(max(delay, 3600), last_second), 0, booked))
         if pal.refunds and rnd() < 0.15:
             tpl = pal.refunds[int(rnd() * len(pal.refunds))]
             direct(at(1 + int(rnd() * ndays), 11), 500 + int(rnd() * 4000), tpl)

@@ -82,8 +82,10 @@ class _Columns:
         booked.sort()
         pending.sort()
         cut = bisect_left(self.b_ts, booked[0][0]) if booked else len(self.b_ts)
-        tail = [self.booked_row(i) for i in range(cut, len(self.b_ts))] + booked
-        tail.sort()
+        tail = booked
+        if cut < len(self.b_ts):
+            tail = [self.booked_row(i) for i in range(cut, len(self.b_ts))] + booked
+            tail.sort()
         new.b_ts, new.b_key, new.b_cents, new.b_vd = (
             self.b_ts[:cut],
             self.b_key[:cut],
@@ -103,8 +105,10 @@ class _Columns:
             new.cumulative.extend(accumulate(cents, initial=new.cumulative[-1]))
             new.cumulative.pop(cut)  # ``initial`` repeated the running total already in place
         cut = bisect_left(self.p_ts, pending[0][0]) if pending else len(self.p_ts)
-        tail_p = [self.pending_row(i) for i in range(cut, len(self.p_ts))] + pending
-        tail_p.sort()
+        tail_p = pending
+        if cut < len(self.p_ts):
+            tail_p = [self.pending_row(i) for i in range(cut, len(self.p_ts))] + pending
+            tail_p.sort()
         new.p_ts, new.p_end, new.p_key = self.p_ts[:cut], self.p_end[:cut], self.p_key[:cut]
         new.p_cents, new.p_vd, new.p_tpl = self.p_cents[:cut], self.p_vd[:cut], self.p_tpl[:cut]
         if tail_p:
