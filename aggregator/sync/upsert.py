@@ -143,8 +143,9 @@ def _changed_clause(left: str, right: str, distinct: str) -> str:
 
 def _pg_sql() -> str:
     cols = ", ".join(TXN_COLUMNS)
+    # %b: binary parameters — arrays are sent without text escaping (several times cheaper to encode)
     unnest_args = ", ".join(
-        ["%s::uuid[]", "%s::bigint[]", "%s::text[]"] + [f"%s::{_PG_TYPES[c]}[]" for c in TXN_COLUMNS]
+        ["%b::uuid[]", "%b::bigint[]", "%b::text[]"] + [f"%b::{_PG_TYPES[c]}[]" for c in TXN_COLUMNS]
     )
     select_cols = ", ".join("u.raw::jsonb" if c == "raw" else f"u.{c}" for c in TXN_COLUMNS)
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in TXN_COLUMNS)

@@ -12,9 +12,9 @@ from providers.base import TransientProviderError
 from .conftest import ground_truth, without_as_of
 
 # What each dialect cannot carry, as a function of the ground truth (everything else must match exactly).
-#   rhein (Berlin Group): dates only (no booking time); one party name (creditorName/debtorName = merchant
-#   or else counterparty, max 70 chars; the adapter may store it as merchant or counterparty); no link from a booked item to the pending one it replaced;
-#   remittance information max 140 chars.
+#   rhein (Berlin Group): dates only (no booking time); one party name (creditorName/debtorName =
+#   merchant or else counterparty, max 70 chars; the adapter may store it as merchant or counterparty);
+#   no link from a booked item to the pending one it replaced; remittance information max 140 chars.
 #   liberty (US cursor-delta): no value date; account numbers only as a mask; no "expected" balance.
 
 
