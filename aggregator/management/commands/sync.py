@@ -40,7 +40,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
         connections = self._connections(options)
-        console = Console(file=self.stdout, force_terminal=False, width=140, soft_wrap=False)
+        console = Console(file=self.stdout, force_terminal=False, width=220, soft_wrap=False)
         runs: list[tuple[Connection, SyncRun]] = []
         with Progress(
             TextColumn("[bold]syncing[/] {task.description}"),
@@ -57,11 +57,12 @@ class Command(BaseCommand):
                 progress.advance(task)
 
         table = Table(title=f"{len(runs)} sync(s)")
-        for column in ("connection", "user", "bank", "outcome", "accounts", "added", "modified", "removed", "secs"):
-            table.add_column(
-                column, justify="right" if column in {"accounts", "added", "modified", "removed", "secs"} else "left"
-            )
-        table.add_column("error", overflow="fold", max_width=50)
+        table.add_column("connection", no_wrap=True, min_width=36)
+        for column in ("user", "bank", "outcome"):
+            table.add_column(column, no_wrap=True)
+        for column in ("accounts", "added", "modified", "removed", "secs"):
+            table.add_column(column, justify="right", no_wrap=True)
+        table.add_column("error", overflow="fold", max_width=80)
         for connection, run in runs:
             style = _STYLE.get(run.outcome, "")
             duration = run.duration_seconds
