@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection as db_connection
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, Subquery
 from django.utils import timezone
 
 from .models import Account, Balance, Connection, SyncRun, Transaction
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "TransactionFilters",
     "account_get_for_consent",
+    "account_key_for_consent",
     "account_list_for_consent",
     "balance_list_for_account",
     "syncrun_get_for_consent",
@@ -59,6 +60,14 @@ def account_get_for_consent(*, consent: Consent, account_id: Any) -> Account | N
     return account_list_for_consent(consent=consent).filter(public_id=account_id).first()
 
 
+def account_key_for_consent(*, consent: Consent, account_id: Any) -> QuerySet[Account]:
+    """The consent's account with this public id as a one-column ``pk`` queryset: lean enough to be a subquery
+    of the transaction query (one round trip for both the consent check and the page)."""
+    return Account.objects.filter(
+        public_id=account_id, consents=consent, removed_at__isnull=True, connection__user_id=consent.user_id
+    ).values("pk")[:1]
+
+
 def balance_list_for_account(*, account: Account) -> QuerySet[Balance]:
     return Balance.objects.filter(account=account).order_by("type")
 
@@ -70,16 +79,21 @@ def transaction_date_range_for_consent(*, consent: Consent) -> tuple[dt.date | N
     return start, end
 
 
-def transaction_list(*, consent: Consent, account: Account, filters: TransactionFilters) -> QuerySet[Transaction]:
+def transaction_list(
+    *, consent: Consent, account: Account | QuerySet[Account], filters: TransactionFilters
+) -> QuerySet[Transaction]:
     """An account's live transactions inside the consent's date range and the filters, newest first with a
     total, stable order ``(booking_date DESC, id DESC)`` — the order of the ``txn_account_newest_idx`` index, so
-    keyset pagination on it reads only the rows of one page at any depth."""
+    keyset pagination on it reads only the rows of one page at any depth. ``account`` is an ``Account`` or the
+    one-row ``pk`` queryset of :func:`account_key_for_consent` (then an account outside the consent simply has
+    no rows)."""
     start, end = transaction_date_range_for_consent(consent=consent)
     if filters.booked_from and (start is None or filters.booked_from > start):
         start = filters.booked_from
     if filters.booked_to and (end is None or filters.booked_to < end):
         end = filters.booked_to
-    qs = Transaction.objects.filter(account_id=account.pk, removed_at__isnull=True)
+    account_key = account.pk if isinstance(account, Account) else Subquery(account)
+    qs = Transaction.objects.filter(account_id=account_key, removed_at__isnull=True)
     if start:
         qs = qs.filter(booking_date__gte=start)
     if end:

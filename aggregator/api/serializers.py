@@ -162,9 +162,10 @@ class TransactionSerializer(serializers.Serializer):
     )
 
 
-# Columns read for a transaction (``values()``); ``id`` is the keyset tie-breaker, never sent.
+# Columns read for a transaction (``values()``); ``id`` (the keyset tie-breaker) and ``account_id`` never leave.
 TRANSACTION_FIELDS: tuple[str, ...] = (
     "id",
+    "account_id",
     "public_id",
     "status",
     "booking_date",

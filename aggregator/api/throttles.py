@@ -1,10 +1,12 @@
 """Throttles of the data API: per third-party app, per consent, and consent refreshes.
 
-A fixed-window counter in the cache (``cache.incr`` — atomic on Redis, which production uses through
-``CACHE_URL``): two cache round trips per request whatever the rate, where DRF's ``SimpleRateThrottle`` would
-read and rewrite a list of every request time in the window. A client can burst up to twice the rate across a
-window boundary; the limits are sized for that. Rates come from ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]``
-(``tpp``, ``consent``, ``consent_refresh``); a refused request gets ``429`` with ``Retry-After``.
+A fixed-window counter in the cache (atomic ``INCR`` on Redis, which production uses through ``CACHE_URL``):
+O(1) per request whatever the rate, where DRF's ``SimpleRateThrottle`` would read and rewrite a list of every
+request time in the window. :class:`DataAPIThrottle` counts the per-TPP and the per-consent window in one Redis
+round trip (a pipeline of ``INCR`` + ``EXPIRE … NX``); other cache backends fall back to ``cache.incr``.
+A client can burst up to twice the rate across a window boundary; the limits are sized for that. Rates come
+from ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]`` (``tpp``, ``consent``, ``consent_refresh``); a refused request
+gets ``429`` with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from django.core.cache import cache
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
-__all__ = ["ConsentRateThrottle", "ConsentRefreshThrottle", "TPPRateThrottle", "parse_rate"]
+__all__ = ["ConsentRateThrottle", "ConsentRefreshThrottle", "DataAPIThrottle", "TPPRateThrottle", "parse_rate"]
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -25,6 +27,29 @@ def parse_rate(rate: str) -> tuple[int, int]:
     """``"600/min"`` → ``(600, 60)``; ``"3/hour"`` → ``(3, 3600)``."""
     num, period = rate.split("/")
     return int(num), _PERIODS[period.strip()[0]]
+
+
+def _incr_many(keys: list[tuple[str, int]]) -> list[int]:
+    """Increment each ``(key, ttl)`` counter, creating it with its ttl; one round trip on Redis."""
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
+
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        made = [(backend.make_and_validate_key(k), ttl) for k, ttl in keys]
+        client = backend._cache.get_client(made[0][0], write=True)
+        pipe = client.pipeline(transaction=False)
+        for key, ttl in made:
+            pipe.incr(key)
+            pipe.expire(key, ttl, nx=True)
+        return [int(v) for v in pipe.execute()[::2]]
+    counts = []
+    for key, ttl in keys:
+        try:
+            counts.append(cache.incr(key))
+        except ValueError:
+            counts.append(1 if cache.add(key, 1, timeout=ttl) else cache.incr(key))
+    return counts
 
 
 class _WindowThrottle(BaseThrottle):
@@ -82,3 +107,38 @@ class ConsentRefreshThrottle(ConsentRateThrottle):
     """``POST /consents/{id}/refresh``: a few per consent per hour."""
 
     scope = "consent_refresh"
+
+
+class DataAPIThrottle(BaseThrottle):
+    """The ``tpp`` and ``consent`` limits together, in one cache round trip (the data endpoints' throttle)."""
+
+    scopes = (("tpp", "application_id"), ("consent", "consent_id"))
+
+    def __init__(self) -> None:
+        self._wait: float | None = None
+
+    def allow_request(self, request: Any, view: Any) -> bool:
+        now = time.time()
+        checks = []
+        for scope, attr in self.scopes:
+            rate = api_settings.DEFAULT_THROTTLE_RATES.get(scope)
+            ident = getattr(request.auth, attr, None)
+            if rate and ident is not None:
+                limit, duration = parse_rate(rate)
+                window = int(now // duration)
+                checks.append((f"api-throttle:{scope}:{ident}:{window}", duration, limit, window))
+        if not checks:
+            return True
+        counts = _incr_many([(key, duration + 1) for key, duration, _, _ in checks])
+        waits = [
+            (window + 1) * duration - now
+            for (_, duration, limit, window), count in zip(checks, counts, strict=True)
+            if count > limit
+        ]
+        if waits:
+            self._wait = max(waits)
+            return False
+        return True
+
+    def wait(self) -> float | None:
+        return self._wait
