@@ -132,7 +132,7 @@ def test_transactions_follow_links_next_and_normalize_every_field(adapter, route
     assert (salary.description, salary.category, salary.bank_transaction_code) == (
         "SALARY ACME WIDGETS LTD",
         "income",
-        "RCDT-SALA",
+        "PMNT-RCDT-SALA",  # the full ISO code from ProprietaryBankTransactionCode (BankTransactionCode has no domain)
     )
     assert tesco.amount == Decimal("-23.45")  # Debit → money out
     assert (tesco.merchant_name, tesco.pending_transaction_id) == ("Tesco", "P-alb-0002")
@@ -147,6 +147,31 @@ def test_rejected_entries_are_dropped_and_unknown_status_is_an_error(adapter, ro
     assert adapter.normalize_transaction(dict(raw, Status="Rejected"), account) is None
     with pytest.raises(Exception, match="Status"):
         adapter.normalize_transaction(dict(raw, Status="Weird"), account)
+
+
+@pytest.mark.parametrize(
+    ("iso", "proprietary", "expected"),
+    [
+        ({"Code": "ICDT", "SubCode": "STDO"}, {"Code": "PMNT-ICDT-STDO", "Issuer": "Albion"}, "PMNT-ICDT-STDO"),
+        ({"Code": "ICDT", "SubCode": "STDO"}, {"Code": "SO", "Issuer": "SomeBank"}, "ICDT-STDO"),
+        ({"Code": "ICDT", "SubCode": "STDO"}, {"Code": "PMNT-RCDT-SALA", "Issuer": "SomeBank"}, "ICDT-STDO"),
+        ({"Code": "ICDT", "SubCode": "STDO"}, None, "ICDT-STDO"),
+        (None, {"Code": "SO", "Issuer": "SomeBank"}, "SO"),
+        (None, None, ""),
+    ],
+)
+def test_bank_transaction_code_is_the_full_iso_code_when_the_bank_gives_the_domain(
+    adapter, routes, iso, proprietary, expected
+):
+    account = adapter.list_accounts(CREDS)[0]
+    raw = dict(recorded("albion", "transactions_page2")["Data"]["Transaction"][0])
+    raw.pop("BankTransactionCode", None)
+    raw.pop("ProprietaryBankTransactionCode", None)
+    if iso:
+        raw["BankTransactionCode"] = iso
+    if proprietary:
+        raw["ProprietaryBankTransactionCode"] = proprietary
+    assert adapter.normalize_transaction(raw, account).bank_transaction_code == expected
 
 
 def test_a_missing_indicator_is_malformed_not_silently_positive(adapter, routes):

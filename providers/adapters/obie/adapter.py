@@ -18,7 +18,11 @@ Normalization rules (OBTransaction6 → ``TransactionData``):
   ``MerchantDetails.MerchantName`` → merchant; counterparty = ``CreditorAccount.Name`` for debits,
   ``DebtorAccount.Name`` for credits (empty when the bank sends neither); category = ``SupplementaryData.Category``
   where the bank gives one, else the ISO 18245 ``MerchantCategoryCode`` as ``mcc:NNNN``;
-  bank_transaction_code = ``BankTransactionCode`` ``Code-SubCode``, else ``ProprietaryBankTransactionCode.Code``.
+  bank_transaction_code = the ISO 20022 ``Domain-Family-SubFamily`` code. OBIE's ``BankTransactionCode`` carries
+  only ``Code`` (the *family* within a domain) and ``SubCode`` (the sub-family) — no domain — so when
+  ``ProprietaryBankTransactionCode.Code`` is the full ISO code of that same family and sub-family (as Albion
+  sends it: ``PMNT-ICDT-STDO``, ``Issuer`` Albion) it is taken whole; otherwise ``Code-SubCode`` (a bank's own
+  proprietary vocabulary is not ISO); with no ``BankTransactionCode`` at all, the proprietary code as given.
 * **Accounts**: ``AccountSubType`` → type (CurrentAccount/Savings/CreditCard…); ``Nickname`` (else
   ``Description``, else the first identification's ``Name``) → display name; ``UK.OBIE.SortCodeAccountNumber``
   (14 digits) → sort code + account number; ``UK.OBIE.IBAN`` → iban; ``UK.OBIE.PAN`` → masked PAN (only the
@@ -61,6 +65,21 @@ def _signed(amount: Decimal, indicator: Any, what: str) -> Decimal:
     if indicator == "Credit":
         return amount
     raise malformed(f"{what}: CreditDebitIndicator must be Credit or Debit, got {indicator!r}")
+
+
+def _bank_transaction_code(raw: dict[str, Any]) -> str:
+    """The ISO 20022 ``Domain-Family-SubFamily`` code where the entry gives it (see the module docstring)."""
+    iso = raw.get("BankTransactionCode") or {}
+    family, sub_family = str(iso.get("Code") or ""), str(iso.get("SubCode") or "")
+    proprietary = str((raw.get("ProprietaryBankTransactionCode") or {}).get("Code") or "")
+    if not (family and sub_family):
+        return proprietary
+    # OBIE's BankTransactionCode has no domain; a bank whose proprietary code is the full ISO code of the same
+    # family and sub-family gives the domain back. Any other proprietary code is the bank's own vocabulary.
+    parts = proprietary.split("-")
+    if len(parts) == 3 and all(parts) and parts[1:] == [family, sub_family]:
+        return proprietary
+    return f"{family}-{sub_family}"
 
 
 def _mask_pan(pan: str) -> str:
@@ -264,9 +283,7 @@ class OBIEAdapter(BankAdapter):
         mcc = str((raw.get("MerchantDetails") or {}).get("MerchantCategoryCode") or "")
         party = raw.get("CreditorAccount") if indicator == "Debit" else raw.get("DebtorAccount")
         supplementary = raw.get("SupplementaryData") or {}
-        code = raw.get("BankTransactionCode") or {}
-        bank_code = f"{code['Code']}-{code['SubCode']}" if code.get("Code") and code.get("SubCode") else ""
-        bank_code = bank_code or str((raw.get("ProprietaryBankTransactionCode") or {}).get("Code") or "")
+        bank_code = _bank_transaction_code(raw)
         description = str(raw.get("TransactionInformation") or raw.get("TransactionReference") or "")
         transaction_id = raw.get("TransactionId") or stable_id(
             account.provider_account_id,
