@@ -111,3 +111,26 @@ def test_revoked_authorization_requires_reauth_and_a_dead_token_asks_for_refresh
 def test_refresh_rotates_tokens(adapter, routes):
     creds = adapter.refresh(CREDS)
     assert (creds.access_token, creds.refresh_token) == ("at-liberty-2", "rt-liberty-2")
+
+
+def test_recorded_transactions_have_exactly_the_fields_of_the_liberty_spec():
+    """The recorded pages are what the sandbox serves: every required field, nothing the spec does not define
+    (a drifted fixture once hid that the adapter read ``counterparty_name`` where the bank sends ``counterparty``)."""
+    from pathlib import Path
+
+    import yaml
+    from django.conf import settings
+
+    spec = yaml.safe_load((Path(settings.BASE_DIR) / "providers/sandbox/openapi/liberty.yaml").read_text())
+    schema = spec["components"]["schemas"]["Transaction"]
+    allowed, required = set(schema["properties"]), set(schema["required"])
+    for name in ("sync_page1", "sync_page2"):
+        body = recorded("liberty", name)
+        for raw in (*body["added"], *body["modified"]):
+            assert required <= set(raw) <= allowed, (name, sorted(set(raw) - allowed), sorted(required - set(raw)))
+
+
+def test_the_counterparty_field_becomes_the_counterparty_name(adapter):
+    raw = recorded("liberty", "sync_page1")["added"][0]
+    assert adapter.normalize_transaction(dict(raw, counterparty="Acme Corp")).counterparty_name == "Acme Corp"
+    assert adapter.normalize_transaction(dict(raw, counterparty=None)).counterparty_name == ""

@@ -13,10 +13,11 @@ Normalization rules:
   the amount owed (positive) and becomes negative.
 * **Dates**: timestamps, no dates: ``posted_at`` (posted) or ``authorized_at`` (pending) → ``booked_at`` (aware
   UTC) and its UTC date → ``booking_date``. The dialect has no value date: ``value_date`` is None.
-* **Status**: ``status`` ``posted`` → booked, ``pending`` → pending. A posted item carries the pending item's id
+* **Status**: ``pending`` ``false`` → booked, ``true`` → pending (a ``status`` of ``posted``/``pending``, where
+  a bank sends one, wins). A posted item carries the pending item's id
   in ``pending_transaction_id``; the pending one arrives in ``removed``.
 * **Texts**: ``description`` (else ``name``) → description; ``merchant_name`` → merchant;
-  ``counterparty_name`` → counterparty; ``category`` (a list is joined with " > ") → category;
+  ``counterparty`` → counterparty; ``category`` (a list is joined with " > ") → category;
   ``transaction_code`` → bank_transaction_code.
 * **Accounts**: ``type``/``subtype`` (depository/checking, depository/savings, credit/credit card) → type;
   ``mask`` (last 4 digits) → masked PAN of card accounts (``************1234``); ``holder_name``.
@@ -244,7 +245,7 @@ class CursorDeltaAdapter(BankAdapter):
             description=str(raw.get("description") or raw.get("name") or ""),
             merchant_name=merchant,
             category=str(category),
-            counterparty_name=str(raw.get("counterparty_name") or ""),
+            counterparty_name=str(raw.get("counterparty") or ""),
             bank_transaction_code=str(raw.get("transaction_code") or ""),
             pending_transaction_id=str(raw.get("pending_transaction_id") or ""),
             raw=raw,
