@@ -61,6 +61,22 @@ def test_accounts_map_cash_account_type_iban_and_owner(adapter, routes):
     assert (giro.iban, giro.currency, giro.holder_name) == ("DE89370400440532013000", "EUR", "Alice Example")
     assert giro.display_name == "Girokonto"
     assert card.type == "credit_card"
+    assert (giro.masked_pan, card.masked_pan) == ("", "************5100")  # from the card's ``details``
+
+
+@pytest.mark.parametrize(
+    ("account", "expected"),
+    [
+        ({"cashAccountType": "CARD", "maskedPan": "123456xxxxxx1234"}, "123456xxxxxx1234"),
+        ({"cashAccountType": "CARD", "details": "Card ************0623"}, "************0623"),
+        ({"cashAccountType": "CARD", "details": "Visa Gold 4111XXXXXXXX1111, limit 5000"}, "4111XXXXXXXX1111"),
+        ({"cashAccountType": "CARD", "details": "Card number on request"}, ""),
+        ({"cashAccountType": "CACC", "details": "Card ************0623 linked"}, ""),
+    ],
+)
+def test_the_masked_pan_comes_from_masked_pan_or_a_card_accounts_details(account, expected):
+    raw = {"resourceId": "r1", "currency": "EUR", **account}
+    assert BerlinGroupAdapter.normalize_account(raw).masked_pan == expected
 
 
 def test_balances_keep_their_sign_and_types(adapter, routes):

@@ -25,13 +25,18 @@ Normalization rules (``transactions`` → ``TransactionData``):
 * **Window**: ``dateFrom`` is mandatory (no delta access); a first sync without ``since`` asks from
   ``config["history_from"]`` (default 2000-01-01).
 * **Accounts**: ``resourceId`` → id; ``cashAccountType`` (ISO 20022: CACC/SVGS/CARD/LOAN) → type; ``name`` (else
-  ``displayName``, ``product``) → display name; ``iban``, ``maskedPan``, ``ownerName``.
+  ``displayName``, ``product``) → display name; ``iban``, ``ownerName``. Masked PAN: ``maskedPan`` (the
+  ``cardAccountDetails`` shape); the ``accountDetails`` of ``GET /v1/accounts`` has no such field, so for a
+  ``CARD`` account listed there the masked PAN is read from ``details`` ("characteristics of the relevant card",
+  e.g. Rhein's ``Card ************0623``): the first token that looks like a masked PAN (up to 8 clear leading
+  digits, at least 4 mask characters ``*``/``X``, 4 clear trailing digits), kept as written.
 * **Balances**: ``closingBooked`` → booked, ``interimAvailable`` → available, ``expected`` → expected;
   ``creditLimitIncluded`` → ``credit_line_included``; as_of = ``lastChangeDateTime``, else ``referenceDate``.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -54,6 +59,13 @@ from . import constants
 from .client import BerlinGroupClient
 
 __all__ = ["BerlinGroupAdapter"]
+
+_MASKED_PAN = re.compile(r"(?<![\w*])[0-9]{0,8}[*Xx]{4,}[0-9]{4}(?![\w*])")
+
+
+def _masked_pan_in(details: Any) -> str:
+    match = _MASKED_PAN.search(str(details or ""))
+    return match.group(0) if match else ""
 
 
 class BerlinGroupAdapter(BankAdapter):
@@ -161,7 +173,8 @@ class BerlinGroupAdapter(BankAdapter):
             subtype=cash_type,
             currency=as_currency(raw.get("currency"), "account currency"),
             iban=str(raw.get("iban") or "").replace(" ", ""),
-            masked_pan=str(raw.get("maskedPan") or ""),
+            masked_pan=str(raw.get("maskedPan") or "")
+            or (_masked_pan_in(raw.get("details")) if cash_type == "CARD" else ""),
             holder_name=str(raw.get("ownerName") or ""),
             raw=raw,
         )
