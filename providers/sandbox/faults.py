@@ -23,7 +23,7 @@ from django.http import HttpResponse
 from . import bankdata
 from .banks.common import counter_increment
 
-__all__ = ["FAULT_KINDS", "Fault", "apply_fault", "fault_for_request", "planned_fault"]
+__all__ = ["FAULT_KINDS", "Fault", "apply_fault", "fault_fails", "fault_for_request", "planned_fault"]
 
 FAULT_KINDS = ("429", "500", "503", "slow", "truncated")
 _WEIGHTS = (4, 2, 2, 3, 1)
@@ -58,6 +58,11 @@ def fault_for_request(*, bank: str, client_id: str, username: str) -> Fault | No
         return None
     n = counter_increment(f"fault:{bank}:{client_id}:{username}")
     return planned_fault(seed=user.seed, bank=bank, client_id=client_id, n=n)
+
+
+def fault_fails(fault: Fault | None) -> bool:
+    """Whether ``fault`` spoils the answer (an error status or a truncated body); ``slow`` still answers."""
+    return fault is not None and fault.kind != "slow"
 
 
 def apply_fault(

@@ -243,3 +243,45 @@ def test_account_list_only_consent_cannot_read_balances(client):
     assert accounts and "balances" not in accounts[0]["_links"]
     response = _get(client, f"/accounts/{accounts[0]['resourceId']}/balances", tokens)
     assert response.status_code == 401 and response.json()["tppMessages"][0]["code"] == "CONSENT_INVALID"
+
+
+def _freq_counter(consent_id: str, account_id: str) -> int:
+    from providers.sandbox.models import SandboxCounter
+
+    day = bankdata.sandbox_now().date().isoformat()
+    return (
+        SandboxCounter.objects.filter(key=f"freq:{consent_id}:{account_id}:{day}")
+        .values_list("value", flat=True)
+        .first()
+        or 0
+    )
+
+
+def test_refused_calls_do_not_count_and_the_counter_never_passes_the_limit(client):
+    tokens = connect(client, "rhein", frequency=2)
+    account_id = _account(client, tokens)
+    path = f"/accounts/{account_id}/balances"
+    statuses = [_get(client, path, tokens).status_code for _ in range(5)]
+    assert statuses == [200, 200, 429, 429, 429]
+    assert _freq_counter(tokens["consent_id"], account_id) == 2
+    bad = _get(client, f"/accounts/{account_id}/transactions?bookingStatus=both", tokens)  # no dateFrom: 400
+    assert bad.status_code == 400 and _freq_counter(tokens["consent_id"], account_id) == 2
+
+
+@pytest.mark.parametrize("kind", ["500", "503", "429", "truncated"])
+def test_a_call_spoilt_by_an_injected_fault_does_not_count(client, monkeypatch, kind):
+    from providers.sandbox import faults
+
+    tokens = connect(client, "rhein", username="flaky", frequency=1)
+    account_id = _account(client, tokens)
+    path = f"/accounts/{account_id}/balances"
+    monkeypatch.setattr(faults, "fault_for_request", lambda **kw: faults.Fault(kind))
+    spoilt = client.get(f"{RHEIN}{path}", **rhein_headers(tokens["access_token"], tokens["consent_id"]))
+    assert spoilt.status_code >= 400 or kind == "truncated"
+    assert _freq_counter(tokens["consent_id"], account_id) == 0
+
+    monkeypatch.setattr(faults, "fault_for_request", lambda **kw: faults.Fault("slow", delay=0.0))
+    assert _get(client, path, tokens).status_code == 200  # slow but served: counted
+    assert _freq_counter(tokens["consent_id"], account_id) == 1
+    monkeypatch.setattr(faults, "fault_for_request", lambda **kw: None)
+    assert _get(client, path, tokens).status_code == 429

@@ -17,6 +17,7 @@ from ..models import SandboxCounter, SandboxToken
 __all__ = [
     "bearer_token",
     "counter_increment",
+    "counter_increment_below",
     "iso_datetime",
     "json_response",
     "money",
@@ -90,6 +91,25 @@ def counter_increment(key: str) -> int:
                     SandboxCounter.objects.create(key=key, value=1)
                     return 1
                 return SandboxCounter.objects.values_list("value", flat=True).get(key=key)
+        except IntegrityError:  # another process created it first
+            continue
+    raise RuntimeError(f"could not increment counter {key}")
+
+
+def counter_increment_below(key: str, limit: int) -> bool:
+    """Atomically add one to a persistent counter if it is below ``limit``; False (nothing added) otherwise.
+    The counter never exceeds ``limit``, however many processes race for the last unit."""
+    if limit < 1:
+        return False
+    for _ in range(3):
+        try:
+            with transaction.atomic():
+                if SandboxCounter.objects.filter(key=key, value__lt=limit).update(value=F("value") + 1):
+                    return True
+                if SandboxCounter.objects.filter(key=key).exists():
+                    return False
+                SandboxCounter.objects.create(key=key, value=1)
+                return True
         except IntegrityError:  # another process created it first
             continue
     raise RuntimeError(f"could not increment counter {key}")

@@ -11,10 +11,13 @@ Error statuses follow the NextGenPSD2 implementation guidelines: ``TOKEN_INVALID
 ``FORMAT_ERROR``/``PARAMETER_NOT_SUPPORTED``/``PERIOD_INVALID`` 400, ``ACCESS_EXCEEDED`` 429.
 
 frequencyPerDay: calls WITHOUT a ``PSU-IP-Address`` header are unattended. Each unattended call to an
-account-specific endpoint (account details, balances, the FIRST page of a transaction listing) counts against
-(consent, account, sandbox calendar day); the call that exceeds frequencyPerDay gets 429 ``ACCESS_EXCEEDED``
-(no Retry-After: it is a daily limit). Following ``_links.next`` (requests with ``pageIndex`` > 0) and the
-account list ``GET /v1/accounts`` do not count.
+account-specific endpoint (account details, balances, the FIRST page of a transaction listing) that is *served*
+counts against (consent, account, sandbox calendar day); once frequencyPerDay accesses were served, further
+unattended calls get 429 ``ACCESS_EXCEEDED`` (no Retry-After: it is a daily limit). Only accesses the bank
+actually served count, as at a real ASPSP: a refused call (the 429 itself, or any other error) and a call spoilt
+by an injected fault of the ``flaky`` user (500/503/429, truncated body — see ``faults``) do not, so a TPP that
+retries a failed call does not lose its budget to the bank's own failure. Following ``_links.next`` (requests
+with ``pageIndex`` > 0) and the account list ``GET /v1/accounts`` do not count.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from django.views.decorators.csrf import csrf_exempt
 from ... import bankdata, faults
 from ...models import SandboxConsent, SandboxToken
 from ...oauth import consents
-from ..common import counter_increment, iso_datetime, json_response, money
+from ..common import counter_increment_below, counter_value, iso_datetime, json_response, money
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
@@ -286,27 +289,47 @@ def _account_of(consent: SandboxConsent, account_id: str, service: str) -> bankd
     return acc
 
 
-def _count_unattended(request: HttpRequest, consent: SandboxConsent, account_id: str) -> None:
+def _unattended_counter(request: HttpRequest, consent: SandboxConsent, account_id: str) -> Callable[[], None] | None:
+    """For an unattended account access: refuse it now if the day's budget is spent, else return the function that
+    counts it once it is served (None when the PSU is present: no frequency limit)."""
     if request.headers.get("PSU-IP-Address"):
-        return  # the PSU is present: no frequency limit
-    day = bankdata.sandbox_now().date().isoformat()
-    used = counter_increment(f"freq:{consent.pk}:{account_id}:{day}")
-    if used > consent.frequency_per_day:
-        raise BGError(
+        return None
+    key = f"freq:{consent.pk}:{account_id}:{bankdata.sandbox_now().date().isoformat()}"
+
+    def exceeded() -> BGError:
+        return BGError(
             429,
             "ACCESS_EXCEEDED",
             f"frequencyPerDay ({consent.frequency_per_day}) exceeded for this account today; "
             "retry tomorrow or with the PSU present (PSU-IP-Address).",
         )
 
+    if counter_value(key) >= consent.frequency_per_day:
+        raise exceeded()
 
-def _with_faults(token: SandboxToken, produce: Callable[[], HttpResponse]) -> HttpResponse:
+    def count() -> None:
+        if not counter_increment_below(key, consent.frequency_per_day):
+            raise exceeded()  # a concurrent call took the last access
+
+    return count
+
+
+def _with_faults(
+    token: SandboxToken, produce: Callable[[], HttpResponse], *, count: Callable[[], None] | None = None
+) -> HttpResponse:
+    """``produce`` under the flaky user's fault plan; ``count`` (frequencyPerDay) only when the answer is served."""
     fault = faults.fault_for_request(bank=BANK, client_id=token.client.client_id, username=token.username)
 
     def error(status: int, text: str, headers: dict[str, str]) -> HttpResponse:
         return _error_response(status, "ACCESS_EXCEEDED" if status == 429 else "INTERNAL_ERROR", text, headers)
 
-    return faults.apply_fault(fault, produce, error)
+    def produce_counted() -> HttpResponse:
+        response = produce()  # may raise BGError: a refused call is not counted either
+        if count is not None and response.status_code < 400 and not faults.fault_fails(fault):
+            count()
+        return response
+
+    return faults.apply_fault(fault, produce_counted, error)
 
 
 def _reference(acc: bankdata.SandboxAccount) -> dict:
@@ -383,25 +406,25 @@ def account(request: HttpRequest, account_id: str) -> HttpResponse:
     token, consent = _authenticate(request)
     with_balance = _with_balance(request)
     acc = _account_of(consent, account_id, "accounts")
-    _count_unattended(request, consent, acc.id)
+    count = _unattended_counter(request, consent, acc.id)
 
     def produce() -> HttpResponse:
         return json_response({"account": _account_json(request, consent, acc, with_balance)})
 
-    return _with_faults(token, produce)
+    return _with_faults(token, produce, count=count)
 
 
 @bg_endpoint({"GET"})
 def account_balances(request: HttpRequest, account_id: str) -> HttpResponse:
     token, consent = _authenticate(request)
     acc = _account_of(consent, account_id, "balances")
-    _count_unattended(request, consent, acc.id)
+    count = _unattended_counter(request, consent, acc.id)
 
     def produce() -> HttpResponse:
         balances = [_balance_json(b) for b in bankdata.account_balances(BANK, consent.username, acc.id)]
         return json_response({"account": _reference(acc), "balances": balances})
 
-    return _with_faults(token, produce)
+    return _with_faults(token, produce, count=count)
 
 
 def _transaction_json(tx: bankdata.SandboxTransaction) -> dict:
@@ -465,8 +488,8 @@ def account_transactions(request: HttpRequest, account_id: str) -> HttpResponse:
         raise BGError(400, "FORMAT_ERROR", f"pageIndex must be >= 0 and itemsPerPage 1..{MAX_PAGE_SIZE}.")
     token, consent = _authenticate(request)
     acc = _account_of(consent, account_id, "transactions")
-    if page_index == 0:  # only the first page of a listing counts against frequencyPerDay
-        _count_unattended(request, consent, acc.id)
+    # only the first page of a listing counts against frequencyPerDay
+    count = _unattended_counter(request, consent, acc.id) if page_index == 0 else None
     booked_from = datetime.combine(date_from, time.min, tzinfo=UTC)
     booked_to = datetime.combine(date_to, time.max, tzinfo=UTC) if date_to else None
 
@@ -495,7 +518,7 @@ def account_transactions(request: HttpRequest, account_id: str) -> HttpResponse:
         report["_links"] = links
         return json_response({"account": _reference(acc), "transactions": report})
 
-    return _with_faults(token, produce)
+    return _with_faults(token, produce, count=count)
 
 
 def _page_url(request: HttpRequest, page_index: int, per_page: int) -> str:
