@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection as db_connection
-from django.db.models import Q, QuerySet, Subquery
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from .models import Account, Balance, Connection, SyncRun, Transaction
@@ -60,12 +60,18 @@ def account_get_for_consent(*, consent: Consent, account_id: Any) -> Account | N
     return account_list_for_consent(consent=consent).filter(public_id=account_id).first()
 
 
-def account_key_for_consent(*, consent: Consent, account_id: Any) -> QuerySet[Account]:
-    """The consent's account with this public id as a one-column ``pk`` queryset: lean enough to be a subquery
-    of the transaction query (one round trip for both the consent check and the page)."""
-    return Account.objects.filter(
-        public_id=account_id, consents=consent, removed_at__isnull=True, connection__user_id=consent.user_id
-    ).values("pk")[:1]
+def account_key_for_consent(*, consent: Consent, account_id: Any) -> int | None:
+    """The internal key of the consent's account with this public id, or ``None``: one lean indexed lookup. (As a
+    subquery of the transaction query it would hide the account from PostgreSQL's row estimates, and the planner
+    would then sort the account's rows instead of walking ``txn_account_newest_idx``.)"""
+    return (
+        Account.objects.filter(
+            public_id=account_id, consents=consent, removed_at__isnull=True, connection__user_id=consent.user_id
+        )
+        .order_by()
+        .values_list("pk", flat=True)
+        .first()
+    )
 
 
 def balance_list_for_account(*, account: Account) -> QuerySet[Balance]:
@@ -79,20 +85,17 @@ def transaction_date_range_for_consent(*, consent: Consent) -> tuple[dt.date | N
     return start, end
 
 
-def transaction_list(
-    *, consent: Consent, account: Account | QuerySet[Account], filters: TransactionFilters
-) -> QuerySet[Transaction]:
+def transaction_list(*, consent: Consent, account: Account | int, filters: TransactionFilters) -> QuerySet[Transaction]:
     """An account's live transactions inside the consent's date range and the filters, newest first with a
     total, stable order ``(booking_date DESC, id DESC)`` — the order of the ``txn_account_newest_idx`` index, so
-    keyset pagination on it reads only the rows of one page at any depth. ``account`` is an ``Account`` or the
-    one-row ``pk`` queryset of :func:`account_key_for_consent` (then an account outside the consent simply has
-    no rows)."""
+    keyset pagination on it reads only the rows of one page at any depth. ``account`` is an ``Account`` or the key
+    returned by :func:`account_key_for_consent` (the consent check)."""
     start, end = transaction_date_range_for_consent(consent=consent)
     if filters.booked_from and (start is None or filters.booked_from > start):
         start = filters.booked_from
     if filters.booked_to and (end is None or filters.booked_to < end):
         end = filters.booked_to
-    account_key = account.pk if isinstance(account, Account) else Subquery(account)
+    account_key = account.pk if isinstance(account, Account) else account
     qs = Transaction.objects.filter(account_id=account_key, removed_at__isnull=True)
     if start:
         qs = qs.filter(booking_date__gte=start)

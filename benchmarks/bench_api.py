@@ -34,7 +34,8 @@ PY = sys.executable
 TOKEN = "bench-api-token-0123456789abcdefghijklmnopqrstuvwxyz"
 BIG_ACCOUNT_ROWS = 600_000
 OTHER_ACCOUNTS = 199
-OTHER_ACCOUNT_ROWS = 2_011  # 600,000 + 199 * 2,011 = 1,000,189
+OTHER_ACCOUNT_ROWS = 2_011
+ROUNDS = 5  # 600,000 + 199 * 2,011 = 1,000,189
 
 
 def _option(argv: list[str], name: str, default: int) -> int:
@@ -214,6 +215,8 @@ def _load(client_factory, url: str, headers: dict, requests: int, concurrency: i
         t.join()
     wall = time.perf_counter() - started
     return {
+        "latencies": latencies,
+        "wall": wall,
         "rps": len(latencies) / wall,
         "p50": statistics.median(latencies) * 1000,
         "p99": _percentile(latencies, 0.99) * 1000,
@@ -309,15 +312,28 @@ def run(argv: list[str]) -> None:
         for url, hdrs in ((api, auth), (bare, {}), (everyday, auth)):
             _load(client, url, hdrs, 100, concurrency)  # warm-up: connections, caches, plans
 
-        print(f"\n1) throughput, {requests} requests, {concurrency} client threads, {workers} gunicorn workers")
-        results = {}
-        for name, url, hdrs in (
+        print(
+            f"\n1) throughput, {requests} requests each, {concurrency} client threads, {workers} gunicorn workers"
+            f" (interleaved in {ROUNDS} rounds so a noisy neighbour hits every variant alike)"
+        )
+        variants = (
             ("bare values()+orjson", bare, {}),
             ("API (consent, throttles, log)", api, auth),
             ("everyday ModelSerializer+PageNumber", everyday, auth),
-        ):
-            r = _load(client, url, hdrs, requests, concurrency)
-            results[name] = r
+        )
+        rounds: dict[str, list[dict]] = {name: [] for name, _, _ in variants}
+        for _ in range(ROUNDS):
+            for name, url, hdrs in variants:
+                rounds[name].append(_load(client, url, hdrs, requests // ROUNDS, concurrency))
+        results = {}
+        for name, parts in rounds.items():
+            latencies = [x for p in parts for x in p["latencies"]]
+            results[name] = r = {
+                "rps": sum(len(p["latencies"]) for p in parts) / sum(p["wall"] for p in parts),
+                "p50": statistics.median(latencies) * 1000,
+                "p99": _percentile(latencies, 0.99) * 1000,
+                "errors": sum(p["errors"] for p in parts),
+            }
             print(
                 f"   {name:38s} {r['rps']:8.1f} req/s   p50 {r['p50']:6.1f} ms   p99 {r['p99']:6.1f} ms"
                 f"   non-200: {r['errors']}"

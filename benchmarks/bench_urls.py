@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import orjson
 from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
 from django.urls import path
 from rest_framework import generics, serializers
 from rest_framework.pagination import PageNumberPagination
@@ -85,12 +86,11 @@ class EverydayTransactions(generics.ListAPIView):
     pagination_class = EverydayPagination
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
+        account = get_object_or_404(
+            Account.objects.filter(consents=self.request.consent), public_id=self.kwargs["account_id"]
+        )
         return (
-            Transaction.objects.filter(
-                account__public_id=self.kwargs["account_id"],
-                account__consents=self.request.consent,
-                removed_at__isnull=True,
-            )
+            Transaction.objects.filter(account=account, removed_at__isnull=True)
             .select_related("account")
             .order_by("-booking_date", "-id")
         )

@@ -261,12 +261,11 @@ class AccountTransactionsView(ConsentAPIView):
             min_amount=q.get("min_amount"),
             max_amount=q.get("max_amount"),
         )
-        # The consent check rides along as a subquery: one round trip for the usual, non-empty page.
         account_key = selectors.account_key_for_consent(consent=request.consent, account_id=account_uuid)
+        if account_key is None:
+            raise NotFound("No such account in this consent.")
         queryset = selectors.transaction_list(consent=request.consent, account=account_key, filters=filters)
         rows, last = keyset_page(queryset, after=after, page_size=q["page_size"], fields=TRANSACTION_FIELDS)
-        if not rows and not account_key.exists():
-            raise NotFound("No such account in this consent.")
         links = _pending_links(
             {(r["account_id"], r["pending_transaction_id"]) for r in rows if r["pending_transaction_id"]}
         )
