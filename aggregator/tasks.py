@@ -59,8 +59,9 @@ def retry_countdown(retries: int, retry_after: float | None = None) -> float:
     soft_time_limit=_SOFT_LIMIT,
     time_limit=_HARD_LIMIT,
 )
-def connection_sync_task(self, sync_run_id: int) -> str | None:  # type: ignore[no-untyped-def]
-    """Run the queued ``SyncRun`` ``sync_run_id``; returns its outcome."""
+def connection_sync_task(self, sync_run_id: int, psu_ip_address: str = "") -> str | None:  # type: ignore[no-untyped-def]
+    """Run the queued ``SyncRun`` ``sync_run_id`` (``psu_ip_address``: the user asked in person, see
+    ``sync_request``; a retry is the same request); returns its outcome."""
     from .sync.services import connection_sync
 
     sync_run = SyncRun.objects.select_related("connection__institution").filter(pk=sync_run_id).first()
@@ -70,7 +71,9 @@ def connection_sync_task(self, sync_run_id: int) -> str | None:  # type: ignore[
     if sync_run.outcome in _DONE:
         return sync_run.outcome
     try:
-        sync_run = connection_sync(connection=sync_run.connection, trigger=sync_run.trigger, sync_run=sync_run)
+        sync_run = connection_sync(
+            connection=sync_run.connection, trigger=sync_run.trigger, sync_run=sync_run, psu_ip_address=psu_ip_address
+        )
     except RateLimitedError as exc:
         raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries, exc.retry_after)) from exc
     except TransientProviderError as exc:
@@ -86,6 +89,7 @@ def connections_dispatch_task() -> int:
     return len(connections_dispatch_due())
 
 
-def enqueue_connection_sync(*, sync_run_id: int, countdown: float = 0) -> None:
+def enqueue_connection_sync(*, sync_run_id: int, countdown: float = 0, psu_ip_address: str = "") -> None:
     """Send the sync task for a queued ``SyncRun`` (services call this from ``transaction.on_commit``)."""
-    connection_sync_task.apply_async(args=[sync_run_id], countdown=countdown or None)
+    kwargs = {"psu_ip_address": psu_ip_address} if psu_ip_address else {}
+    connection_sync_task.apply_async(args=[sync_run_id], kwargs=kwargs, countdown=countdown or None)

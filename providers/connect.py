@@ -180,6 +180,6 @@ def connection_connect_complete(
         if accounts is not None:
             accounts_upsert(connection=connection, accounts=accounts)
         if sync:
-            sync_request(connection=connection, trigger="connect")
+            sync_request(connection=connection, trigger="connect", psu_ip_address=psu_ip_address)
     logger.info("connected %s to %s (connection %s)", user.pk, institution.slug, connection.public_id)
     return connection

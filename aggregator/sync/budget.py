@@ -1,10 +1,13 @@
 """Unattended-access budgets and schedule planning.
 
 Some banks cap how often we may read an account without the user present (Berlin Group's ``frequencyPerDay``;
-the sandbox's ``rhein`` allows 4 a day). Every sync that reaches such a bank is an unattended access of each of
-the connection's accounts, whatever its trigger, so every attempt (and every restart after a refreshed token)
-is recorded in ``connection.sync_state``
-(``"unattended": [iso timestamps]``, trimmed to the last 24 hours).
+the sandbox's ``rhein`` allows 4 a day). Every sync that reaches such a bank without the user present is an
+unattended access of each of the connection's accounts, whatever its trigger, so each such sync run is recorded in
+``connection.sync_state`` (``"unattended": [iso timestamps]``, trimmed to the last 24 hours) when it first
+reaches the bank. Its retries resume where it stopped (``aggregator.sync.progress``) and are not recorded again
+(``"unattended_runs"``: the ids of recent recorded runs) — unless a retry must re-read an account listing whose
+first page the bank already served, which the engine records as one more attempt. A sync run for a user who is
+present (``psu_ip_address``: the connect flow) is not an unattended access and is not recorded.
 
 Rule: a budgeted sync may start at ``t`` only if fewer than ``syncs_per_day`` attempts happened in the 24 hours
 before ``t``. A rolling window is stricter than any calendar day, in any time zone and on any clock that runs at
@@ -26,16 +29,20 @@ from ..models import Connection
 
 __all__ = [
     "BUDGET_KEY",
+    "BUDGET_RUNS_KEY",
     "ENGINE_CALLS_PER_ACCOUNT",
     "budget_allows",
     "budget_attempts",
     "budget_next_free_at",
     "budget_record",
+    "budget_run_recorded",
     "next_sync_at",
     "syncs_per_day",
 ]
 
 BUDGET_KEY = "unattended"
+BUDGET_RUNS_KEY = "unattended_runs"
+_RUNS_KEPT = 20
 # Counted calls one sync makes per account: balances + the first transactions page (see ``engine._pull``).
 ENGINE_CALLS_PER_ACCOUNT = 2
 DAY = timedelta(days=1)
@@ -87,11 +94,20 @@ def budget_next_free_at(
     return attempts[len(attempts) - limit] + DAY + MARGIN
 
 
-def budget_record(connection: Connection, *, now: datetime) -> None:
-    """Add one attempt to ``connection.sync_state`` (the caller saves ``sync_state`` under a row lock)."""
+def budget_run_recorded(connection: Connection, run_id: int) -> bool:
+    """Whether sync run ``run_id`` already has its attempt recorded (a retry of it is not a new attempt)."""
+    return run_id in ((connection.sync_state or {}).get(BUDGET_RUNS_KEY) or [])
+
+
+def budget_record(connection: Connection, *, now: datetime, run_id: int | None = None) -> None:
+    """Add one attempt (of sync run ``run_id``) to ``connection.sync_state`` (the caller saves ``sync_state``
+    under a row lock)."""
     state = dict(connection.sync_state or {})
     kept = [a.isoformat() for a in budget_attempts(connection, now=now)]
     state[BUDGET_KEY] = [*kept, now.isoformat()]
+    if run_id is not None:
+        runs = [r for r in (state.get(BUDGET_RUNS_KEY) or []) if r != run_id]
+        state[BUDGET_RUNS_KEY] = [*runs, run_id][-_RUNS_KEPT:]
     connection.sync_state = state
 
 

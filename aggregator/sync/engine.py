@@ -32,6 +32,7 @@ from .. import events
 from ..models import Account, Connection, SyncRun, Transaction
 from . import budget
 from .locks import connection_lock
+from .progress import RunProgress
 from .upsert import UpsertResult, balances_upsert, transactions_mark_removed, transactions_upsert
 
 __all__ = ["BUDGETED_TRIGGERS", "run_sync", "sync_overlap"]
@@ -39,18 +40,28 @@ __all__ = ["BUDGETED_TRIGGERS", "run_sync", "sync_overlap"]
 logger = logging.getLogger(__name__)
 
 # Triggers that must stay within a bank's unattended-access budget (the rest are a person's explicit request;
-# they are still counted, and the bank may refuse them with a 429).
+# unless the person is present — a PSU IP address — they are still counted, and the bank may refuse them with a
+# 429).
 BUDGETED_TRIGGERS = frozenset({SyncRun.Trigger.SCHEDULED, SyncRun.Trigger.API})
+
+
+class _BudgetSpent(Exception):
+    """A resumed run would have to re-read a counted page and the budget has nothing left for it."""
 
 
 def sync_overlap() -> timedelta:
     return timedelta(days=settings.AGGREGATOR.get("SYNC_OVERLAP_DAYS", 7))
 
 
-def _adapter_for(connection: Connection) -> BankAdapter:
+def _adapter_for(connection: Connection, psu_ip_address: str = "") -> BankAdapter:
     from providers.registry import adapter_for
 
-    return adapter_for(connection.institution)
+    return adapter_for(connection.institution, psu_ip_address=psu_ip_address)
+
+
+def _unattended_budget(adapter: BankAdapter) -> bool:
+    """Whether this sync's calls count against the bank's unattended budget (a budget, and no user present)."""
+    return budget.syncs_per_day(adapter) is not None and not adapter.psu_ip_address
 
 
 def _stale_after() -> timedelta:
@@ -70,16 +81,16 @@ def _finish(sync_run: SyncRun, outcome: str, *, code: str = "", detail: str = ""
     return sync_run
 
 
-def run_sync(*, connection: Connection, sync_run: SyncRun) -> SyncRun:
+def run_sync(*, connection: Connection, sync_run: SyncRun, psu_ip_address: str = "") -> SyncRun:
     if transaction.get_connection().in_atomic_block:
         raise RuntimeError("connection_sync must run outside a transaction: it commits page by page")
     with connection_lock(connection_id=connection.pk, sync_run=sync_run, stale_after=_stale_after()) as acquired:
         if not acquired:
             return _finish(sync_run, SyncRun.Outcome.SKIPPED, code="already_running", detail="another sync is running")
-        return _run_locked(connection, sync_run)
+        return _run_locked(connection, sync_run, psu_ip_address)
 
 
-def _run_locked(connection: Connection, sync_run: SyncRun) -> SyncRun:
+def _run_locked(connection: Connection, sync_run: SyncRun, psu_ip_address: str) -> SyncRun:
     connection.refresh_from_db()
     now = timezone.now()
     sync_run.outcome = SyncRun.Outcome.RUNNING
@@ -95,23 +106,25 @@ def _run_locked(connection: Connection, sync_run: SyncRun) -> SyncRun:
             detail=f"the connection is {connection.status}; the user must reconnect",
         )
     try:
-        adapter = _adapter_for(connection)
+        adapter = _adapter_for(connection, psu_ip_address)
     except Exception as exc:  # ImproperlyConfigured: an institution pointing at an unknown adapter
         return _fail_permanent(connection, sync_run, PermanentProviderError(str(exc), code="no_adapter"))
 
-    # Every attempt at the bank counts against its unattended budget; budgeted triggers must fit in it.
+    # Every unattended run counts against the bank's budget (once, its retries resume); budgeted triggers must
+    # fit in it.
     if not _budget_spend(connection, adapter, sync_run):
         return _skip_daily_limit(sync_run, connection)
+    progress = RunProgress(connection, sync_run)
     try:
         try:
-            _pull(connection, adapter, sync_run)
+            _pull(connection, adapter, sync_run, progress)
         except AccessTokenExpiredError:
-            # The bank dropped the access token early: refresh (the refresh token decides) and go again; the
-            # pages already stored are re-read as unchanged.
+            # The bank dropped the access token early: refresh (the refresh token decides) and go on from where
+            # the run stopped (``progress``): what is stored is not asked for again.
             _credentials(connection, adapter, force=True)
-            if not _budget_spend(connection, adapter, sync_run):
-                return _skip_daily_limit(sync_run, connection)
-            _pull(connection, adapter, sync_run)
+            _pull(connection, adapter, sync_run, progress)
+    except _BudgetSpent:
+        return _skip_daily_limit(sync_run, connection)
     except ReauthRequiredError as exc:
         return _reauth_required(connection, sync_run, exc)
     except RateLimitedError as exc:
@@ -130,18 +143,22 @@ def _run_locked(connection: Connection, sync_run: SyncRun) -> SyncRun:
     return _succeed(connection, adapter, sync_run)
 
 
-def _budget_spend(connection: Connection, adapter: BankAdapter, sync_run: SyncRun) -> bool:
-    """Record one attempt at a budgeted bank; False (nothing recorded) when a budgeted trigger has none left."""
-    if budget.syncs_per_day(adapter) is None:
+def _budget_spend(connection: Connection, adapter: BankAdapter, sync_run: SyncRun, *, again: bool = False) -> bool:
+    """Record the run's attempt at a budgeted bank (once per run unless ``again``: the run re-reads a counted page);
+    False (nothing recorded) when a budgeted trigger has none left. Attended runs (user present) are free."""
+    if not _unattended_budget(adapter):
         return True
     now = timezone.now()
     with transaction.atomic():
         locked = Connection.objects.select_for_update().get(pk=connection.pk)
+        if not again and budget.budget_run_recorded(locked, sync_run.pk):
+            connection.sync_state = locked.sync_state
+            return True  # a retry of a run that already has its attempt: it resumes, it does not start over
         if sync_run.trigger in BUDGETED_TRIGGERS and not budget.budget_allows(locked, adapter, now=now):
             connection.next_sync_at = budget.next_sync_at(locked, adapter, now=now)
             Connection.objects.filter(pk=connection.pk).update(next_sync_at=connection.next_sync_at)
             return False
-        budget.budget_record(locked, now=now)
+        budget.budget_record(locked, now=now, run_id=sync_run.pk)
         Connection.objects.filter(pk=connection.pk).update(sync_state=locked.sync_state)
         connection.sync_state = locked.sync_state
     return True
@@ -161,10 +178,13 @@ def _succeed(connection: Connection, adapter: BankAdapter, sync_run: SyncRun) ->
     now = timezone.now()
     with transaction.atomic():
         fresh = Connection.objects.select_for_update().get(pk=connection.pk)
+        state = dict(fresh.sync_state or {})
+        RunProgress.forget(state)
         updates = {
             "status": Connection.Status.ACTIVE if fresh.status == Connection.Status.ERROR else fresh.status,
             "last_synced_at": now,
             "last_error": "",
+            "sync_state": state,
         }
         if fresh.status not in (Connection.Status.REAUTH_REQUIRED, Connection.Status.DISCONNECTED):
             # Keep a later plan: the dispatcher already claimed the next slot when it queued this sync.
@@ -235,7 +255,7 @@ def _credentials(connection: Connection, adapter: BankAdapter, *, force: bool = 
     return credentials
 
 
-def _pull(connection: Connection, adapter: BankAdapter, sync_run: SyncRun) -> None:
+def _pull(connection: Connection, adapter: BankAdapter, sync_run: SyncRun, progress: RunProgress) -> None:
     from .services import accounts_upsert
 
     credentials = _credentials(connection, adapter)
@@ -248,15 +268,23 @@ def _pull(connection: Connection, adapter: BankAdapter, sync_run: SyncRun) -> No
     SyncRun.objects.filter(pk=sync_run.pk).update(accounts_count=len(accounts))
 
     for provider_id, data in listed.items():
+        if progress.has(f"balances:{provider_id}"):
+            continue
         balances = adapter.get_balances(credentials, data)
         with transaction.atomic():
             balances_upsert(account_id=by_provider_id[provider_id].pk, balances=balances, now=timezone.now())
+        progress.mark(f"balances:{provider_id}")
 
     if adapter.sync_mode == "cursor":
         _pull_cursor(connection, adapter, credentials, listed, by_provider_id, sync_run)
     else:
         for provider_id, data in listed.items():
-            _pull_window(adapter, credentials, data, by_provider_id[provider_id], sync_run)
+            if progress.has(f"transactions:{provider_id}"):
+                continue
+            if progress.has(f"listed:{provider_id}") and not _budget_spend(connection, adapter, sync_run, again=True):
+                raise _BudgetSpent  # the listing must start over: its first page is a counted access again
+            _pull_window(adapter, credentials, data, by_provider_id[provider_id], sync_run, progress)
+            progress.mark(f"transactions:{provider_id}")
 
 
 def window_start(account: Account) -> date | None:
@@ -311,11 +339,19 @@ def _store_page(
 
 
 def _pull_window(
-    adapter: BankAdapter, credentials: Credentials, data: AccountData, account: Account, sync_run: SyncRun
+    adapter: BankAdapter,
+    credentials: Credentials,
+    data: AccountData,
+    account: Account,
+    sync_run: SyncRun,
+    progress: RunProgress,
 ) -> None:
     since = window_start(account)
     served_pending: set[str] = set()
+    counted = _unattended_budget(adapter)
     for page in adapter.iter_transactions(credentials, data, since=since):
+        if counted:  # the bank served the (counted) first page: a restart of this listing costs budget again
+            progress.mark(f"listed:{account.provider_account_id}")
         items = [*page.transactions, *page.modified]
         for item in items:
             if item.provider_account_id and item.provider_account_id != account.provider_account_id:

@@ -16,7 +16,7 @@ from providers.base import AccountData
 
 from ..models import Account, Connection, SyncRun
 
-__all__ = ["accounts_upsert", "connection_sync", "sync_request"]
+__all__ = ["ATTENDED_TRIGGERS", "accounts_upsert", "connection_sync", "sync_request"]
 
 # Account columns copied from AccountData (provider_account_id is the key).
 _ACCOUNT_FIELDS: tuple[str, ...] = (
@@ -81,24 +81,44 @@ def accounts_upsert(*, connection: Connection, accounts: Sequence[AccountData]) 
     return [by_id[provider_id] for provider_id in wanted]
 
 
-def sync_request(*, connection: Connection, trigger: str, countdown: float = 0) -> SyncRun:
+# Triggers a present user can cause (and so may carry the user's IP address); never scheduled or third-party ones.
+ATTENDED_TRIGGERS = frozenset({SyncRun.Trigger.CONNECT, SyncRun.Trigger.MANUAL})
+
+
+def _check_psu_ip(trigger: str, psu_ip_address: str) -> None:
+    if psu_ip_address and trigger not in ATTENDED_TRIGGERS:
+        raise ValueError(f"a {trigger} sync is unattended: it cannot carry the user's IP address")
+
+
+def sync_request(*, connection: Connection, trigger: str, countdown: float = 0, psu_ip_address: str = "") -> SyncRun:
     """Queue a sync of ``connection``: a ``SyncRun`` in state ``queued`` now, the Celery task once the current
-    transaction commits (so the worker always finds the row). ``countdown`` delays the task (dispatcher jitter)."""
+    transaction commits (so the worker always finds the row). ``countdown`` delays the task (dispatcher jitter).
+
+    ``psu_ip_address``: the IP address of the user who asked for this sync *in person* (the connect flow, a
+    "sync now" button) — the adapters tell the bank the user is present (Berlin Group ``PSU-IP-Address``), so the
+    sync is not an unattended access and does not use the bank's daily allowance. Only ``connect``/``manual``
+    triggers may carry one; a scheduled or third-party sync never does."""
     if trigger not in SyncRun.Trigger.values:
         raise ValueError(f"unknown sync trigger {trigger!r}; expected one of {', '.join(SyncRun.Trigger.values)}")
+    _check_psu_ip(trigger, psu_ip_address)
     sync_run = SyncRun.objects.create(connection=connection, trigger=trigger, outcome=SyncRun.Outcome.QUEUED)
 
     def enqueue() -> None:
         from ..tasks import enqueue_connection_sync  # tasks import services; services enqueue lazily
 
-        enqueue_connection_sync(sync_run_id=sync_run.pk, countdown=countdown)
+        attended = {"psu_ip_address": psu_ip_address} if psu_ip_address else {}
+        enqueue_connection_sync(sync_run_id=sync_run.pk, countdown=countdown, **attended)
 
     transaction.on_commit(enqueue)
     return sync_run
 
 
 def connection_sync(
-    *, connection: Connection, trigger: str = SyncRun.Trigger.MANUAL, sync_run: SyncRun | None = None
+    *,
+    connection: Connection,
+    trigger: str = SyncRun.Trigger.MANUAL,
+    sync_run: SyncRun | None = None,
+    psu_ip_address: str = "",
 ) -> SyncRun:
     """Run one sync of ``connection`` now and return its finished ``SyncRun``.
 
@@ -110,6 +130,9 @@ def connection_sync(
     (pending rows that posted under a new id or vanished from the window get ``removed_at``) → record counts and
     outcome → events on commit.
 
+    A retry on the same ``sync_run`` resumes where it stopped (``aggregator.sync.progress``). ``psu_ip_address``:
+    the user is present (see ``sync_request``).
+
     Errors: ``TransientProviderError`` / ``RateLimitedError`` are recorded and re-raised for the task to retry;
     ``ReauthRequiredError`` pauses the connection (``reauth_required``, no next sync) and announces it;
     ``PermanentProviderError`` sets the connection to ``error`` and is recorded. Whatever happens, every page
@@ -117,6 +140,7 @@ def connection_sync(
     """
     from .engine import run_sync
 
+    _check_psu_ip(sync_run.trigger if sync_run is not None else trigger, psu_ip_address)
     if sync_run is None:
         sync_run = SyncRun.objects.create(connection=connection, trigger=trigger, outcome=SyncRun.Outcome.QUEUED)
-    return run_sync(connection=connection, sync_run=sync_run)
+    return run_sync(connection=connection, sync_run=sync_run, psu_ip_address=psu_ip_address)

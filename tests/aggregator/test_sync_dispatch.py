@@ -34,7 +34,7 @@ def enqueued():
     sent: list[tuple[int, float]] = []
     with mock.patch(
         "aggregator.tasks.enqueue_connection_sync",
-        side_effect=lambda *, sync_run_id, countdown=0: sent.append((sync_run_id, countdown)),
+        side_effect=lambda *, sync_run_id, countdown=0, psu_ip_address="": sent.append((sync_run_id, countdown)),
     ):
         yield sent
 
@@ -252,15 +252,108 @@ def test_the_sync_task_ignores_a_run_that_no_longer_exists():
     assert connection_sync_task.apply(args=[987654]).get() is None
 
 
-def test_a_restart_after_a_refused_access_token_is_counted_against_the_budget(fake_bank):  # noqa: F811
+def test_a_restart_after_a_refused_access_token_resumes_and_is_not_counted_again(fake_bank):  # noqa: F811
     from providers.base import AccessTokenExpiredError
 
     fake_bank.add_account("acc-1")
-    fake_bank.errors["get_balances"] = AccessTokenExpiredError("expired")
+    fake_bank.add_account("acc-2")
+    fake_bank.errors["get_balances"] = AccessTokenExpiredError("expired")  # refused, so not served: not counted
     connection = make_connection("fake_limited")
 
     assert connection_sync(connection=connection, trigger=SyncRun.Trigger.SCHEDULED).outcome == "succeeded"
 
     connection.refresh_from_db()
-    assert len(connection.sync_state[budget.BUDGET_KEY]) == 2
+    assert len(connection.sync_state[budget.BUDGET_KEY]) == 1
+    assert "progress" not in connection.sync_state  # the run is over
+    assert connection_sync(connection=connection, trigger=SyncRun.Trigger.SCHEDULED).outcome == "succeeded"
     assert connection_sync(connection=connection, trigger=SyncRun.Trigger.SCHEDULED).error_code == "daily_limit"
+
+
+def test_a_restart_that_must_re_read_a_served_first_page_counts_once_more(fake_bank):  # noqa: F811
+    from providers.base import AccessTokenExpiredError
+
+    fake_bank.add_account("acc-1")
+    fake_bank.put(*(txn(f"t{i}", day=i) for i in range(1, 6)))
+    fake_bank.fail_after_pages, fake_bank.fail_with = 1, AccessTokenExpiredError("expired mid-listing")
+    connection = make_connection("fake_limited")
+    real_refresh = FakeLimitedAdapter.refresh
+
+    def refresh(self, credentials):  # type: ignore[no-untyped-def]
+        fake_bank.fail_after_pages = None  # the new token works
+        return real_refresh(self, credentials)
+
+    with mock.patch.object(FakeLimitedAdapter, "refresh", refresh):
+        run = connection_sync(connection=connection, trigger=SyncRun.Trigger.SCHEDULED)
+
+    assert (run.outcome, run.added_count) == ("succeeded", 5)
+    connection.refresh_from_db()
+    assert len(connection.sync_state[budget.BUDGET_KEY]) == 2  # the listing's first page was read twice
+    assert [c[0] for c in fake_bank.calls].count("get_balances") == 1  # the balances were not asked for again
+
+
+def test_a_retried_run_is_not_counted_again_and_asks_only_for_what_it_lacks(fake_bank):  # noqa: F811
+    fake_bank.add_account("acc-1")
+    fake_bank.add_account("acc-2")
+    fake_bank.put(txn("t1"), txn("t2", account="acc-2"))
+    connection = make_connection("fake_limited")
+    run = SyncRun.objects.create(connection=connection, trigger=SyncRun.Trigger.SCHEDULED)
+    real_iter = FakeLimitedAdapter.iter_transactions
+
+    def iter_transactions(self, credentials, account, **kwargs):  # type: ignore[no-untyped-def]
+        if account.provider_account_id == "acc-2" and not getattr(iter_transactions, "failed", False):
+            iter_transactions.failed = True  # type: ignore[attr-defined]
+            raise TransientProviderError("bank down")
+        return real_iter(self, credentials, account, **kwargs)
+
+    with mock.patch.object(FakeLimitedAdapter, "iter_transactions", iter_transactions):
+        with pytest.raises(TransientProviderError):
+            connection_sync(connection=connection, sync_run=run)
+        before = len(fake_bank.calls)
+        run = connection_sync(connection=connection, sync_run=run)  # the task's retry
+
+    assert run.outcome == "succeeded" and run.added_count == 2
+    retry_calls = fake_bank.calls[before:]
+    assert [c for c in retry_calls if c[0] in ("get_balances", "window")] == [("window", "acc-2", None)]
+    connection.refresh_from_db()
+    assert len(connection.sync_state[budget.BUDGET_KEY]) == 1
+
+
+def test_a_sync_for_a_present_user_is_not_an_unattended_access(fake_bank):  # noqa: F811
+    fake_bank.add_account("acc-1")
+    connection = make_connection("fake_limited")
+    seen: list[str] = []
+    real_list = FakeLimitedAdapter.list_accounts
+
+    def list_accounts(self, credentials):  # type: ignore[no-untyped-def]
+        seen.append(self.psu_ip_address)
+        return real_list(self, credentials)
+
+    with mock.patch.object(FakeLimitedAdapter, "list_accounts", list_accounts):
+        for _ in range(3):
+            run = connection_sync(connection=connection, trigger=SyncRun.Trigger.CONNECT, psu_ip_address="203.0.113.9")
+            assert run.outcome == "succeeded"
+
+    assert seen == ["203.0.113.9"] * 3  # the adapter tells the bank the user is there
+    connection.refresh_from_db()
+    assert budget.BUDGET_KEY not in connection.sync_state
+
+
+def test_a_scheduled_or_third_party_sync_cannot_claim_the_user_is_present(fake_bank):  # noqa: F811
+    from aggregator.sync.services import sync_request
+
+    connection = make_connection("fake_limited")
+    for trigger in (SyncRun.Trigger.SCHEDULED, SyncRun.Trigger.API):
+        with pytest.raises(ValueError, match="unattended"):
+            sync_request(connection=connection, trigger=trigger, psu_ip_address="203.0.113.9")
+        with pytest.raises(ValueError, match="unattended"):
+            connection_sync(connection=connection, trigger=trigger, psu_ip_address="203.0.113.9")
+    assert not SyncRun.objects.exists()
+
+
+def test_the_sync_task_passes_the_present_users_ip_address_to_the_sync(fake_bank):  # noqa: F811
+    fake_bank.add_account("acc-1")
+    run = SyncRun.objects.create(connection=make_connection("fake_limited"), trigger=SyncRun.Trigger.CONNECT)
+    with mock.patch("aggregator.sync.engine.run_sync") as run_sync:
+        run_sync.return_value = run
+        connection_sync_task.apply(args=[run.pk], kwargs={"psu_ip_address": "203.0.113.9"}).get()
+    assert run_sync.call_args.kwargs["psu_ip_address"] == "203.0.113.9"
