@@ -106,7 +106,10 @@ def test_scheduled_syncs_never_exceed_the_berlin_banks_daily_limit(sandbox):
         mock.patch("aggregator.tasks.enqueue_connection_sync", side_effect=run_now),
     ):
         for _ in range(36):
-            # Two hours went by for us too: our copy of the bank's access token has expired.
+            # Two hours went by for us too: our copy of the bank's access token has expired. Reload the row
+            # first: every sync rotated the refresh token, and writing back this object's stale copy would hand
+            # the engine a spent refresh token (the bank rightly refuses it: 400 invalid_grant).
+            connection.refresh_from_db()
             credentials = credentials_load(connection=connection)
             credentials_store(connection=connection, credentials=replace(credentials, expires_at=clock["now"]))
             for run in connections_dispatch_due(now=clock["now"]):
