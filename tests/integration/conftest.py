@@ -6,6 +6,10 @@ database on PostgreSQL, and a real Celery worker subprocess on the Redis broker.
 * ``celery_worker`` — ``celery -A aggregator worker --pool=solo`` started once per session against the *test*
   database (``DATABASE_URL`` built from the live connection settings) and the same sandbox URL; torn down (and
   its queue purged) at the end of the session, before pytest-django drops the test database.
+* ``_no_session_left_when_the_test_database_is_dropped`` (session, autouse) — torn down after the worker and the
+  live server and right before pytest-django drops the test database: closes our pooled keep-alive HTTP
+  connections to the live server (each one pins a server request thread, and with it that thread's database
+  session, ``CONN_MAX_AGE``) and waits until no other session uses the test database, so the drop is clean.
 * ``ground_truth(bank, user)`` — ``manage.py sandbox_export`` parsed; ``assert_matches_ground_truth`` compares
   the normalized rows to it field by field.
 """
@@ -18,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import time
+import warnings
 from io import StringIO
 from pathlib import Path
 from urllib.parse import quote
@@ -28,6 +33,38 @@ from django.core.management import call_command
 from tests.integration import require_postgres, require_redis_broker
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _other_sessions() -> list[tuple]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid, application_name, state, left(query, 80) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchall()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_session_left_when_the_test_database_is_dropped(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
+    yield
+    from django.db import connection
+
+    from providers import http as provider_http
+
+    # The live server is stopped by now, but its request threads are daemons that live as long as the client
+    # keeps the HTTP connection open; hanging up lets each close its database session.
+    provider_http.reset_provider_client()
+    with django_db_blocker.unblock():
+        if connection.vendor != "postgresql":
+            return
+        deadline = time.monotonic() + 15
+        while sessions := _other_sessions():
+            if time.monotonic() > deadline:
+                warnings.warn(f"sessions still open on the test database: {sessions}", stacklevel=1)
+                return
+            time.sleep(0.1)
 
 
 @pytest.fixture
