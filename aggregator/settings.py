@@ -10,6 +10,7 @@ start without a real ``SECRET_KEY`` and turns on the secure-cookie / HSTS / SSL 
 
 from __future__ import annotations
 
+import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -115,6 +116,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
     )
+    # Tests on a file, not in memory: live-server threads then open their own connections instead of sharing
+    # the test thread's one (which Django refuses to close from another thread).
+    # One file per test process, so two test runs never destroy each other's database.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test_db_{os.getpid()}.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://aggregator")}
