@@ -9,6 +9,7 @@ throttles (per TPP, per consent) → a selector that applies the consent → the
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from typing import Any
 from urllib.parse import urlencode
@@ -261,7 +262,7 @@ class AccountTransactionsView(ConsentAPIView):
             min_amount=q.get("min_amount"),
             max_amount=q.get("max_amount"),
         )
-        account_key = selectors.account_key_for_consent(consent=request.consent, account_id=account_uuid)
+        account_key = _account_key(request.consent, account_uuid)
         if account_key is None:
             raise NotFound("No such account in this consent.")
         queryset = selectors.transaction_list(consent=request.consent, account=account_key, filters=filters)
@@ -288,6 +289,28 @@ class AccountTransactionsView(ConsentAPIView):
                 transactions_to=end,
             )
         )
+
+
+# (consent id, account public id) → account key, per process, for ACCOUNT_KEY_TTL seconds. Safe to memoise: a
+# consent's accounts are fixed when it is authorised, and the consent itself (status, expiry, permissions) is
+# still checked on every request; only positive answers are kept, so a 404 is always fresh. It saves one query
+# on the hottest endpoint; an account the bank stopped listing stays readable for at most the TTL.
+ACCOUNT_KEY_TTL = 30.0
+_ACCOUNT_KEYS: dict[tuple[Any, uuid.UUID], tuple[int, float]] = {}
+_ACCOUNT_KEYS_MAX = 10_000
+
+
+def _account_key(consent: Any, account_uuid: uuid.UUID) -> int | None:
+    now = time.monotonic()
+    hit = _ACCOUNT_KEYS.get((consent.pk, account_uuid))
+    if hit is not None and hit[1] > now:
+        return hit[0]
+    key = selectors.account_key_for_consent(consent=consent, account_id=account_uuid)
+    if key is not None:
+        if len(_ACCOUNT_KEYS) >= _ACCOUNT_KEYS_MAX:
+            _ACCOUNT_KEYS.clear()
+        _ACCOUNT_KEYS[(consent.pk, account_uuid)] = (key, now + ACCOUNT_KEY_TTL)
+    return key
 
 
 def _pending_links(wanted: set[tuple[int, str]]) -> dict[tuple[int, str], Any]:

@@ -16,6 +16,20 @@ pytestmark = pytest.mark.django_db
 OUR_PATHS = r"^/api/v1/(accounts|transactions/sync|syncs/|consents/\{consent_id\}/refresh)"
 
 
+@pytest.fixture(autouse=True)
+def _keep_the_test_connection():  # type: ignore[no-untyped-def]
+    """schemathesis drives the WSGI app directly; like Django's test client, keep request signals from closing
+    the test's database connection (a file-backed SQLite or PostgreSQL test database would be closed mid-test)."""
+    from django.core import signals
+    from django.db import close_old_connections
+
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
 @pytest.fixture
 def api_schema(db):  # type: ignore[no-untyped-def]
     from aggregator.wsgi import application
