@@ -23,7 +23,14 @@ from providers.base import (
     TransientProviderError,
 )
 from providers.credentials import credentials_load, credentials_store
-from tests.aggregator.sync_fakes import FakeBank, fake_bank, make_connection, txn  # noqa: F401
+from tests.aggregator.sync_fakes import (  # noqa: F401
+    FakeBank,
+    FakeCursorAdapter,
+    FakeWindowAdapter,
+    fake_bank,
+    make_connection,
+    txn,
+)
 
 # transaction=True: the engine commits page by page and refuses to run inside a test's atomic block.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -135,6 +142,59 @@ def test_a_sync_that_crashed_mid_way_and_ran_again_leaves_exactly_the_clean_rows
     assert _counts(run) == (7, 0, 0)  # counted once across both attempts
     assert _live_ids(connection) == {f"t{i}" for i in range(1, 8)}
     assert Transaction.objects.count() == 7
+
+
+def _data_rows(connection: Connection) -> dict[str, dict]:
+    """The rows without their bookkeeping timestamps (to compare two connections' data)."""
+    return {
+        tid: {k: v for k, v in row.items() if k not in ("updated_at", "removed_at")} | {"live": not row["removed_at"]}
+        for tid, row in _rows(connection).items()
+    }
+
+
+@pytest.mark.parametrize("provider", ["fake_window", "fake_cursor"])
+def test_a_task_redelivered_after_a_worker_crash_mid_way_leaves_the_same_rows_as_one_clean_sync(fake_bank, provider):  # noqa: F811
+    """A crash that is not a bank error (the worker died: a bug, a time limit, a lost database) on the second
+    account, then ``acks_late`` redelivery of the same task: the rows equal those of a sync that never crashed."""
+    from aggregator.tasks import connection_sync_task
+
+    fake_bank.add_account("acc-1")
+    fake_bank.add_account("acc-2")
+    fake_bank.put(
+        *(txn(f"a{i}", day=i) for i in range(1, 6)), *(txn(f"b{i}", account="acc-2", day=i) for i in range(1, 6))
+    )
+    fake_bank.put(txn("p1", account="acc-2", day=6, status="pending", booked_at=None))
+    clean = make_connection(provider)
+    assert connection_sync(connection=clean).outcome == SyncRun.Outcome.SUCCEEDED
+
+    crashed = make_connection(provider)
+    run = SyncRun.objects.create(connection=crashed, trigger=SyncRun.Trigger.SCHEDULED)
+    fake_bank.fail_with = SystemExit("worker killed")
+    adapter_cls = FakeWindowAdapter if provider == "fake_window" else FakeCursorAdapter
+    real_iter = adapter_cls.iter_transactions
+
+    def iter_transactions(self, credentials, account, **kwargs):  # type: ignore[no-untyped-def]
+        # window: one listing per account, crash after acc-2's first page; cursor: one listing, after 4 pages
+        if provider == "fake_cursor":
+            fake_bank.fail_after_pages = 4
+        elif account.provider_account_id == "acc-2":
+            fake_bank.fail_after_pages = 1
+        return real_iter(self, credentials, account, **kwargs)
+
+    with mock.patch.object(adapter_cls, "iter_transactions", iter_transactions), pytest.raises(SystemExit):
+        connection_sync_task.apply(args=[run.pk], throw=True)
+    run.refresh_from_db()
+    stored = Transaction.objects.filter(account__connection=crashed).count()
+    assert run.outcome == SyncRun.Outcome.FAILED and 0 < stored < 11
+
+    fake_bank.fail_after_pages = None
+    assert connection_sync_task.apply(args=[run.pk]).get() == SyncRun.Outcome.SUCCEEDED  # the redelivery
+
+    run.refresh_from_db()
+    assert _data_rows(crashed) == _data_rows(clean)
+    assert _counts(run) == (11, 0, 0)  # each row counted once across the two attempts
+    crashed.refresh_from_db()
+    assert "progress" not in crashed.sync_state
 
 
 # --- reconciliation -------------------------------------------------------------------------------------
