@@ -74,6 +74,11 @@ def access_log_flush() -> int:
     return len(batch)
 
 
+def _printable(text: str) -> str:
+    """Paths are client input: no NUL or control characters in the log (PostgreSQL refuses NUL in text)."""
+    return "".join(ch if ch.isprintable() else "\ufffd" for ch in text)
+
+
 def _write(batch: list[AccessRecord]) -> None:
     from consent.models import AccessLogEntry, Consent
 
@@ -84,7 +89,7 @@ def _write(batch: list[AccessRecord]) -> None:
                 application_id=r.application_id,
                 at=r.at,
                 method=r.method,
-                endpoint=r.endpoint[:300],
+                endpoint=_printable(r.endpoint)[:300],
                 status_code=r.status_code,
                 request_id=r.request_id[:128],
             )

@@ -160,3 +160,10 @@ def test_every_data_request_is_access_logged_and_touches_last_access(api, consen
     assert entries[0].request_id
     consent.refresh_from_db()
     assert consent.last_accessed_at == entries[1].at
+
+
+def test_a_path_with_control_characters_is_logged_safely(api, consent):
+    response = api.get("/api/v1/accounts/%00%0a%b1/balances")
+    assert response.status_code == 404
+    entry = AccessLogEntry.objects.get(consent=consent)
+    assert "\x00" not in entry.endpoint and "\n" not in entry.endpoint
