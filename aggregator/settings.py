@@ -207,6 +207,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Consent-bound access to accounts, balances and transactions aggregated from banks.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {"ConsentStatusEnum": "consent.models.Consent.Status"},
 }
 
 # --- OAuth2 for third-party apps (django-oauth-toolkit) ----------------------------------------------

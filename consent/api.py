@@ -10,10 +10,19 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import reverse
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from aggregator.api.serializers import ErrorResponseSerializer
 
 from .api_auth import ClientCredentialsRequired, ConsentRequired
 from .models import Consent
@@ -69,10 +78,38 @@ class ConsentSerializer(serializers.ModelSerializer):
             "accounts",
         ]
 
+    @extend_schema_field(serializers.ListField(child=serializers.UUIDField()))
     def get_accounts(self, consent: Consent) -> list[str]:
         if consent.status != Consent.Status.AUTHORISED:
             return []
         return [str(a.public_id) for a in consent_accounts(consent=consent)]
+
+
+_ERROR_DESCRIPTIONS = {
+    400: "Invalid request (see `errors[].field`): unknown permission, expiry in the past or too far ahead, "
+    "transactions_from after transactions_to",
+    401: "Missing or invalid token",
+    403: "The token is not a client-credentials token with scope `consents`",
+    404: "No such consent for this third-party app",
+    409: "The consent is already rejected or expired",
+}
+
+
+def _errors(*statuses: int) -> dict[int, OpenApiResponse]:
+    return {s: OpenApiResponse(ErrorResponseSerializer, description=_ERROR_DESCRIPTIONS[s]) for s in statuses}
+
+
+_CONSENTS_AUTH = [{"oauth2": ["consents"]}]
+_CONSENT_ID = OpenApiParameter("consent_id", type=str, location=OpenApiParameter.PATH, description="Consent id (UUID)")
+
+
+class ConsentCreatedSerializer(ConsentSerializer):
+    """The ``201`` body of ``POST /consents``: the consent plus the server's maximum consent length."""
+
+    max_days = serializers.IntegerField(help_text="The longest consent this server grants (days)")
+
+    class Meta(ConsentSerializer.Meta):
+        fields = [*ConsentSerializer.Meta.fields, "max_days"]
 
 
 def _django_to_drf(exc: DjangoValidationError) -> exceptions.ValidationError:
@@ -84,6 +121,19 @@ def _django_to_drf(exc: DjangoValidationError) -> exceptions.ValidationError:
 class ConsentListView(APIView):
     permission_classes = [ClientCredentialsRequired]
 
+    @extend_schema(
+        operation_id="consents_list",
+        summary="The third-party app's consents (newest 100)",
+        auth=_CONSENTS_AUTH,
+        parameters=[
+            OpenApiParameter("status", type=str, enum=list(Consent.Status.values), description="Only this status")
+        ],
+        responses={
+            200: inline_serializer("ConsentList", {"data": ConsentSerializer(many=True)}),
+            **_errors(400, 401, 403),
+        },
+        tags=["consents"],
+    )
     def get(self, request: Request) -> Response:
         qs = Consent.objects.filter(application=request.application).order_by("-created_at")
         wanted = request.query_params.get("status")
@@ -93,6 +143,14 @@ class ConsentListView(APIView):
             qs = qs.filter(status=wanted)
         return Response({"data": ConsentSerializer(qs[:100], many=True).data})
 
+    @extend_schema(
+        operation_id="consents_create",
+        summary="Ask for a consent; the user authorises it at /oauth/authorize/ with this consent_id",
+        auth=_CONSENTS_AUTH,
+        request=ConsentCreateSerializer,
+        responses={201: ConsentCreatedSerializer, **_errors(400, 401, 403)},
+        tags=["consents"],
+    )
     def post(self, request: Request) -> Response:
         serializer = ConsentCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -115,9 +173,25 @@ class ConsentDetailView(APIView):
             raise exceptions.NotFound("No such consent.", code="consent_not_found")
         return consent
 
+    @extend_schema(
+        operation_id="consents_retrieve",
+        summary="One of the third-party app's consents",
+        auth=_CONSENTS_AUTH,
+        parameters=[_CONSENT_ID],
+        responses={200: ConsentSerializer, **_errors(401, 403, 404)},
+        tags=["consents"],
+    )
     def get(self, request: Request, consent_id: Any) -> Response:
         return Response(ConsentSerializer(self._get(request, consent_id)).data)
 
+    @extend_schema(
+        operation_id="consents_revoke",
+        summary="Revoke a consent: every token issued under it stops working at once",
+        auth=_CONSENTS_AUTH,
+        parameters=[_CONSENT_ID],
+        responses={204: OpenApiResponse(description="Revoked (or already revoked)"), **_errors(401, 403, 404, 409)},
+        tags=["consents"],
+    )
     def delete(self, request: Request, consent_id: Any) -> Response:
         consent = self._get(request, consent_id)
         if consent.status == Consent.Status.REVOKED:
@@ -134,5 +208,12 @@ class CurrentConsentView(APIView):
     permission_classes = [ConsentRequired]
     required_permission = None
 
+    @extend_schema(
+        operation_id="consents_current",
+        summary="The consent the presented user token was issued under",
+        auth=[{"oauth2": []}],
+        responses={200: ConsentSerializer, **_errors(401, 403)},
+        tags=["consents"],
+    )
     def get(self, request: Request) -> Response:
         return Response(ConsentSerializer(request.consent).data)
