@@ -31,7 +31,8 @@ run: install
 	@echo "    health             http://127.0.0.1:$(PORT)/healthz"
 	@echo "  Ctrl-C stops the web server, the Celery worker and Celery beat together."
 	@echo ""
-	PORT=$(PORT) $(VENV)/bin/honcho -f Procfile start
+	@# honcho gives each process its own PORT (web 8000, worker 8100, …), so the public URL is fixed here once.
+	PORT=$(PORT) PUBLIC_BASE_URL=$${PUBLIC_BASE_URL:-http://127.0.0.1:$(PORT)} $(VENV)/bin/honcho -f Procfile start
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
