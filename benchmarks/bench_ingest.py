@@ -142,12 +142,12 @@ def _copy_baseline(connection, accounts, pages) -> float:  # type: ignore[no-unt
     from psycopg.types.json import set_json_dumps
 
     from aggregator.models import Account, Transaction
-    from aggregator.sync import upsert
+    from aggregator.sync.upsert import postgresql
 
     table = Transaction._meta.db_table
     ids = dict(Account.objects.filter(connection=connection).values_list("provider_account_id", "pk"))
-    columns = [*upsert._STAGE_COLUMNS, "removed_at", "created_at", "updated_at"]
-    types = [*upsert._pg_statements().copy_types, "timestamptz", "timestamptz", "timestamptz"]
+    columns = [*postgresql.COPY_COLUMNS, "removed_at", "created_at", "updated_at"]
+    types = [*postgresql.statements().copy_types, "timestamptz", "timestamptz", "timestamptz"]
     with db.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS bench_copy_transaction")
         cursor.execute(f"CREATE TABLE bench_copy_transaction (LIKE {table} INCLUDING ALL)")
@@ -161,14 +161,14 @@ def _copy_baseline(connection, accounts, pages) -> float:  # type: ignore[no-unt
     now = timezone.now()
     started = time.perf_counter()
     with transaction.atomic(), psycopg.Cursor(db.connection) as cursor:
-        set_json_dumps(upsert._raw_json_bytes, context=cursor)
+        set_json_dumps(postgresql.raw_json_bytes, context=cursor)
         with cursor.copy(f"COPY bench_copy_transaction ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(types)
             for data, account_pages in zip(accounts, pages, strict=True):
                 account_id = ids[data.provider_account_id]
                 for page in account_pages:
                     for t in page:
-                        copy.write_row((account_id, *upsert._copy_values(t), t.raw or {}, None, now, now))
+                        copy.write_row((account_id, *postgresql.copy_values(t), t.raw or {}, None, now, now))
     elapsed = time.perf_counter() - started
     with db.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM bench_copy_transaction")
@@ -189,6 +189,18 @@ def _table_state(connection) -> tuple[int, int, object]:  # type: ignore[no-unty
     keys = qs.values("account_id", "provider_transaction_id").distinct().count()
     agg = qs.aggregate(rows=Count("id"), latest=Max("updated_at"))
     return agg["rows"], keys, agg["latest"]
+
+
+def _checkpoint() -> None:
+    """Start a measured phase with no dirty buffers left by the previous one (superuser or pg_checkpoint)."""
+    from django.db import DatabaseError
+    from django.db import connection as db
+
+    try:
+        with db.cursor() as cursor:
+            cursor.execute("CHECKPOINT")
+    except DatabaseError as exc:
+        print(f"  (no CHECKPOINT between phases: {exc}; figures are noisier)")
 
 
 def _wal_lsn() -> int:
@@ -313,8 +325,8 @@ def _end_to_end(database_name: str, bank: str) -> None:
         timed: list[_TimedAdapter] = []
         real = engine._adapter_for
 
-        def adapter_for(conn):  # type: ignore[no-untyped-def]
-            timed.append(_TimedAdapter(real(conn)))
+        def adapter_for(*args, **kwargs):  # type: ignore[no-untyped-def]
+            timed.append(_TimedAdapter(real(*args, **kwargs)))
             return timed[-1]
 
         with mock.patch.object(engine, "_adapter_for", adapter_for):
@@ -373,10 +385,12 @@ def run(argv: list[str]) -> None:
 
         mode = "on" if synchronous else "off (the default; --synchronous-commit to compare)"
         print(f"  page transactions commit with synchronous_commit {mode}")
+        _checkpoint()
         wal = _wal_lsn()
         first_seconds, served, written = _ingest(connection, accounts, pages)
         first_wal = _wal_lsn() - wal
         rows, keys, latest = _table_state(connection)
+        _checkpoint()
         copy_seconds = _copy_baseline(connection, accounts, pages)
         upsert_rate, copy_rate = served / first_seconds, total_rows / copy_seconds
         print("\n1. ingest of already-fetched pages (1000 rows a page, one transaction each)")
@@ -385,6 +399,7 @@ def run(argv: list[str]) -> None:
         print(f"   COPY:   {total_rows:,} rows in {copy_seconds:.2f}s = {copy_rate:,.0f} rows/s")
         print(f"   ratio upsert/COPY = {upsert_rate / copy_rate:.2f} (target >= 0.5)")
 
+        _checkpoint()
         wal = _wal_lsn()
         second_seconds, served2, written2 = _ingest(connection, accounts, pages)
         second_wal = _wal_lsn() - wal

@@ -1,0 +1,145 @@
+"""The PostgreSQL path of the transaction upsert (see ``aggregator.sync.upsert`` for the steps and why)."""
+
+from __future__ import annotations
+
+import functools
+import operator
+from collections.abc import Sequence
+from datetime import datetime
+from typing import NamedTuple
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection as db
+from django.db import transaction
+
+from providers.base import TransactionData
+
+from ...models import Transaction
+from ._base import TABLE, TXN_COLUMNS, UpsertResult, changed_clause, raw_json_bytes
+
+__all__ = ["COPY_COLUMNS", "copy_values", "mark_removed", "raw_json_bytes", "statements", "upsert"]
+
+_STAGE = "agg_txn_stage"
+COPY_COLUMNS: tuple[str, ...] = ("account_id", "provider_transaction_id", *TXN_COLUMNS)
+# Binary COPY sends each value in its column type's wire format: psycopg needs the type by name.
+_COPY_TYPES = {
+    "ForeignKey": "int8",
+    "BigIntegerField": "int8",
+    "CharField": "varchar",
+    "TextField": "text",
+    "DateField": "date",
+    "DateTimeField": "timestamptz",
+    "DecimalField": "numeric",
+    "JSONField": "jsonb",
+}
+
+
+# The staged values of one row after its account id, in COPY_COLUMNS order (raw, the last one, apart: None → {}).
+copy_values = operator.attrgetter("provider_transaction_id", *TXN_COLUMNS[:-1])
+if TXN_COLUMNS[-1] != "raw":  # pragma: no cover - a guard for whoever reorders the columns
+    raise ImproperlyConfigured("aggregator.sync.upsert: TXN_COLUMNS must end with 'raw'")
+
+
+class Statements(NamedTuple):
+    prepare: str
+    copy: str
+    drop_unchanged: str
+    merge: str
+    copy_types: tuple[str, ...]
+
+
+@functools.cache
+def statements() -> Statements:
+    """The statements of one PostgreSQL batch, built once from the model."""
+    fields = {f.attname: f for f in Transaction._meta.concrete_fields}
+    # The staging columns have the target's exact types (varchar(200), numeric(20, 4), jsonb …): a value is
+    # coerced (rounded, length-checked, parsed) once on its way in, and "unchanged" compares like with like.
+    ddl = ", ".join(f"{name} {fields[name].db_type(db)}" for name in COPY_COLUMNS)
+    cols = ", ".join(TXN_COLUMNS)
+    staged = ", ".join(f"s.{c}" for c in TXN_COLUMNS)
+    stored = ", ".join(f"e.{c}" for c in TXN_COLUMNS)
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in TXN_COLUMNS)
+    # Identifiers only come from the model and the constants above; every value is a bind parameter.
+    return Statements(
+        # Created once per session, emptied at every commit (ON COMMIT DELETE ROWS: no catalog churn, no vacuum
+        # debt) and before every batch (a caller may upsert twice in one transaction). No parameters, so the
+        # three statements travel in one round trip.
+        prepare=(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} ({ddl}) ON COMMIT DELETE ROWS; "  # noqa: S608
+            f"DELETE FROM {_STAGE}; "
+            "SET LOCAL synchronous_commit TO {synchronous_commit}"
+        ),
+        copy=f"COPY {_STAGE} ({', '.join(COPY_COLUMNS)}) FROM STDIN (FORMAT BINARY)",
+        # Rows stored exactly as served leave the batch before the upsert: they never reach the conflict path
+        # (which locks, and so writes, a row even when its WHERE is false), so re-syncing unchanged data only
+        # reads. A statement of its own: joined in the INSERT, a scan of the target would also walk the rows the
+        # INSERT is adding (quadratic). A plain join lets the planner pick one unique-index probe per staged row
+        # (large table) or one hash of the table (small table, e.g. an account's first pages).
+        drop_unchanged=(
+            f"DELETE FROM {_STAGE} s USING {TABLE} e "  # noqa: S608
+            "WHERE e.account_id = s.account_id AND e.provider_transaction_id = s.provider_transaction_id "
+            f"AND e.removed_at IS NULL AND ({stored}) IS NOT DISTINCT FROM ({staged})"
+        ),
+        merge=(
+            "WITH written AS ("  # noqa: S608
+            f"INSERT INTO {TABLE} AS t (public_id, account_id, provider_transaction_id, {cols}, removed_at, "
+            "created_at, updated_at) "
+            f"SELECT gen_random_uuid(), s.account_id, s.provider_transaction_id, {staged}, NULL, %(now)s, %(now)s "
+            f"FROM {_STAGE} s "
+            f"ON CONFLICT (account_id, provider_transaction_id) DO UPDATE SET {updates}, removed_at = NULL, "
+            "updated_at = EXCLUDED.updated_at "
+            # Tested again: another writer may have stored the same values since the probe.
+            f"WHERE {changed_clause('t.', 'EXCLUDED.', 'IS DISTINCT FROM')} "
+            "RETURNING (t.xmax = 0) AS inserted"
+            ") SELECT count(*) FILTER (WHERE inserted), count(*) FROM written"
+        ),
+        copy_types=tuple(_COPY_TYPES[fields[name].get_internal_type()] for name in COPY_COLUMNS),
+    )
+
+
+def upsert(batch: Sequence[tuple[int, TransactionData]], now: datetime) -> UpsertResult:
+    import psycopg  # the PostgreSQL backend's driver
+    from psycopg.types.json import set_json_dumps
+
+    sql = statements()
+    # A page is re-fetchable from the bank, and a later synchronous commit (the sync's outcome) flushes it: it
+    # need not wait for its own WAL flush (atomicity and ordering are unchanged; see the module docstring).
+    synchronous = "on" if settings.AGGREGATOR.get("SYNC_SYNCHRONOUS_COMMIT", False) else "off"
+    db.ensure_connection()
+    with transaction.atomic(savepoint=False), psycopg.Cursor(db.connection) as cursor:
+        cursor.execute(sql.prepare.replace("{synchronous_commit}", synchronous))
+        set_json_dumps(raw_json_bytes, context=cursor)
+        with cursor.copy(sql.copy) as copy:
+            copy.set_types(sql.copy_types)
+            write = copy.write_row
+            for account_id, t in batch:
+                write((account_id, *copy_values(t), t.raw or {}))
+        cursor.execute(sql.drop_unchanged)
+        if cursor.rowcount == len(batch):
+            return UpsertResult()
+        cursor.execute(sql.merge, {"now": now})
+        added, written = cursor.fetchone()
+    return UpsertResult(added=added, modified=written - added)
+
+
+def mark_removed(account_ids: list[int], ids: list[str], now: datetime, pending_only: bool) -> int:
+    """One statement whatever the number of ids, with array parameters (an ``IN`` list of hundreds of placeholders
+    costs more to build and parse than the update itself). The rows are found by one probe of the unique index
+    per (account, id) and updated by primary key: the planner cannot fall back to reading every row of the
+    account, which it would happily do while the table's statistics are stale (a first sync of a large account)."""
+    import psycopg
+
+    status = f" AND status = '{Transaction.Status.PENDING}'" if pending_only else ""
+    sql = (
+        f"UPDATE {TABLE} SET removed_at = %(now)s, updated_at = %(now)s "  # noqa: S608
+        f"WHERE id = ANY(ARRAY(SELECT e.id FROM unnest(%(accounts)s::bigint[]) AS a(account_id) "
+        "CROSS JOIN unnest(%(ids)s::text[]) AS i(provider_transaction_id) "
+        f"CROSS JOIN LATERAL (SELECT id FROM {TABLE} WHERE account_id = a.account_id "
+        "AND provider_transaction_id = i.provider_transaction_id LIMIT 1) AS e)) "
+        f"AND removed_at IS NULL{status}"
+    )
+    db.ensure_connection()
+    with psycopg.Cursor(db.connection) as cursor:
+        cursor.execute(sql, {"now": now, "accounts": account_ids, "ids": ids})
+        return cursor.rowcount
