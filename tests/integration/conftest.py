@@ -9,7 +9,8 @@ database on PostgreSQL, and a real Celery worker subprocess on the Redis broker.
 * ``_no_session_left_when_the_test_database_is_dropped`` (session, autouse) — torn down after the worker and the
   live server and right before pytest-django drops the test database: closes our pooled keep-alive HTTP
   connections to the live server (each one pins a server request thread, and with it that thread's database
-  session, ``CONN_MAX_AGE``) and waits until no other session uses the test database, so the drop is clean.
+  session, ``CONN_MAX_AGE``), waits briefly for those sessions to end, then ends the idle ones left by clients
+  that tests never closed, so the drop is clean.
 * ``ground_truth(bank, user)`` — ``manage.py sandbox_export`` parsed; ``assert_matches_ground_truth`` compares
   the normalized rows to it field by field.
 """
@@ -49,22 +50,37 @@ def _other_sessions() -> list[tuple]:
 @pytest.fixture(scope="session", autouse=True)
 def _no_session_left_when_the_test_database_is_dropped(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
     yield
+    import gc
+
     from django.db import connection
 
     from providers import http as provider_http
 
-    # The live server is stopped by now, but its request threads are daemons that live as long as the client
-    # keeps the HTTP connection open; hanging up lets each close its database session.
+    # The live server is stopped by now, but its request threads are daemons that live as long as their client
+    # keeps the HTTP connection open (and keep their database session, CONN_MAX_AGE). Hang up ours, and let
+    # the garbage collector close the sockets of clients that tests dropped without closing them.
     provider_http.reset_provider_client()
+    gc.collect()
     with django_db_blocker.unblock():
         if connection.vendor != "postgresql":
             return
-        deadline = time.monotonic() + 15
-        while sessions := _other_sessions():
-            if time.monotonic() > deadline:
-                warnings.warn(f"sessions still open on the test database: {sessions}", stacklevel=1)
-                return
+        deadline = time.monotonic() + 3
+        while _other_sessions() and time.monotonic() < deadline:
             time.sleep(0.1)
+        leftover = _other_sessions()
+        if leftover:
+            # Only this run uses the test database: what is left are idle sessions of stopped live-server
+            # threads whose client never hung up. End them so the database is dropped cleanly.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            deadline = time.monotonic() + 5
+            while _other_sessions() and time.monotonic() < deadline:
+                time.sleep(0.1)
+        if remaining := _other_sessions():
+            warnings.warn(f"sessions still open on the test database: {remaining}", stacklevel=1)
 
 
 @pytest.fixture
