@@ -12,6 +12,10 @@ consent the bearer token was issued under. Failures:
 
 ``ClientCredentialsRequired`` guards consent management (``/api/v1/consents``): a TPP's client-credentials
 token with scope ``consents`` and no consent; sets ``request.application``.
+
+``ConsentTokenAuthentication`` is the data API's authentication: it validates the bearer token the way
+django-oauth-toolkit's ``OAuth2Authentication`` does (same checks, same ``WWW-Authenticate`` challenge) but with
+one query that also loads the token's consent, so ``ConsentRequired`` needs none. DOT still issues the tokens.
 """
 
 from __future__ import annotations
@@ -20,12 +24,24 @@ import hashlib
 from typing import Any
 
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 
 from .models import AccessToken, Consent
 
-__all__ = ["ClientCredentialsRequired", "ConsentRequired", "bearer_token_from_request"]
+__all__ = [
+    "ClientCredentialsRequired",
+    "ConsentRequired",
+    "ConsentTokenAuthentication",
+    "access_token_lookup",
+    "bearer_token_from_request",
+]
+
+# Where ConsentTokenAuthentication leaves the token row it looked up (or None) on the Django request, so that
+# explaining a refusal (consent revoked/expired) needs no second query.
+_LOOKED_UP = "_consent_api_token_lookup"
 
 
 class _Unauthenticated(exceptions.NotAuthenticated):
@@ -44,13 +60,28 @@ def bearer_token_from_request(request: Any) -> str | None:
     return value.strip()
 
 
+def _token_checksum(raw: str) -> str:
+    # DOT stores tokens hashed (COMPLIANT_BCP_RFC9700_TOKEN_STORAGE): the lookup key is sha256 of the raw token.
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def access_token_lookup(raw: str) -> AccessToken | None:
+    """The access-token row of a raw bearer token with its consent (and application) in the same query."""
+    return (
+        AccessToken.objects.select_related("consent", "application").filter(token_checksum=_token_checksum(raw)).first()
+    )
+
+
 def _explain_rejected_token(request: Any) -> exceptions.APIException:
-    """DOT refused the token; say why when we can (its consent ended), without ever accepting it."""
+    """The token was refused; say why when we can (its consent ended), without ever accepting it."""
     raw = bearer_token_from_request(request)
     if raw is None:
         return _unauthenticated("not_authenticated", "Send an OAuth2 bearer token in the Authorization header.")
-    checksum = hashlib.sha256(raw.encode("utf-8")).hexdigest()
-    token = AccessToken.objects.select_related("consent").filter(token_checksum=checksum).first()
+    django_request = getattr(request, "_request", request)
+    if hasattr(django_request, _LOOKED_UP):
+        token = getattr(django_request, _LOOKED_UP)
+    else:  # authenticated by DOT's OAuth2Authentication (consent management endpoints)
+        token = AccessToken.objects.select_related("consent").filter(token_checksum=_token_checksum(raw)).first()
     consent = token.consent if token is not None else None
     if consent is not None and consent.status == Consent.Status.REVOKED:
         return _unauthenticated("consent_revoked", "The consent behind this token has been revoked.")
@@ -61,6 +92,55 @@ def _explain_rejected_token(request: Any) -> exceptions.APIException:
 
 def _token_scopes(token: AccessToken) -> set[str]:
     return set((token.scope or "").split())
+
+
+def _invalid_token(description: str) -> dict[str, str]:
+    return {"error": "invalid_token", "error_description": description}
+
+
+class ConsentTokenAuthentication(BaseAuthentication):
+    """OAuth2 bearer tokens issued by django-oauth-toolkit, validated in one query that also loads the consent.
+
+    The same rules as DOT's ``OAuth2Authentication`` with ``COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT``: the
+    token comes from the ``Authorization: Bearer`` header only (a request with ``access_token`` in its query
+    string is refused outright); an unknown or expired token, a token restricted to other resources (RFC 8707)
+    or one whose application is not usable does not authenticate. Token deletion is DOT's revocation, so a
+    revoked token is an unknown one. Scopes are checked per view by :class:`ConsentRequired`. The
+    ``WWW-Authenticate`` challenge of a ``401`` is DOT's (``Bearer realm="api"`` plus ``error`` and
+    ``error_description`` when a token was sent and refused).
+    """
+
+    www_authenticate_realm = "api"
+
+    def authenticate(self, request: Any) -> tuple[Any, AccessToken] | None:
+        django_request = request._request
+        if "access_token" in django_request.GET:
+            return None  # RFC 9700 §4.3.2: never a token in the URL (DOT refuses the request the same way)
+        # oauthlib's reading of the header: exactly two words, the scheme case-insensitive.
+        parts = django_request.META.get("HTTP_AUTHORIZATION", "").split()
+        if len(parts) != 2 or parts[0].lower() != "bearer":
+            return None
+        token = access_token_lookup(parts[1])
+        setattr(django_request, _LOOKED_UP, token)
+        if token is None:
+            request.oauth2_error = _invalid_token("The access token is invalid.")
+            return None
+        if token.is_expired():
+            request.oauth2_error = _invalid_token("The access token has expired.")
+            return None
+        if token.resource and not token.allows_audience(django_request.build_absolute_uri(django_request.path)):
+            request.oauth2_error = _invalid_token("The access token is not valid for this resource.")
+            return None
+        if token.application is not None and not token.application.is_usable(django_request):
+            request.oauth2_error = _invalid_token("The access token is invalid.")
+            return None
+        # The user is loaded only if someone asks for it (no data endpoint does).
+        user = None if token.user_id is None else SimpleLazyObject(lambda: token.user)
+        return user, token
+
+    def authenticate_header(self, request: Any) -> str:
+        attributes = {"realm": self.www_authenticate_realm, **getattr(request, "oauth2_error", {})}
+        return "Bearer " + ",".join(f'{k}="{v}"' for k, v in attributes.items())
 
 
 class ConsentRequired(BasePermission):
@@ -75,7 +155,10 @@ class ConsentRequired(BasePermission):
                 "This endpoint needs a token issued under a consent (authorization code flow).",
                 code="consent_required",
             )
-        consent = Consent.objects.select_related("application", "user").get(pk=token.consent_id)
+        if AccessToken.consent.is_cached(token):  # ConsentTokenAuthentication loaded it with the token
+            consent = token.consent
+        else:
+            consent = Consent.objects.select_related("application", "user").get(pk=token.consent_id)
         if consent.status == Consent.Status.AUTHORISED and consent.expires_at <= timezone.now():
             from .services import ConsentStateError, consent_expire
 

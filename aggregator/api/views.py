@@ -1,6 +1,7 @@
 """The third-party data API: thin views over consent-applying selectors.
 
-Every view: OAuth2 bearer token (DOT) → :class:`consent.api_auth.ConsentRequired` (authorised, unexpired
+Every view: OAuth2 bearer token (issued by DOT, checked with its consent in one query by
+:class:`consent.api_auth.ConsentTokenAuthentication`) → :class:`consent.api_auth.ConsentRequired` (authorised, unexpired
 consent; the view's ``required_permission`` in the consent and the token's scopes; sets ``request.consent``) →
 throttles (per TPP, per consent) → a selector that applies the consent → the envelope
 ``{"data", "links": {"self", "next"}, "meta"}``. Objects outside the consent are 404, whoever owns them.
@@ -29,7 +30,7 @@ from rest_framework.views import APIView
 from aggregator import selectors
 from aggregator.middleware import request_id_for
 from aggregator.models import Transaction
-from consent.api_auth import ConsentRequired
+from consent.api_auth import ConsentRequired, ConsentTokenAuthentication
 
 from . import services
 from .access_log import AccessRecord, access_log_record
@@ -118,6 +119,7 @@ def _parse_uuid(value: str) -> uuid.UUID:
 class ConsentAPIView(APIView):
     """Base: consent permission, throttles, orjson, the envelope and the access log."""
 
+    authentication_classes = [ConsentTokenAuthentication]
     permission_classes = [ConsentRequired]
     throttle_classes = [DataAPIThrottle]
     renderer_classes = [ORJSONRenderer]
