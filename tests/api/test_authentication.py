@@ -123,3 +123,50 @@ def test_consent_management_still_authenticates_with_dot(consent):
     assert _get("/api/v1/consents", f"Bearer {token.token}").status_code == 200
     data = _get("/api/v1/accounts", f"Bearer {token.token}")
     assert data.status_code == 403 and _code(data) == "consent_required"
+
+
+def test_the_compiled_lookup_gives_the_instances_the_orm_gives(token, consent):
+    from consent.api_auth import access_token_lookup
+
+    found = access_token_lookup(token.token)
+    expected = AccessToken.objects.select_related("consent").get(pk=token.pk)
+    for field in AccessToken._meta.concrete_fields:
+        assert getattr(found, field.attname) == getattr(expected, field.attname), field.name
+    assert AccessToken.consent.is_cached(found)
+    for field in Consent._meta.concrete_fields:
+        assert getattr(found.consent, field.attname) == getattr(expected.consent, field.attname), field.name
+    assert found.consent.permissions == ["accounts", "balances", "transactions"]
+    assert not found._state.adding and not found.consent._state.adding
+    assert access_token_lookup("no-such-token") is None
+
+
+def test_the_compiled_lookup_of_a_token_without_consent_caches_none(consent, django_assert_num_queries):
+    from consent.api_auth import access_token_lookup
+
+    token = AccessTokenFactory(consent=None, user=None, application=consent.application, scope="consents")
+    with django_assert_num_queries(1):
+        assert access_token_lookup(token.token).consent is None
+
+
+def test_an_application_that_is_not_usable_cannot_use_its_tokens(token, monkeypatch):
+    from consent.models import Application
+
+    monkeypatch.setattr(Application, "is_usable", lambda self, request: False, raising=False)
+    response = _get("/api/v1/accounts", f"Bearer {token.token}")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == INVALID
+
+
+def test_the_user_is_loaded_only_when_asked_for(token):
+    from rest_framework.request import Request
+    from rest_framework.test import APIRequestFactory
+
+    from consent.api_auth import ConsentTokenAuthentication
+
+    request = Request(
+        APIRequestFactory().get("/api/v1/accounts", HTTP_AUTHORIZATION=f"Bearer {token.token}"),
+        authenticators=[ConsentTokenAuthentication()],
+    )
+    user, found = ConsentTokenAuthentication().authenticate(request)
+    assert found.pk == token.pk
+    assert user.pk == token.user_id and user.username == token.user.username
