@@ -395,7 +395,10 @@ def run(argv: list[str]) -> None:
         upsert_rate, copy_rate = served / first_seconds, total_rows / copy_seconds
         print("\n1. ingest of already-fetched pages (1000 rows a page, one transaction each)")
         print(f"   upsert: {served:,} rows in {first_seconds:.2f}s = {upsert_rate:,.0f} rows/s (written {written:,})")
-        print(f"           table holds {rows:,} rows, {keys:,} distinct keys; WAL {first_wal / 2**20:,.0f} MiB")
+        print(
+            f"           table holds {rows:,} rows, {keys:,} distinct keys; "
+            f"WAL {first_wal / 2**20:,.0f} MiB (whole cluster)"
+        )
         print(f"   COPY:   {total_rows:,} rows in {copy_seconds:.2f}s = {copy_rate:,.0f} rows/s")
         print(f"   ratio upsert/COPY = {upsert_rate / copy_rate:.2f} (target >= 0.5)")
 
@@ -409,7 +412,7 @@ def run(argv: list[str]) -> None:
         print(
             f"   table unchanged: {(rows2, keys2, latest2) == (rows, keys, latest)} "
             f"(rows {rows2:,}, latest updated_at {'same' if latest2 == latest else 'MOVED'}); "
-            f"WAL {second_wal / 2**10:,.0f} KiB"
+            f"WAL {second_wal / 2**10:,.0f} KiB (whole cluster: other sessions and hint bits included)"
         )
         print(f"   time: {second_seconds:.2f}s = {second_seconds / first_seconds:.2f}x the first sync")
 
