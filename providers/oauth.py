@@ -20,11 +20,19 @@ from urllib.parse import urlencode
 
 from django.utils import timezone
 
-from .base import Credentials, PermanentProviderError, ProviderError, ReauthRequiredError, TransientProviderError
+from .base import (
+    AuthorizationRequest,
+    Credentials,
+    PermanentProviderError,
+    ProviderError,
+    ReauthRequiredError,
+    TransientProviderError,
+)
 from .http import HttpResponse, provider_client
 
 __all__ = [
     "OAuthServer",
+    "authorization_request_build",
     "authorize_url",
     "new_pkce_pair",
     "new_state",
@@ -95,6 +103,39 @@ def new_pkce_pair() -> tuple[str, str]:
 def authorize_url(server: OAuthServer, params: dict[str, str]) -> str:
     separator = "&" if "?" in server.authorization_endpoint else "?"
     return server.authorization_endpoint + separator + urlencode({k: v for k, v in params.items() if v})
+
+
+def authorization_request_build(
+    *,
+    server: OAuthServer,
+    client_id: str,
+    redirect_uri: str,
+    scope: str,
+    consent_id: str = "",
+    user_hint: str = "",
+    extra: dict[str, Any] | None = None,
+) -> AuthorizationRequest:
+    """The authorization code request for one user: a fresh ``state``, a PKCE pair when the server supports
+    S256, and the authorize URL (``consent_id`` on it when the bank-side consent exists already)."""
+    state = new_state()
+    verifier, challenge = new_pkce_pair() if server.supports_pkce else ("", "")
+    url = authorize_url(
+        server,
+        {
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": redirect_uri,
+            "scope": scope,
+            "state": state,
+            "consent_id": consent_id,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256" if challenge else "",
+            "login_hint": user_hint,
+        },
+    )
+    return AuthorizationRequest(
+        url=url, state=state, code_verifier=verifier, consent_id=consent_id, extra=dict(extra or {})
+    )
 
 
 def _token_error(response: HttpResponse) -> ProviderError | None:

@@ -44,7 +44,7 @@ from ...base import (
     TransactionData,
     TransactionPage,
 )
-from ...oauth import authorize_url, new_pkce_pair, new_state, tokens_to_credentials
+from ...oauth import authorization_request_build, tokens_to_credentials
 from ..common import as_currency, as_datetime, as_decimal, malformed
 from . import constants
 from .client import CursorDeltaClient
@@ -76,23 +76,13 @@ class CursorDeltaAdapter(BankAdapter):
     # --- authorization -----------------------------------------------------------------------------
     def start_authorization(self, *, redirect_uri: str, user_hint: str = "") -> AuthorizationRequest:
         client = self.client
-        server = client.server()
-        state = new_state()
-        verifier, challenge = new_pkce_pair() if server.supports_pkce else ("", "")
-        url = authorize_url(
-            server,
-            {
-                "response_type": "code",
-                "client_id": client.client_id,
-                "redirect_uri": redirect_uri,
-                "scope": self.config.get("scope", constants.AUTHORIZE_SCOPE),
-                "state": state,
-                "code_challenge": challenge,
-                "code_challenge_method": "S256" if challenge else "",
-                "login_hint": user_hint,
-            },
+        return authorization_request_build(
+            server=client.server(),
+            client_id=client.client_id,
+            redirect_uri=redirect_uri,
+            scope=self.config.get("scope", constants.AUTHORIZE_SCOPE),
+            user_hint=user_hint,
         )
-        return AuthorizationRequest(url=url, state=state, code_verifier=verifier)
 
     def exchange_code(self, *, code: str, redirect_uri: str, auth: AuthorizationRequest) -> Credentials:
         body = self.client.token(

@@ -51,7 +51,7 @@ from ...base import (
     TransactionData,
     TransactionPage,
 )
-from ...oauth import authorize_url, new_pkce_pair, new_state, tokens_to_credentials
+from ...oauth import authorization_request_build, tokens_to_credentials
 from ..common import as_currency, as_date, as_datetime, as_decimal, malformed, stable_id
 from . import constants
 from .client import OBIEClient
@@ -116,28 +116,13 @@ class OBIEAdapter(BankAdapter):
         consent_id = str(data.get("ConsentId") or "")
         if not consent_id:
             raise malformed("account-access-consent response without Data.ConsentId")
-        server = client.server()
-        state = new_state()
-        verifier, challenge = new_pkce_pair() if server.supports_pkce else ("", "")
-        url = authorize_url(
-            server,
-            {
-                "response_type": "code",
-                "client_id": client.client_id,
-                "redirect_uri": redirect_uri,
-                "scope": self.config.get("scope", constants.AUTHORIZE_SCOPE),
-                "state": state,
-                "consent_id": consent_id,
-                "code_challenge": challenge,
-                "code_challenge_method": "S256" if challenge else "",
-                "login_hint": user_hint,
-            },
-        )
-        return AuthorizationRequest(
-            url=url,
-            state=state,
-            code_verifier=verifier,
+        return authorization_request_build(
+            server=client.server(),
+            client_id=client.client_id,
+            redirect_uri=redirect_uri,
+            scope=self.config.get("scope", constants.AUTHORIZE_SCOPE),
             consent_id=consent_id,
+            user_hint=user_hint,
             extra={"consent_expires_at": str(data.get("ExpirationDateTime") or expires_at.isoformat())},
         )
 
