@@ -8,6 +8,8 @@ tests (schemathesis).
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -29,6 +31,7 @@ __all__ = [
     "money",
     "syncrun_data",
     "transaction_data",
+    "transaction_query",
 ]
 
 PAGE_SIZE_DEFAULT = 100
@@ -68,6 +71,36 @@ class TransactionQuerySerializer(serializers.Serializer):
         if lo is not None and hi is not None and lo > hi:
             raise serializers.ValidationError({"min_amount": ["min_amount must not be above max_amount."]})
         return attrs
+
+
+_PAGE_SIZE_TEXT = re.compile(r"[1-9][0-9]{0,2}\Z")
+_CURSOR_TEXT = re.compile(r"[A-Za-z0-9_-]{1,512}\Z")  # what cursor_encode makes: url-safe base64, no padding
+
+
+def transaction_query(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The validated query of the transaction list. The everyday query of a client paging through — nothing but
+    a plain ``page_size`` and/or a ``cursor`` as ``cursor_encode`` makes them — is read directly (the serializer
+    costs more than the page's database query); anything else goes through :class:`TransactionQuerySerializer`,
+    so every error, and every value, is the serializer's."""
+    if params.keys() <= {"page_size", "cursor"}:
+        query: dict[str, Any] = {"page_size": PAGE_SIZE_DEFAULT}
+        page_size, cursor = params.get("page_size"), params.get("cursor")
+        plain = True
+        if page_size is not None:
+            if _PAGE_SIZE_TEXT.match(page_size) and int(page_size) <= PAGE_SIZE_MAX:
+                query["page_size"] = int(page_size)
+            else:
+                plain = False
+        if cursor is not None:
+            if _CURSOR_TEXT.match(cursor):
+                query["cursor"] = cursor
+            else:
+                plain = False
+        if plain:
+            return query
+    serializer = TransactionQuerySerializer(data=params)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
 
 
 class DeltaQuerySerializer(serializers.Serializer):

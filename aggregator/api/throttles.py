@@ -29,6 +29,16 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(num), _PERIODS[period.strip()[0]]
 
 
+def _redis_client(backend: Any) -> Any:
+    """The Redis client of the cache backend, made once per backend instance: Django's ``RedisCacheClient``
+    builds a new client object (about as costly as the round trip itself) on every call. The client shares the
+    backend's connection pool, which reconnects by itself in a forked worker."""
+    client = getattr(backend, "_api_throttle_client", None)
+    if client is None:
+        client = backend._api_throttle_client = backend._cache.get_client(write=True)
+    return client
+
+
 def _incr_many(keys: list[tuple[str, int]]) -> list[int]:
     """Increment each ``(key, ttl)`` counter, creating it with its ttl; one round trip on Redis."""
     from django.core.cache import caches
@@ -36,12 +46,12 @@ def _incr_many(keys: list[tuple[str, int]]) -> list[int]:
 
     backend = caches["default"]
     if isinstance(backend, RedisCache):
-        made = [(backend.make_and_validate_key(k), ttl) for k, ttl in keys]
-        client = backend._cache.get_client(made[0][0], write=True)
-        pipe = client.pipeline(transaction=False)
-        for key, ttl in made:
-            pipe.incr(key)
-            pipe.expire(key, ttl, nx=True)
+        # Our keys are short, printable and space-free: no need for the memcached key validation.
+        pipe = _redis_client(backend).pipeline(transaction=False)
+        for key, ttl in keys:
+            made = backend.make_key(key)
+            pipe.incr(made)
+            pipe.expire(made, ttl, nx=True)
         return [int(v) for v in pipe.execute()[::2]]
     counts = []
     for key, ttl in keys:

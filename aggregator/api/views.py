@@ -49,6 +49,7 @@ from .serializers import (
     balance_data,
     syncrun_data,
     transaction_data,
+    transaction_query,
 )
 from .throttles import ConsentRefreshThrottle, DataAPIThrottle
 
@@ -245,9 +246,7 @@ class AccountTransactionsView(ConsentAPIView):
         tags=["transactions"],
     )
     def get(self, request: Request, account_id: str) -> Response:
-        params = TransactionQuerySerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        q = params.validated_data
+        q = transaction_query(request.query_params)
         account_uuid = _parse_uuid(account_id)
         owner = str(account_uuid)
         after = None
