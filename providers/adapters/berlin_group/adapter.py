@@ -48,13 +48,12 @@ from ...base import (
     AccountData,
     AuthorizationRequest,
     BalanceData,
-    BankAdapter,
     Credentials,
     TransactionData,
     TransactionPage,
 )
-from ...oauth import authorization_request_build, tokens_to_credentials
-from ..common import as_currency, as_date, as_datetime, as_decimal, malformed, stable_id
+from ...oauth import authorization_request_build
+from ..common import OAuthBankAdapter, as_currency, as_date, as_datetime, as_decimal, malformed, stable_id
 from . import constants
 from .client import BerlinGroupClient
 
@@ -68,20 +67,16 @@ def _masked_pan_in(details: Any) -> str:
     return match.group(0) if match else ""
 
 
-class BerlinGroupAdapter(BankAdapter):
+class BerlinGroupAdapter(OAuthBankAdapter[BerlinGroupClient]):
     name = "berlin_group"
     sync_mode = "window"
     unattended_calls_per_day = constants.FREQUENCY_PER_DAY
 
+    client_class = BerlinGroupClient
+
     @property
     def client(self) -> BerlinGroupClient:
-        return BerlinGroupClient(
-            base_url=self.config["base_url"],
-            client_id=self.config.get("client_id", ""),
-            client_secret=self.config.get("client_secret", ""),
-            api_prefix=self.config.get("api_prefix", ""),
-            psu_ip_address=self.psu_ip_address,
-        )
+        return BerlinGroupClient.from_config(self.config, psu_ip_address=self.psu_ip_address)
 
     # --- authorization -----------------------------------------------------------------------------
     def start_authorization(self, *, redirect_uri: str, user_hint: str = "") -> AuthorizationRequest:
@@ -117,24 +112,6 @@ class BerlinGroupAdapter(BankAdapter):
             user_hint=user_hint,
             extra={"consent_expires_at": consent_expires.isoformat()},
         )
-
-    def exchange_code(self, *, code: str, redirect_uri: str, auth: AuthorizationRequest) -> Credentials:
-        body = self.client.token(
-            {
-                "grant_type": "authorization_code",
-                "code": code,
-                "redirect_uri": redirect_uri,
-                "code_verifier": auth.code_verifier,
-            }
-        )
-        expires = auth.extra.get("consent_expires_at")
-        return tokens_to_credentials(
-            body, consent_id=auth.consent_id, consent_expires_at=as_datetime(expires) if expires else None
-        )
-
-    def refresh(self, credentials: Credentials) -> Credentials:
-        body = self.client.token({"grant_type": "refresh_token", "refresh_token": credentials.refresh_token})
-        return tokens_to_credentials(body, previous=credentials)
 
     def revoke(self, credentials: Credentials) -> None:
         if credentials.consent_id:

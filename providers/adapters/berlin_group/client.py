@@ -16,7 +16,7 @@ from ...base import (
     ReauthRequiredError,
 )
 from ...http import HttpResponse, parse_retry_after, provider_client
-from ...oauth import OAuthServer, oauth_discover, token_request
+from ..common import BankClient, error_body
 from . import constants
 
 __all__ = ["BerlinGroupClient", "berlin_group_error"]
@@ -32,10 +32,7 @@ def berlin_group_error(response: HttpResponse) -> ProviderError | None:
     """Map ``tppMessages`` errors to the taxonomy (None: fall back to the default mapping)."""
     if response.status < 400 or response.status >= 500:
         return None
-    try:
-        body = response.json_object()
-    except ProviderError:
-        body = {}
+    body = error_body(response)
     messages = body.get("tppMessages") or body.get("additionalErrors") or []
     codes = {str(m.get("code", "")) for m in messages if isinstance(m, dict)}
     text = "; ".join(str(m.get("text", "")) for m in messages if isinstance(m, dict) and m.get("text"))
@@ -59,14 +56,13 @@ def berlin_group_error(response: HttpResponse) -> ProviderError | None:
     return PermanentProviderError(f"refused by the bank: {detail}", code=f"http_{response.status}")
 
 
-class BerlinGroupClient:
+class BerlinGroupClient(BankClient):
+    default_api_prefix = constants.API_PREFIX
+
     def __init__(
         self, *, base_url: str, client_id: str, client_secret: str, api_prefix: str = "", psu_ip_address: str = ""
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.api_base = self.base_url + (api_prefix or constants.API_PREFIX)
-        self.client_id = client_id
-        self.client_secret = client_secret
+        super().__init__(base_url=base_url, client_id=client_id, client_secret=client_secret, api_prefix=api_prefix)
         self.psu_ip_address = psu_ip_address
 
     def resolve(self, current: str, href: str) -> str:
@@ -76,12 +72,6 @@ class BerlinGroupClient:
         if href.startswith("/") and prefix and not href.startswith(prefix + "/"):
             return self.base_url + href
         return urljoin(current, href)
-
-    def server(self) -> OAuthServer:
-        return oauth_discover(self.base_url)
-
-    def token(self, form: dict[str, str]) -> dict[str, Any]:
-        return token_request(self.server(), client_id=self.client_id, client_secret=self.client_secret, form=form)
 
     def _headers(self, credentials: Credentials | None = None, consent_id: str = "") -> dict[str, str]:
         headers: dict[str, str] = {}

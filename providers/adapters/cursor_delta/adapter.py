@@ -39,13 +39,12 @@ from ...base import (
     AccountData,
     AuthorizationRequest,
     BalanceData,
-    BankAdapter,
     Credentials,
     TransactionData,
     TransactionPage,
 )
-from ...oauth import authorization_request_build, tokens_to_credentials
-from ..common import as_currency, as_datetime, as_decimal, malformed
+from ...oauth import authorization_request_build
+from ..common import OAuthBankAdapter, as_currency, as_datetime, as_decimal, malformed
 from . import constants
 from .client import CursorDeltaClient
 
@@ -59,19 +58,12 @@ def _first(raw: dict[str, Any], *keys: str) -> Any:
     return None
 
 
-class CursorDeltaAdapter(BankAdapter):
+class CursorDeltaAdapter(OAuthBankAdapter[CursorDeltaClient]):
     name = "cursor_delta"
     sync_mode = "cursor"
     cursor_spans_accounts = True
 
-    @property
-    def client(self) -> CursorDeltaClient:
-        return CursorDeltaClient(
-            base_url=self.config["base_url"],
-            client_id=self.config.get("client_id", ""),
-            client_secret=self.config.get("client_secret", ""),
-            api_prefix=self.config.get("api_prefix", ""),
-        )
+    client_class = CursorDeltaClient
 
     # --- authorization -----------------------------------------------------------------------------
     def start_authorization(self, *, redirect_uri: str, user_hint: str = "") -> AuthorizationRequest:
@@ -83,21 +75,6 @@ class CursorDeltaAdapter(BankAdapter):
             scope=self.config.get("scope", constants.AUTHORIZE_SCOPE),
             user_hint=user_hint,
         )
-
-    def exchange_code(self, *, code: str, redirect_uri: str, auth: AuthorizationRequest) -> Credentials:
-        body = self.client.token(
-            {
-                "grant_type": "authorization_code",
-                "code": code,
-                "redirect_uri": redirect_uri,
-                "code_verifier": auth.code_verifier,
-            }
-        )
-        return tokens_to_credentials(body)
-
-    def refresh(self, credentials: Credentials) -> Credentials:
-        body = self.client.token({"grant_type": "refresh_token", "refresh_token": credentials.refresh_token})
-        return tokens_to_credentials(body, previous=credentials)
 
     # --- accounts and balances ---------------------------------------------------------------------
     def list_accounts(self, credentials: Credentials) -> list[AccountData]:

@@ -6,7 +6,7 @@ from typing import Any
 
 from ...base import AccessTokenExpiredError, Credentials, PermanentProviderError, ProviderError, ReauthRequiredError
 from ...http import HttpResponse, provider_client
-from ...oauth import OAuthServer, oauth_discover, token_request
+from ..common import BankClient, error_body
 from . import constants
 
 __all__ = ["CursorDeltaClient", "cursor_delta_error"]
@@ -15,10 +15,7 @@ __all__ = ["CursorDeltaClient", "cursor_delta_error"]
 def cursor_delta_error(response: HttpResponse) -> ProviderError | None:
     if response.status < 400 or response.status >= 500 or response.status == 429:
         return None
-    try:
-        body = response.json_object()
-    except ProviderError:
-        body = {}
+    body = error_body(response)
     error = body.get("error")
     code = str((error.get("code") if isinstance(error, dict) else error) or body.get("error_code") or "")
     message = str((error.get("message") if isinstance(error, dict) else "") or body.get("error_message") or "")
@@ -30,19 +27,7 @@ def cursor_delta_error(response: HttpResponse) -> ProviderError | None:
     return PermanentProviderError(f"refused by the bank: {detail}", code=f"http_{response.status}")
 
 
-class CursorDeltaClient:
-    def __init__(self, *, base_url: str, client_id: str, client_secret: str, api_prefix: str = "") -> None:
-        self.base_url = base_url.rstrip("/")
-        self.api_base = self.base_url + (api_prefix or "")
-        self.client_id = client_id
-        self.client_secret = client_secret
-
-    def server(self) -> OAuthServer:
-        return oauth_discover(self.base_url)
-
-    def token(self, form: dict[str, str]) -> dict[str, Any]:
-        return token_request(self.server(), client_id=self.client_id, client_secret=self.client_secret, form=form)
-
+class CursorDeltaClient(BankClient):
     def get(self, path: str, credentials: Credentials, params: dict[str, Any] | None = None) -> dict[str, Any]:
         return (
             provider_client()

@@ -46,13 +46,12 @@ from ...base import (
     AccountData,
     AuthorizationRequest,
     BalanceData,
-    BankAdapter,
     Credentials,
     TransactionData,
     TransactionPage,
 )
-from ...oauth import authorization_request_build, tokens_to_credentials
-from ..common import as_currency, as_date, as_datetime, as_decimal, malformed, stable_id
+from ...oauth import authorization_request_build
+from ..common import OAuthBankAdapter, as_currency, as_date, as_datetime, as_decimal, malformed, stable_id
 from . import constants
 from .client import OBIEClient
 
@@ -87,18 +86,11 @@ def _mask_pan(pan: str) -> str:
     return "*" * max(len(digits) - 4, 0) + digits[-4:] if digits else ""
 
 
-class OBIEAdapter(BankAdapter):
+class OBIEAdapter(OAuthBankAdapter[OBIEClient]):
     name = "obie"
     sync_mode = "window"
 
-    @property
-    def client(self) -> OBIEClient:
-        return OBIEClient(
-            base_url=self.config["base_url"],
-            client_id=self.config.get("client_id", ""),
-            client_secret=self.config.get("client_secret", ""),
-            api_prefix=self.config.get("api_prefix", ""),
-        )
+    client_class = OBIEClient
 
     # --- authorization -----------------------------------------------------------------------------
     def start_authorization(self, *, redirect_uri: str, user_hint: str = "") -> AuthorizationRequest:
@@ -125,26 +117,6 @@ class OBIEAdapter(BankAdapter):
             user_hint=user_hint,
             extra={"consent_expires_at": str(data.get("ExpirationDateTime") or expires_at.isoformat())},
         )
-
-    def exchange_code(self, *, code: str, redirect_uri: str, auth: AuthorizationRequest) -> Credentials:
-        body = self.client.token(
-            {
-                "grant_type": "authorization_code",
-                "code": code,
-                "redirect_uri": redirect_uri,
-                "code_verifier": auth.code_verifier,
-            }
-        )
-        expires = auth.extra.get("consent_expires_at")
-        return tokens_to_credentials(
-            body,
-            consent_id=auth.consent_id,
-            consent_expires_at=as_datetime(expires) if expires else None,
-        )
-
-    def refresh(self, credentials: Credentials) -> Credentials:
-        body = self.client.token({"grant_type": "refresh_token", "refresh_token": credentials.refresh_token})
-        return tokens_to_credentials(body, previous=credentials)
 
     def revoke(self, credentials: Credentials) -> None:
         if credentials.consent_id:

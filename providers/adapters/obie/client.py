@@ -9,7 +9,7 @@ from urllib.parse import urljoin
 
 from ...base import AccessTokenExpiredError, Credentials, PermanentProviderError, ProviderError, ReauthRequiredError
 from ...http import HttpResponse, provider_client
-from ...oauth import OAuthServer, oauth_discover, token_request
+from ..common import BankClient, error_body
 from . import constants
 
 __all__ = ["OBIEClient"]
@@ -19,10 +19,7 @@ def obie_error(response: HttpResponse) -> ProviderError | None:
     """Map an ``OBErrorResponse1`` to the taxonomy (None: fall back to the default mapping)."""
     if response.status < 400 or response.status >= 500 or response.status == 429:
         return None
-    try:
-        body = response.json_object()
-    except ProviderError:
-        body = {}
+    body = error_body(response)
     codes = {str(e.get("ErrorCode", "")) for e in body.get("Errors", []) if isinstance(e, dict)}
     message = str(body.get("Message", "")) or f"HTTP {response.status}"
     detail = f"{message} [{', '.join(sorted(codes))}] (x-fapi-interaction-id {response.request_id})"
@@ -35,28 +32,13 @@ def obie_error(response: HttpResponse) -> ProviderError | None:
     return PermanentProviderError(f"refused by the bank: {detail}", code=f"http_{response.status}")
 
 
-class OBIEClient:
-    def __init__(self, *, base_url: str, client_id: str, client_secret: str, api_prefix: str = "") -> None:
-        self.base_url = base_url.rstrip("/")
-        self.api_base = self.base_url + (api_prefix or constants.API_PREFIX)
-        self.client_id = client_id
-        self.client_secret = client_secret
+class OBIEClient(BankClient):
+    default_api_prefix = constants.API_PREFIX
 
     # --- OAuth -------------------------------------------------------------------------------------
-    def server(self) -> OAuthServer:
-        return oauth_discover(self.base_url)
-
     def client_credentials_token(self) -> str:
-        body = token_request(
-            self.server(),
-            client_id=self.client_id,
-            client_secret=self.client_secret,
-            form={"grant_type": "client_credentials", "scope": constants.CLIENT_CREDENTIALS_SCOPE},
-        )
+        body = self.token({"grant_type": "client_credentials", "scope": constants.CLIENT_CREDENTIALS_SCOPE})
         return str(body["access_token"])
-
-    def token(self, form: dict[str, str]) -> dict[str, Any]:
-        return token_request(self.server(), client_id=self.client_id, client_secret=self.client_secret, form=form)
 
     # --- consents ----------------------------------------------------------------------------------
     def consent_create(
