@@ -10,7 +10,15 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Generic, Self, TypeVar
 
-from ..base import AuthorizationRequest, BankAdapter, Credentials, ProviderError, TransientProviderError
+from ..base import (
+    AccessTokenExpiredError,
+    AuthorizationRequest,
+    BankAdapter,
+    Credentials,
+    PermanentProviderError,
+    ProviderError,
+    TransientProviderError,
+)
 from ..http import HttpResponse
 from ..oauth import OAuthServer, oauth_discover, token_request, tokens_to_credentials
 
@@ -23,6 +31,7 @@ __all__ = [
     "as_decimal",
     "error_body",
     "malformed",
+    "refusal_error",
     "stable_id",
 ]
 
@@ -91,6 +100,16 @@ def error_body(response: HttpResponse) -> dict[str, Any]:
         return response.json_object()
     except ProviderError:
         return {}
+
+
+def refusal_error(response: HttpResponse, detail: str) -> ProviderError:
+    """A 4xx refusal that is not about the consent: 401 → the access token was refused (refresh and retry),
+    403 → forbidden, anything else → refused; the last two are permanent."""
+    if response.status == 401:
+        return AccessTokenExpiredError(f"access token refused: {detail}")
+    if response.status == 403:
+        return PermanentProviderError(f"forbidden by the bank: {detail}", code="forbidden")
+    return PermanentProviderError(f"refused by the bank: {detail}", code=f"http_{response.status}")
 
 
 class BankClient:

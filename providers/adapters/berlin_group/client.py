@@ -8,7 +8,6 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from ...base import (
-    AccessTokenExpiredError,
     Credentials,
     PermanentProviderError,
     ProviderError,
@@ -16,7 +15,7 @@ from ...base import (
     ReauthRequiredError,
 )
 from ...http import HttpResponse, parse_retry_after, provider_client
-from ..common import BankClient, error_body
+from ..common import BankClient, error_body, refusal_error
 from . import constants
 
 __all__ = ["BerlinGroupClient", "berlin_group_error"]
@@ -49,11 +48,7 @@ def berlin_group_error(response: HttpResponse) -> ProviderError | None:
         return RateLimitedError(f"rate limited: {detail}", retry_after=retry_after)
     if codes & constants.REAUTH_CODES:
         return ReauthRequiredError(f"consent no longer valid: {detail}", code="consent_invalid")
-    if response.status == 401:
-        return AccessTokenExpiredError(f"access token refused: {detail}")
-    if response.status == 403:
-        return PermanentProviderError(f"forbidden by the bank: {detail}", code="forbidden")
-    return PermanentProviderError(f"refused by the bank: {detail}", code=f"http_{response.status}")
+    return refusal_error(response, detail)
 
 
 class BerlinGroupClient(BankClient):

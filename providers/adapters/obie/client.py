@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urljoin
 
-from ...base import AccessTokenExpiredError, Credentials, PermanentProviderError, ProviderError, ReauthRequiredError
+from ...base import Credentials, PermanentProviderError, ProviderError, ReauthRequiredError
 from ...http import HttpResponse, provider_client
-from ..common import BankClient, error_body
+from ..common import BankClient, error_body, refusal_error
 from . import constants
 
 __all__ = ["OBIEClient"]
@@ -25,11 +25,7 @@ def obie_error(response: HttpResponse) -> ProviderError | None:
     detail = f"{message} [{', '.join(sorted(codes))}] (x-fapi-interaction-id {response.request_id})"
     if codes & constants.REAUTH_ERROR_CODES:
         return ReauthRequiredError(f"consent no longer valid: {detail}", code="consent_invalid")
-    if response.status == 401:
-        return AccessTokenExpiredError(f"access token refused: {detail}")
-    if response.status == 403:
-        return PermanentProviderError(f"forbidden by the bank: {detail}", code="forbidden")
-    return PermanentProviderError(f"refused by the bank: {detail}", code=f"http_{response.status}")
+    return refusal_error(response, detail)
 
 
 class OBIEClient(BankClient):
