@@ -2,15 +2,24 @@
 
 A fixed-window counter in the cache (atomic ``INCR`` on Redis, which production uses through ``CACHE_URL``):
 O(1) per request whatever the rate, where DRF's ``SimpleRateThrottle`` would read and rewrite a list of every
-request time in the window. :class:`DataAPIThrottle` counts the per-TPP and the per-consent window in one Redis
-round trip (a pipeline of ``INCR`` + ``EXPIRE … NX``); other cache backends fall back to ``cache.incr``.
-A client can burst up to twice the rate across a window boundary; the limits are sized for that. Rates come
-from ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]`` (``tpp``, ``consent``, ``consent_refresh``); a refused request
-gets ``429`` with ``Retry-After``.
+request time in the window. Other cache backends fall back to ``cache.incr``. A client can burst up to twice the
+rate across a window boundary; the limits are sized for that. Rates come from
+``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]`` (``tpp``, ``consent``, ``consent_refresh``); a refused request gets
+``429`` with ``Retry-After``.
+
+:class:`DataAPIThrottle` (every data request) does not go to the cache on every request: each worker process
+*reserves* a few requests of a window at a time — ``INCRBY n`` on the shared counter, at most 1% of the limit and
+never more than :data:`RESERVE_MAX` — and hands them out locally; the per-TPP and the per-consent reservation
+share one Redis round trip (a pipeline of ``INCRBY`` + ``EXPIRE … NX``). The shared counter therefore never lets
+more than the limit through across all workers; what a worker reserved but did not use before its window ended
+is lost, so near the limit a client may be refused up to ``workers * n`` requests early (at most 1% of the limit
+per worker). Limits under 200 a window reserve one request at a time: they are counted exactly.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from typing import Any
 
@@ -18,7 +27,14 @@ from django.core.cache import cache
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
-__all__ = ["ConsentRateThrottle", "ConsentRefreshThrottle", "DataAPIThrottle", "TPPRateThrottle", "parse_rate"]
+__all__ = [
+    "RESERVE_MAX",
+    "ConsentRateThrottle",
+    "ConsentRefreshThrottle",
+    "DataAPIThrottle",
+    "TPPRateThrottle",
+    "parse_rate",
+]
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -39,8 +55,8 @@ def _redis_client(backend: Any) -> Any:
     return client
 
 
-def _incr_many(keys: list[tuple[str, int]]) -> list[int]:
-    """Increment each ``(key, ttl)`` counter, creating it with its ttl; one round trip on Redis."""
+def _incr_many(keys: list[tuple[str, int, int]]) -> list[int]:
+    """Add ``amount`` to each ``(key, amount, ttl)`` counter, creating it with its ttl; one round trip on Redis."""
     from django.core.cache import caches
     from django.core.cache.backends.redis import RedisCache
 
@@ -48,17 +64,17 @@ def _incr_many(keys: list[tuple[str, int]]) -> list[int]:
     if isinstance(backend, RedisCache):
         # Our keys are short, printable and space-free: no need for the memcached key validation.
         pipe = _redis_client(backend).pipeline(transaction=False)
-        for key, ttl in keys:
+        for key, amount, ttl in keys:
             made = backend.make_key(key)
-            pipe.incr(made)
+            pipe.incrby(made, amount)
             pipe.expire(made, ttl, nx=True)
         return [int(v) for v in pipe.execute()[::2]]
     counts = []
-    for key, ttl in keys:
+    for key, amount, ttl in keys:
         try:
-            counts.append(cache.incr(key))
+            counts.append(cache.incr(key, amount))
         except ValueError:
-            counts.append(1 if cache.add(key, 1, timeout=ttl) else cache.incr(key))
+            counts.append(amount if cache.add(key, amount, timeout=ttl) else cache.incr(key, amount))
     return counts
 
 
@@ -119,8 +135,23 @@ class ConsentRefreshThrottle(ConsentRateThrottle):
     scope = "consent_refresh"
 
 
+# A worker reserves at most 1% of a limit at a time, and never more than this many requests.
+RESERVE_MAX = 25
+
+# This process's reservations: counter key (scope, ident, window) → [requests left, end of the window].
+_reserved: dict[str, list[float]] = {}
+_reserved_lock = threading.Lock()
+_RESERVED_PRUNE_AT = 10_000
+os.register_at_fork(after_in_child=_reserved.clear)  # a forked worker must not spend its parent's reservations
+
+
+def _reserve_size(limit: int) -> int:
+    return max(1, min(limit // 100, RESERVE_MAX))
+
+
 class DataAPIThrottle(BaseThrottle):
-    """The ``tpp`` and ``consent`` limits together, in one cache round trip (the data endpoints' throttle)."""
+    """The ``tpp`` and ``consent`` limits of the data endpoints, served from this worker's reservations and
+    topped up in one cache round trip when one runs out (see the module docstring)."""
 
     scopes = (("tpp", "application_id"), ("consent", "consent_id"))
 
@@ -135,16 +166,31 @@ class DataAPIThrottle(BaseThrottle):
             ident = getattr(request.auth, attr, None)
             if rate and ident is not None:
                 limit, duration = parse_rate(rate)
-                window = int(now // duration)
-                checks.append((f"api-throttle:{scope}:{ident}:{window}", duration, limit, window))
+                window_end = (int(now // duration) + 1) * duration
+                checks.append((f"api-throttle:{scope}:{ident}:{window_end}", limit, duration, window_end))
         if not checks:
             return True
-        counts = _incr_many([(key, duration + 1) for key, duration, _, _ in checks])
-        waits = [
-            (window + 1) * duration - now
-            for (_, duration, limit, window), count in zip(checks, counts, strict=True)
-            if count > limit
-        ]
+        with _reserved_lock:
+            short = [c for c in checks if c[0] not in _reserved or _reserved[c[0]][0] <= 0]
+        if short:
+            sizes = [_reserve_size(limit) for _, limit, _, _ in short]
+            totals = _incr_many([(key, n, duration + 1) for (key, _, duration, _), n in zip(short, sizes, strict=True)])
+            with _reserved_lock:
+                if len(_reserved) > _RESERVED_PRUNE_AT:
+                    for key in [k for k, (_, end) in _reserved.items() if end <= now]:
+                        del _reserved[key]
+                for (key, limit, _, window_end), n, total in zip(short, sizes, totals, strict=True):
+                    granted = max(0, min(n, limit - (total - n)))  # what is left of the limit, up to n
+                    entry = _reserved.setdefault(key, [0, window_end])
+                    entry[0] += granted
+        waits = []
+        with _reserved_lock:
+            for key, _, _, window_end in checks:
+                entry = _reserved.get(key)
+                if entry is not None and entry[0] > 0:
+                    entry[0] -= 1
+                else:
+                    waits.append(window_end - now)
         if waits:
             self._wait = max(waits)
             return False

@@ -51,3 +51,56 @@ def test_throttles_count_in_redis(settings, api):
         assert len(keys) == 1 and 0 < redis.Redis.from_url(url).ttl(keys[0]) <= 61
     finally:
         cache.clear()
+
+
+class _Auth:
+    def __init__(self, application_id, consent_id):  # type: ignore[no-untyped-def]
+        self.application_id, self.consent_id = application_id, consent_id
+
+
+class _Request:
+    def __init__(self, application_id=1, consent_id="c-1"):  # type: ignore[no-untyped-def]
+        self.auth = _Auth(application_id, consent_id)
+
+
+def _allowed(n, request=None):  # type: ignore[no-untyped-def]
+    from aggregator.api.throttles import DataAPIThrottle
+
+    request = request or _Request()
+    return sum(DataAPIThrottle().allow_request(request, None) for _ in range(n))
+
+
+def test_a_worker_reserves_a_few_requests_at_a_time(settings, monkeypatch):
+    from aggregator.api import throttles
+
+    _rates(settings, tpp="100000/min", consent="1000/min")
+    calls = []
+    real = throttles._incr_many
+    monkeypatch.setattr(throttles, "_incr_many", lambda keys: calls.append(keys) or real(keys))
+    assert _allowed(30) == 30
+    # The consent limit reserves 10 (1%) at requests 1, 11 and 21, the TPP limit 25 (the cap) at 1 and 26: four
+    # round trips for 30 requests, the first one for both.
+    assert [[amount for _, amount, _ in keys] for keys in calls] == [[25, 10], [10], [10], [25]]
+
+
+def test_workers_together_never_let_more_than_the_limit_through(settings, monkeypatch):
+    from aggregator.api import throttles
+
+    _rates(settings, tpp="100000/min", consent="500/min")  # reservations of 5
+    workers: list[dict] = [{}, {}, {}]
+    allowed = 0
+    for i in range(600):
+        monkeypatch.setattr(throttles, "_reserved", workers[i % 3])
+        allowed += _allowed(1)
+    assert 500 - 3 * 5 <= allowed <= 500
+
+
+def test_small_limits_are_counted_exactly_and_refusals_say_how_long_to_wait(settings):
+    from aggregator.api.throttles import DataAPIThrottle
+
+    _rates(settings, tpp="100000/min", consent="150/min")
+    assert _allowed(150) == 150
+    throttle = DataAPIThrottle()
+    assert throttle.allow_request(_Request(), None) is False
+    assert 0 < throttle.wait() <= 60
+    assert _allowed(1, _Request(consent_id="c-2")) == 1  # another consent has its own window
