@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import operator
 from collections.abc import Sequence
 from datetime import datetime
@@ -20,7 +21,6 @@ from ._base import TABLE, TXN_COLUMNS, UpsertResult, changed_clause, raw_json_by
 
 __all__ = ["COPY_COLUMNS", "copy_values", "mark_removed", "raw_json_bytes", "statements", "upsert"]
 
-_STAGE = "agg_txn_stage"
 COPY_COLUMNS: tuple[str, ...] = ("account_id", "provider_transaction_id", *TXN_COLUMNS)
 # Binary COPY sends each value in its column type's wire format: psycopg needs the type by name.
 _COPY_TYPES = {
@@ -56,6 +56,9 @@ def statements() -> Statements:
     # The staging columns have the target's exact types (varchar(200), numeric(20, 4), jsonb …): a value is
     # coerced (rounded, length-checked, parsed) once on its way in, and "unchanged" compares like with like.
     ddl = ", ".join(f"{name} {fields[name].db_type(db)}" for name in COPY_COLUMNS)
+    # Named after its definition: a session that outlives a migration (persistent connections, a pooler) never
+    # copies into a staging table of the old shape.
+    stage = f"agg_txn_stage_{hashlib.sha256(ddl.encode()).hexdigest()[:12]}"
     cols = ", ".join(TXN_COLUMNS)
     staged = ", ".join(f"s.{c}" for c in TXN_COLUMNS)
     stored = ", ".join(f"e.{c}" for c in TXN_COLUMNS)
@@ -66,18 +69,18 @@ def statements() -> Statements:
         # debt) and before every batch (a caller may upsert twice in one transaction). No parameters, so the
         # three statements travel in one round trip.
         prepare=(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} ({ddl}) ON COMMIT DELETE ROWS; "  # noqa: S608
-            f"DELETE FROM {_STAGE}; "
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ({ddl}) ON COMMIT DELETE ROWS; "  # noqa: S608
+            f"DELETE FROM {stage}; "
             "SET LOCAL synchronous_commit TO {synchronous_commit}"
         ),
-        copy=f"COPY {_STAGE} ({', '.join(COPY_COLUMNS)}) FROM STDIN (FORMAT BINARY)",
+        copy=f"COPY {stage} ({', '.join(COPY_COLUMNS)}) FROM STDIN (FORMAT BINARY)",
         # Rows stored exactly as served leave the batch before the upsert: they never reach the conflict path
         # (which locks, and so writes, a row even when its WHERE is false), so re-syncing unchanged data only
         # reads. A statement of its own: joined in the INSERT, a scan of the target would also walk the rows the
         # INSERT is adding (quadratic). A plain join lets the planner pick one unique-index probe per staged row
         # (large table) or one hash of the table (small table, e.g. an account's first pages).
         drop_unchanged=(
-            f"DELETE FROM {_STAGE} s USING {TABLE} e "  # noqa: S608
+            f"DELETE FROM {stage} s USING {TABLE} e "  # noqa: S608
             "WHERE e.account_id = s.account_id AND e.provider_transaction_id = s.provider_transaction_id "
             f"AND e.removed_at IS NULL AND ({stored}) IS NOT DISTINCT FROM ({staged})"
         ),
@@ -86,7 +89,7 @@ def statements() -> Statements:
             f"INSERT INTO {TABLE} AS t (public_id, account_id, provider_transaction_id, {cols}, removed_at, "
             "created_at, updated_at) "
             f"SELECT gen_random_uuid(), s.account_id, s.provider_transaction_id, {staged}, NULL, %(now)s, %(now)s "
-            f"FROM {_STAGE} s "
+            f"FROM {stage} s "
             f"ON CONFLICT (account_id, provider_transaction_id) DO UPDATE SET {updates}, removed_at = NULL, "
             "updated_at = EXCLUDED.updated_at "
             # Tested again: another writer may have stored the same values since the probe.
