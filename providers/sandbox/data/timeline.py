@@ -179,20 +179,13 @@ class Timeline:
         key = c.b_key[i]
         obj = self._booked.get(key)
         if obj is None:
-            tpl = c.b_tpl[i]
-            obj = self._booked[key] = SandboxTransaction(
-                id=f"{self._booked_prefix}{key}",
-                account_id=self.plan.account.id,
+            obj = self._booked[key] = self._transaction(
+                tid=f"{self._booked_prefix}{key}",
                 status="booked",
-                booked_at=datetime.fromtimestamp(c.b_ts[i], UTC),
-                value_date=date.fromordinal(c.b_vd[i]),
-                amount=_money(c.b_cents[i]),
-                currency=self.plan.account.currency,
-                description=tpl[0],
-                merchant_name=tpl[1],
-                category=tpl[2],
-                counterparty_name=tpl[3],
-                bank_transaction_code=tpl[4],
+                ts=c.b_ts[i],
+                value_ordinal=c.b_vd[i],
+                cents=c.b_cents[i],
+                tpl=c.b_tpl[i],
                 pending_transaction_id=f"{self._pending_prefix}{key}" if c.b_linked[i] else "",
             )
         return obj
@@ -201,22 +194,42 @@ class Timeline:
         key = c.p_key[i]
         obj = self._pending.get(key)
         if obj is None:
-            tpl = c.p_tpl[i]
-            obj = self._pending[key] = SandboxTransaction(
-                id=f"{self._pending_prefix}{key}",
-                account_id=self.plan.account.id,
+            obj = self._pending[key] = self._transaction(
+                tid=f"{self._pending_prefix}{key}",
                 status="pending",
-                booked_at=datetime.fromtimestamp(c.p_ts[i], UTC),
-                value_date=date.fromordinal(c.p_vd[i]),
-                amount=_money(c.p_cents[i]),
-                currency=self.plan.account.currency,
-                description=tpl[0],
-                merchant_name=tpl[1],
-                category=tpl[2],
-                counterparty_name=tpl[3],
-                bank_transaction_code=tpl[4],
+                ts=c.p_ts[i],
+                value_ordinal=c.p_vd[i],
+                cents=c.p_cents[i],
+                tpl=c.p_tpl[i],
             )
         return obj
+
+    def _transaction(
+        self,
+        *,
+        tid: str,
+        status: str,
+        ts: float,
+        value_ordinal: int,
+        cents: int,
+        tpl: Template,
+        pending_transaction_id: str = "",
+    ) -> SandboxTransaction:
+        return SandboxTransaction(
+            id=tid,
+            account_id=self.plan.account.id,
+            status=status,
+            booked_at=datetime.fromtimestamp(ts, UTC),
+            value_date=date.fromordinal(value_ordinal),
+            amount=_money(cents),
+            currency=self.plan.account.currency,
+            description=tpl[0],
+            merchant_name=tpl[1],
+            category=tpl[2],
+            counterparty_name=tpl[3],
+            bank_transaction_code=tpl[4],
+            pending_transaction_id=pending_transaction_id,
+        )
 
     # --- queries ----------------------------------------------------------------------------------------------
     @staticmethod

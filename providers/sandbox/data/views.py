@@ -6,7 +6,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from itertools import accumulate
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, overload
 
 from ..bankdata import SandboxTransaction
 
@@ -16,7 +16,41 @@ if TYPE_CHECKING:
 __all__ = ["ChainView", "TransactionView"]
 
 
-class TransactionView(Sequence[SandboxTransaction]):
+class _LazyView(Sequence[SandboxTransaction]):
+    """What both views share: indexing and slicing through ``_item``, and equality with any sequence of the same
+    items (``view == list(view)``). Subclasses give ``__len__`` and ``_item``."""
+
+    __slots__ = ()
+
+    def _item(self, i: int) -> SandboxTransaction:
+        raise NotImplementedError
+
+    @overload
+    def __getitem__(self, index: int) -> SandboxTransaction: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[SandboxTransaction]: ...
+    def __getitem__(self, index: int | slice) -> SandboxTransaction | list[SandboxTransaction]:
+        n = len(self)
+        if isinstance(index, slice):
+            return [self._item(i) for i in range(*index.indices(n))]
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError("transaction index out of range")
+        return self._item(index)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} of {len(self)} transactions>"
+
+
+class TransactionView(_LazyView):
     """A read-only, lazily materialised sequence of transactions: booked rows ``[lo, mid)`` then ``tail``.
 
     Indexing and slicing build (memoised) ``SandboxTransaction`` objects only for the rows you read, so
@@ -38,38 +72,14 @@ class TransactionView(Sequence[SandboxTransaction]):
             return self._timeline.booked_object(self._cols, k)
         return self._tail[k - self._mid]
 
-    @overload
-    def __getitem__(self, index: int) -> SandboxTransaction: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[SandboxTransaction]: ...
-    def __getitem__(self, index: int | slice) -> SandboxTransaction | list[SandboxTransaction]:
-        n = len(self)
-        if isinstance(index, slice):
-            return [self._item(i) for i in range(*index.indices(n))]
-        if index < 0:
-            index += n
-        if not 0 <= index < n:
-            raise IndexError("transaction index out of range")
-        return self._item(index)
-
     def __iter__(self) -> Iterator[SandboxTransaction]:
         obj, cols = self._timeline.booked_object, self._cols
         for k in range(self._lo, self._mid):
             yield obj(cols, k)
         yield from self._tail
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
-            return NotImplemented
-        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
 
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"<TransactionView of {len(self)} transactions>"
-
-
-class ChainView(Sequence[SandboxTransaction]):
+class ChainView(_LazyView):
     """Several sequences read as one (the accounts of a user, one after the other)."""
 
     __slots__ = ("_ends", "_parts")
@@ -85,26 +95,6 @@ class ChainView(Sequence[SandboxTransaction]):
         part = bisect_right(self._ends, i)
         return self._parts[part][i - (self._ends[part - 1] if part else 0)]
 
-    def __getitem__(self, index: Any) -> Any:
-        n = len(self)
-        if isinstance(index, slice):
-            return [self._item(i) for i in range(*index.indices(n))]
-        if index < 0:
-            index += n
-        if not 0 <= index < n:
-            raise IndexError("transaction index out of range")
-        return self._item(index)
-
     def __iter__(self) -> Iterator[SandboxTransaction]:
         for part in self._parts:
             yield from part
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
-            return NotImplemented
-        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"<ChainView of {len(self)} transactions>"
