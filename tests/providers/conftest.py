@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import httpx
 import pytest
@@ -51,14 +52,28 @@ def bank_mock(sleeps) -> Iterator[respx.MockRouter]:  # type: ignore[no-untyped-
         yield router
 
 
+def _oauth_routes(router: respx.MockRouter, bank: str) -> dict[str, respx.Route]:
+    """The bank's OAuth metadata, and a token endpoint answering each grant with its recorded token response."""
+    base = f"{BASE}/{bank}"
+    names = {"refresh_token": "token_refresh", "client_credentials": "token_client_credentials"}
+
+    def token(request: httpx.Request) -> httpx.Response:
+        grant = parse_qs(request.content.decode()).get("grant_type", [""])[0]
+        return ok(bank, names.get(grant, "token_authorization_code"))
+
+    return {
+        "metadata": router.get(f"{base}/.well-known/oauth-authorization-server").mock(
+            return_value=ok(bank, "oauth_metadata")
+        ),
+        "token": router.post(f"{base}/oauth/token").mock(side_effect=token),
+    }
+
+
 def mock_albion(router: respx.MockRouter) -> dict[str, respx.Route]:
     base = f"{BASE}/albion"
     aisp = f"{base}/open-banking/v3.1/aisp"
-    routes = {
-        "metadata": router.get(f"{base}/.well-known/oauth-authorization-server").mock(
-            return_value=ok("albion", "oauth_metadata")
-        ),
-        "token": router.post(f"{base}/oauth/token"),
+    return {
+        **_oauth_routes(router, "albion"),
         "consent": router.post(f"{aisp}/account-access-consents").mock(
             return_value=ok("albion", "consent_created", 201)
         ),
@@ -80,27 +95,12 @@ def mock_albion(router: respx.MockRouter) -> dict[str, respx.Route]:
         ),
     }
 
-    def token(request: httpx.Request) -> httpx.Response:
-        form = dict(x.split("=", 1) for x in request.content.decode().split("&"))
-        name = {
-            "client_credentials": "token_client_credentials",
-            "authorization_code": "token_authorization_code",
-            "refresh_token": "token_refresh",
-        }[form["grant_type"]]
-        return ok("albion", name)
-
-    routes["token"].mock(side_effect=token)
-    return routes
-
 
 def mock_rhein(router: respx.MockRouter) -> dict[str, respx.Route]:
     base = f"{BASE}/rhein"
     api = f"{base}/v1"
-    routes = {
-        "metadata": router.get(f"{base}/.well-known/oauth-authorization-server").mock(
-            return_value=ok("rhein", "oauth_metadata")
-        ),
-        "token": router.post(f"{base}/oauth/token"),
+    return {
+        **_oauth_routes(router, "rhein"),
         "consent": router.post(f"{api}/consents").mock(return_value=ok("rhein", "consent_created", 201)),
         "accounts": router.get(f"{api}/accounts").mock(return_value=ok("rhein", "accounts")),
         "balances": router.get(url__regex=rf"{api}/accounts/[^/]+/balances").mock(return_value=ok("rhein", "balances")),
@@ -115,34 +115,17 @@ def mock_rhein(router: respx.MockRouter) -> dict[str, respx.Route]:
         ),
     }
 
-    def token(request: httpx.Request) -> httpx.Response:
-        grant = "refresh_token" if b"grant_type=refresh_token" in request.content else "authorization_code"
-        return ok("rhein", "token_refresh" if grant == "refresh_token" else "token_authorization_code")
-
-    routes["token"].mock(side_effect=token)
-    return routes
-
 
 def mock_liberty(router: respx.MockRouter) -> dict[str, respx.Route]:
     base = f"{BASE}/liberty"
-    routes = {
-        "metadata": router.get(f"{base}/.well-known/oauth-authorization-server").mock(
-            return_value=ok("liberty", "oauth_metadata")
-        ),
-        "token": router.post(f"{base}/oauth/token"),
+    return {
+        **_oauth_routes(router, "liberty"),
         "accounts": router.get(f"{base}/accounts").mock(return_value=ok("liberty", "accounts")),
         "sync_p2": router.get(
             f"{base}/transactions/sync", params={"cursor": recorded("liberty", "sync_page1")["next_cursor"]}
         ).mock(return_value=ok("liberty", "sync_page2")),
         "sync": router.get(f"{base}/transactions/sync").mock(return_value=ok("liberty", "sync_page1")),
     }
-
-    def token(request: httpx.Request) -> httpx.Response:
-        grant = "refresh_token" if b"grant_type=refresh_token" in request.content else "authorization_code"
-        return ok("liberty", "token_refresh" if grant == "refresh_token" else "token_authorization_code")
-
-    routes["token"].mock(side_effect=token)
-    return routes
 
 
 MOCKS = {
