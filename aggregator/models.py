@@ -188,7 +188,9 @@ class Transaction(models.Model):
         PENDING = "pending", "Pending"
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="transactions")
+    # No single-column index: the unique (account, provider_transaction_id) and the (account, booking date, id)
+    # indexes both lead with the account, and a third one would only slow every insert.
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="transactions", db_index=False)
     provider_transaction_id = models.CharField(max_length=200)
     status = models.CharField(max_length=10, choices=Status.choices)
     booking_date = models.DateField()
