@@ -13,7 +13,10 @@ with httpx in threads and prints, never asserts:
    bare Django view returning the same JSON bytes from ``values()`` + orjson — target ratio ≥ 0.8;
 2. latency of page 1 vs a page 5,000 deep (keyset) — target ratio ≤ 1.2;
 3. the same endpoint written the everyday way (``ModelSerializer`` + ``PageNumberPagination``), page 1 and
-   page 5,000, as the peer baseline.
+   page 5,000, as the peer baseline;
+4. the cost of one request in-process (Django's WSGI handler called directly, as gunicorn does, no HTTP and no
+   client threads competing for the CPU): API vs bare, in short alternating blocks, best and 10th-percentile
+   block (``--no-inprocess`` skips it).
 """
 
 from __future__ import annotations
@@ -172,6 +175,66 @@ def setup_main() -> None:
     print(json.dumps({"account": str(big.public_id), "deep_cursor": cursor}))
 
 
+def inprocess_main() -> None:
+    """Per-request milliseconds of the API and the bare view through the WSGI handler (no HTTP); prints JSON."""
+    import io
+    import warnings
+
+    warnings.simplefilter("ignore")
+    import django
+
+    django.setup()
+    from django.core.handlers.wsgi import WSGIHandler
+
+    ids = json.loads(os.environ["BENCH_API_IDS"])
+    handler = WSGIHandler()
+    statuses: list[str] = []
+
+    def call(path: str, auth: str | None) -> None:
+        environ = {
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": path,
+            "QUERY_STRING": "page_size=100",
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "8000",
+            "HTTP_HOST": "127.0.0.1:8000",
+            "HTTP_ACCEPT": "*/*",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(b""),
+            "wsgi.errors": sys.stderr,
+        }
+        if auth:
+            environ["HTTP_AUTHORIZATION"] = auth
+        response = handler(environ, lambda status, headers, exc_info=None: statuses.append(status))
+        b"".join(response)
+        response.close()
+
+    api = (f"/api/v1/accounts/{ids['account']}/transactions", f"Bearer {TOKEN}")
+    bare = (f"/bench/bare/accounts/{ids['account']}/transactions", None)
+
+    def block(target: tuple[str, str | None], n: int = 30) -> float:
+        started = time.perf_counter()
+        for _ in range(n):
+            call(*target)
+        return (time.perf_counter() - started) / n * 1000
+
+    for _ in range(100):
+        call(*api)
+        call(*bare)
+    api_ms, bare_ms = [], []
+    for _ in range(60):
+        bare_ms.append(block(bare))
+        api_ms.append(block(api))
+    if any(not s.startswith("200") for s in statuses):
+        raise SystemExit(f"non-200 responses in-process: {sorted(set(statuses))}")
+
+    def p10(values: list[float]) -> float:
+        return sorted(values)[len(values) // 10]
+
+    print(json.dumps({"api": [min(api_ms), p10(api_ms)], "bare": [min(bare_ms), p10(bare_ms)]}))
+
+
 # --- server and client ---------------------------------------------------------------------------------------
 
 
@@ -222,6 +285,26 @@ def _load(client_factory, url: str, headers: dict, requests: int, concurrency: i
         "p99": _percentile(latencies, 0.99) * 1000,
         "errors": errors,
     }
+
+
+def _print_inprocess(env: dict[str, str], ids: dict) -> None:
+    print("\n4) in-process cost per request (WSGI handler, no HTTP; 60 alternating blocks of 30 requests)")
+    result = subprocess.run(
+        [PY, "-c", "from benchmarks.bench_api import inprocess_main; inprocess_main()"],
+        cwd=ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "benchmarks.bench_settings", "BENCH_API_IDS": json.dumps(ids)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        print(result.stderr[-2000:], file=sys.stderr)
+        return
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    for name, key in (("bare values()+orjson", "bare"), ("API (consent, throttles, log)", "api")):
+        best, p10 = figures[key]
+        print(f"   {name:38s} best block {best:5.2f} ms/request   p10 block {p10:5.2f} ms/request")
+    print(f"   bare / API cost ratio (best blocks): {figures['bare'][0] / figures['api'][0]:.2f}")
 
 
 def run(argv: list[str]) -> None:
@@ -368,6 +451,8 @@ def run(argv: list[str]) -> None:
         deep_ratio = seq["API page 5,000 (keyset)"]["p50"] / seq["API page 1"]["p50"]
         everyday_ratio = seq["everyday page 5,000 (OFFSET)"]["p50"] / seq["everyday page 1"]["p50"]
         print(f"   API page 5,000 / page 1 p50 ratio: {deep_ratio:.2f} (target ≤ 1.2); everyday: {everyday_ratio:.1f}")
+        if "--no-inprocess" not in argv:
+            _print_inprocess(env, ids)
     finally:
         server.terminate()
         try:
