@@ -26,6 +26,7 @@ from typing import Any
 from django.db import connections, router
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
+from drf_spectacular.contrib.django_oauth_toolkit import DjangoOAuthToolkitScheme
 from oauth2_provider.models import AbstractApplication
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
@@ -37,6 +38,7 @@ __all__ = [
     "ClientCredentialsRequired",
     "ConsentRequired",
     "ConsentTokenAuthentication",
+    "ConsentTokenAuthenticationScheme",
     "access_token_lookup",
     "bearer_token_from_request",
 ]
@@ -255,3 +257,9 @@ class ClientCredentialsRequired(BasePermission):
             )
         request.application = token.application
         return True
+
+
+class ConsentTokenAuthenticationScheme(DjangoOAuthToolkitScheme):
+    """drf-spectacular: the data API's bearer tokens are DOT's, so they document as the same ``oauth2`` scheme."""
+
+    target_class = "consent.api_auth.ConsentTokenAuthentication"

@@ -170,3 +170,12 @@ def test_the_user_is_loaded_only_when_asked_for(token):
     user, found = ConsentTokenAuthentication().authenticate(request)
     assert found.pk == token.pk
     assert user.pk == token.user_id and user.username == token.user.username
+
+
+def test_the_openapi_generator_knows_the_token_as_the_oauth2_scheme():
+    from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+    from consent.api_auth import ConsentTokenAuthentication
+
+    scheme = OpenApiAuthenticationExtension.get_match(ConsentTokenAuthentication())
+    assert scheme is not None and scheme.name == "oauth2"
