@@ -179,6 +179,8 @@ class DataAPIThrottle(BaseThrottle):
                 if len(_reserved) > _RESERVED_PRUNE_AT:
                     for key in [k for k, (_, end) in _reserved.items() if end <= now]:
                         del _reserved[key]
+                    if len(_reserved) > _RESERVED_PRUNE_AT:  # that many live windows: start over (refuse early)
+                        _reserved.clear()
                 for (key, limit, _, window_end), n, total in zip(short, sizes, totals, strict=True):
                     granted = max(0, min(n, limit - (total - n)))  # what is left of the limit, up to n
                     entry = _reserved.setdefault(key, [0, window_end])

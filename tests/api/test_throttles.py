@@ -104,3 +104,15 @@ def test_small_limits_are_counted_exactly_and_refusals_say_how_long_to_wait(sett
     assert throttle.allow_request(_Request(), None) is False
     assert 0 < throttle.wait() <= 60
     assert _allowed(1, _Request(consent_id="c-2")) == 1  # another consent has its own window
+
+
+def test_reservations_of_ended_windows_are_dropped(settings, monkeypatch):
+    from aggregator.api import throttles
+
+    _rates(settings, tpp="100000/min", consent="1000/min")
+    monkeypatch.setattr(throttles, "_RESERVED_PRUNE_AT", 3)
+    for i in range(5):
+        throttles._reserved[f"api-throttle:consent:old-{i}:60"] = [7, 60.0]  # a window that ended in 1970
+    assert _allowed(1) == 1
+    assert not any(":old-" in key for key in throttles._reserved)
+    assert len(throttles._reserved) == 2  # this request's TPP and consent windows
