@@ -208,6 +208,33 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "ENUM_NAME_OVERRIDES": {"ConsentStatusEnum": "consent.models.Consent.Status"},
+    # Every operation names its scopes with extend_schema(auth=…), so the scheme itself is declared here once.
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "oauth2": {
+                "type": "oauth2",
+                "description": "Tokens from /oauth/token/. Data endpoints need a user token bound to an authorised "
+                "consent (authorization code + PKCE S256); the consent resource needs a client-credentials token "
+                "with scope `consents`.",
+                "flows": {
+                    "authorizationCode": {
+                        "authorizationUrl": "/oauth/authorize/",
+                        "tokenUrl": "/oauth/token/",
+                        "refreshUrl": "/oauth/token/",
+                        "scopes": {
+                            "accounts": "Read the consented accounts",
+                            "balances": "Read balances of the consented accounts",
+                            "transactions": "Read transactions of the consented accounts",
+                        },
+                    },
+                    "clientCredentials": {
+                        "tokenUrl": "/oauth/token/",
+                        "scopes": {"consents": "Create and manage consents"},
+                    },
+                },
+            }
+        }
+    },
 }
 
 # --- OAuth2 for third-party apps (django-oauth-toolkit) ----------------------------------------------

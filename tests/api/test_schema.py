@@ -86,3 +86,19 @@ def test_real_responses_of_every_endpoint_match_the_schema(token, consent, share
         response = case.call_wsgi()
         assert response.status_code == status, (template, response.get_data())
         case.validate_response(response)
+
+
+def test_the_schema_declares_the_oauth2_scheme_every_operation_refers_to(client):
+    document = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    scheme = document["components"]["securitySchemes"]["oauth2"]
+    assert scheme["type"] == "oauth2"
+    assert set(scheme["flows"]["authorizationCode"]["scopes"]) == {"accounts", "balances", "transactions"}
+    assert set(scheme["flows"]["clientCredentials"]["scopes"]) == {"consents"}
+    referenced = {
+        name
+        for path in document["paths"].values()
+        for operation in path.values()
+        for requirement in operation.get("security", [])
+        for name in requirement
+    }
+    assert referenced == {"oauth2"}
