@@ -12,35 +12,23 @@ import secrets
 import factory
 from django.utils import timezone
 
-from consent.models import AccessToken, Application, Consent
-from tests.factories import UserFactory
+from consent.models import AccessToken, Consent
+from tests.factories import ApplicationFactory, ConsentFactory, UserFactory
 
 __all__ = ["AccessTokenFactory", "AuthorisedConsentFactory", "TPPFactory"]
 
 
-class TPPFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Application
-
+class TPPFactory(ApplicationFactory):
     name = factory.Sequence(lambda n: f"API test TPP {n}")
-    client_type = Application.CLIENT_CONFIDENTIAL
-    authorization_grant_type = Application.GRANT_AUTHORIZATION_CODE
-    redirect_uris = "http://tpp.example/callback"
-    client_secret = "tpp-secret"
-    webhook_url = ""
-    webhook_secret = ""
 
 
-class AuthorisedConsentFactory(factory.django.DjangoModelFactory):
+class AuthorisedConsentFactory(ConsentFactory):
     class Meta:
-        model = Consent
         skip_postgeneration_save = True
 
     application = factory.SubFactory(TPPFactory)
     user = factory.SubFactory(UserFactory)
     status = Consent.Status.AUTHORISED
-    permissions = factory.LazyFunction(lambda: ["accounts", "balances", "transactions"])
-    expires_at = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(days=30))
     transactions_from = factory.LazyFunction(lambda: dt.datetime(2025, 1, 1, tzinfo=dt.UTC))
     transactions_to = factory.LazyFunction(lambda: dt.datetime(2027, 12, 31, tzinfo=dt.UTC))
     authorised_at = factory.LazyFunction(timezone.now)
