@@ -26,6 +26,14 @@ def run_django(env_overrides: dict[str, str], *args: str, tmp_path: Path) -> sub
     )
 
 
+def print_settings(
+    env_overrides: dict[str, str], expression: str, *, tmp_path: Path
+) -> subprocess.CompletedProcess[str]:
+    """Run ``print(<expression>)`` with ``settings`` in scope, in a fresh interpreter."""
+    code = f"from django.conf import settings; print({expression})"
+    return run_django(env_overrides, "shell", "--no-imports", "-c", code, tmp_path=tmp_path)
+
+
 def production_env(**extra: str) -> dict[str, str]:
     env = {
         "DJANGO_ENV": "production",
@@ -57,22 +65,8 @@ def test_check_deploy_is_clean_under_production_settings(tmp_path):
 
 
 def test_local_runs_generate_an_untracked_secret_key_once(tmp_path):
-    first = run_django(
-        {"DJANGO_ENV": "local"},
-        "shell",
-        "--no-imports",
-        "-c",
-        "from django.conf import settings; print(settings.SECRET_KEY)",
-        tmp_path=tmp_path,
-    )
-    second = run_django(
-        {"DJANGO_ENV": "local"},
-        "shell",
-        "--no-imports",
-        "-c",
-        "from django.conf import settings; print(settings.SECRET_KEY)",
-        tmp_path=tmp_path,
-    )
+    first = print_settings({"DJANGO_ENV": "local"}, "settings.SECRET_KEY", tmp_path=tmp_path)
+    second = print_settings({"DJANGO_ENV": "local"}, "settings.SECRET_KEY", tmp_path=tmp_path)
     assert first.returncode == 0, first.stderr
     key = first.stdout.strip()
     assert len(key) >= 50
@@ -82,12 +76,10 @@ def test_local_runs_generate_an_untracked_secret_key_once(tmp_path):
 
 
 def test_database_url_selects_postgresql(tmp_path):
-    result = run_django(
+    database = "settings.DATABASES['default']"
+    result = print_settings(
         {"DJANGO_ENV": "local", "DATABASE_URL": "postgres://u@db.example:5432/agg"},
-        "shell",
-        "--no-imports",
-        "-c",
-        "from django.conf import settings; d=settings.DATABASES['default']; print(d['ENGINE'], d['NAME'], d['HOST'])",
+        f"{database}['ENGINE'], {database}['NAME'], {database}['HOST']",
         tmp_path=tmp_path,
     )
     assert result.returncode == 0, result.stderr
@@ -95,12 +87,9 @@ def test_database_url_selects_postgresql(tmp_path):
 
 
 def test_defaults_need_no_services(tmp_path):
-    result = run_django(
+    result = print_settings(
         {"DJANGO_ENV": "local"},
-        "shell",
-        "--no-imports",
-        "-c",
-        "from django.conf import settings; print(settings.DATABASES['default']['ENGINE'], settings.CELERY_BROKER_URL)",
+        "settings.DATABASES['default']['ENGINE'], settings.CELERY_BROKER_URL",
         tmp_path=tmp_path,
     )
     assert result.returncode == 0, result.stderr
