@@ -10,7 +10,7 @@ import time
 
 
 def main(argv: list[str]) -> int:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aggregator.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aggregator.config.settings")
     import django
 
     django.setup()

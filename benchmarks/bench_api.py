@@ -5,7 +5,7 @@
 
 Builds (once; reused while it has the data) a dedicated database ``<your db>_bench`` holding 1,000,000
 transactions over 200 accounts — one of 600,000 so that page 5,000 exists — generated server-side with
-``generate_series``; serves it with gunicorn (``aggregator.wsgi``, 2 workers for two cores, settings
+``generate_series``; serves it with gunicorn (``aggregator.config.wsgi``, 2 workers for two cores, settings
 ``benchmarks.bench_settings``: Redis cache, the benchmark URLs of ``benchmarks/bench_urls.py``); then measures
 with httpx in threads and prints, never asserts:
 
@@ -73,7 +73,7 @@ def setup_main() -> None:
     """Migrate and seed the bench database (idempotent); print the ids the client needs as JSON."""
     import django
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aggregator.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aggregator.config.settings")
     django.setup()
     import datetime as dt
 
@@ -350,7 +350,7 @@ def run(argv: list[str]) -> None:
     server = subprocess.Popen(
         [
             str(Path(PY).parent / "gunicorn"),
-            "aggregator.wsgi",
+            "aggregator.config.wsgi",
             f"--workers={workers}",
             f"--bind=127.0.0.1:{port}",
             "--log-level=warning",

@@ -237,7 +237,7 @@ def _gunicorn(database_name: str):  # type: ignore[no-untyped-def]
     process = subprocess.Popen(
         [
             gunicorn,
-            "aggregator.wsgi",
+            "aggregator.config.wsgi",
             "-w",
             "2",
             "-b",
@@ -366,7 +366,10 @@ def run(argv: list[str]) -> None:
         if arg.startswith("--bank="):
             bank = arg.split("=", 1)[1]
     synchronous = "--synchronous-commit" in argv
-    settings.AGGREGATOR["SYNC_SYNCHRONOUS_COMMIT"] = synchronous
+    settings.AGGREGATOR = {**settings.AGGREGATOR, "SYNC_SYNCHRONOUS_COMMIT": synchronous}
+    from aggregator.conf import aggregator_settings
+
+    aggregator_settings.reload()
     from tests.factories import ConnectionFactory, InstitutionFactory  # noqa: F401  (factory_boy is a dev dep)
 
     with _bench_database() as name:

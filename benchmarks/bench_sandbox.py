@@ -50,12 +50,12 @@ def _free_port() -> int:
 
 
 def _start_server(port: int) -> subprocess.Popen:
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "aggregator.settings", "LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "aggregator.config.settings", "LOG_LEVEL": "WARNING"}
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     proc = subprocess.Popen(
         [
             gunicorn,
-            "aggregator.wsgi:application",
+            "aggregator.config.wsgi:application",
             "--workers",
             "2",
             "--bind",

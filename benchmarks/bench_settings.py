@@ -1,7 +1,7 @@
 """Settings for ``bench_api``'s gunicorn: the real settings plus the benchmark-only URLs (bare and everyday
 baselines), DEBUG off, throttles too high to trigger (but still counted), and Redis as the cache when reachable."""
 
-from aggregator.settings import *  # noqa: F403
+from aggregator.config.settings import *  # noqa: F403
 
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_http_methods
 
 from aggregator.models import Connection
 
+from .conf import consent_settings
 from .demo import DEMO_USERS
 from .models import Consent
 from .selectors import consent_access_summary, consent_list_for_user, user_connections
@@ -48,8 +49,7 @@ class RateLimitedLoginView(auth_views.LoginView):
     redirect_authenticated_user = False
 
     def _limits(self) -> tuple[int, int]:
-        conf = getattr(settings, "CONSENT", {})
-        return int(conf.get("LOGIN_MAX_FAILURES", 5)), int(conf.get("LOGIN_LOCKOUT_SECONDS", 900))
+        return int(consent_settings.LOGIN_MAX_FAILURES), int(consent_settings.LOGIN_LOCKOUT_SECONDS)
 
     def _locked(self, username: str) -> bool:
         max_failures, _ = self._limits()

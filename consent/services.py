@@ -10,13 +10,14 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from aggregator import events
+from providers.conf import provider_settings
 
+from .conf import consent_settings
 from .models import AccessToken, Consent, ConsentEvent, Grant, RefreshToken
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ __all__ = [
 ]
 
 # A consent nobody approves within this window expires (the authorisation link goes stale).
-AWAITING_AUTHORISATION_TTL = dt.timedelta(minutes=getattr(settings, "CONSENT", {}).get("AWAITING_TTL_MINUTES", 30))
+AWAITING_AUTHORISATION_TTL = dt.timedelta(minutes=consent_settings.AWAITING_TTL_MINUTES)
 
 Status = Consent.Status
 Actor = ConsentEvent.Actor
@@ -48,7 +49,7 @@ class ConsentStateError(ValidationError):
 
 
 def max_consent_days() -> int:
-    return int(settings.AGGREGATOR.get("CONSENT_MAX_DAYS", 90))
+    return int(provider_settings.CONSENT_MAX_DAYS)
 
 
 def _transition(

@@ -25,6 +25,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 from .base import BankAdapter, Credentials, PermanentProviderError, ReauthRequiredError
+from .conf import provider_settings
 
 __all__ = [
     "credentials_decrypt",
@@ -63,7 +64,7 @@ def _fernet_for(keys: tuple[str, ...]) -> MultiFernet:
 
 
 def _keys() -> tuple[str, ...]:
-    keys = tuple(k for k in getattr(settings, "AGGREGATOR", {}).get("CREDENTIAL_KEYS", []) if k)
+    keys = tuple(k for k in provider_settings.CREDENTIAL_KEYS if k)
     if keys:
         return keys
     if getattr(settings, "IS_PRODUCTION", False):

@@ -35,7 +35,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from django.conf import settings
 from django.utils import timezone
 from tenacity import (
     RetryCallState,
@@ -52,6 +51,7 @@ from .base import (
     ReauthRequiredError,
     TransientProviderError,
 )
+from .conf import provider_settings
 
 __all__ = [
     "USER_AGENT",
@@ -74,10 +74,6 @@ ErrorMapper = Callable[["HttpResponse"], ProviderError | None]
 
 # tenacity's sleep, through a module attribute so tests can observe the waits without waiting.
 _sleep: Callable[[float], None] = time.sleep
-
-
-def _option(name: str, default: Any) -> Any:
-    return getattr(settings, "AGGREGATOR", {}).get(name, default)
 
 
 @dataclass(frozen=True)
@@ -172,7 +168,7 @@ class _RetryPolicy:
 
     def __init__(self) -> None:
         self.backoff = wait_exponential_jitter(
-            multiplier=_option("HTTP_RETRY_INITIAL", 0.5), max=_option("HTTP_RETRY_MAX_WAIT", 10.0), jitter=0.5
+            multiplier=provider_settings.HTTP_RETRY_INITIAL, max=provider_settings.HTTP_RETRY_MAX_WAIT, jitter=0.5
         )
 
     def __call__(self, state: RetryCallState) -> float:
@@ -189,7 +185,7 @@ class _ConnectFailed(TransientProviderError):
 
 
 def _retryable(method: str) -> Callable[[BaseException], bool]:
-    max_retry_after = float(_option("HTTP_MAX_RETRY_AFTER", 30.0))
+    max_retry_after = float(provider_settings.HTTP_MAX_RETRY_AFTER)
 
     def decide(exc: BaseException) -> bool:
         if isinstance(exc, RateLimitedError):
@@ -205,10 +201,10 @@ def _retryable(method: str) -> Callable[[BaseException], bool]:
 
 def _build_client(*, cookies: bool) -> httpx.Client:
     timeout = httpx.Timeout(
-        connect=float(_option("HTTP_CONNECT_TIMEOUT", 5.0)),
-        read=float(_option("HTTP_READ_TIMEOUT", 30.0)),
-        write=float(_option("HTTP_READ_TIMEOUT", 30.0)),
-        pool=float(_option("HTTP_CONNECT_TIMEOUT", 5.0)),
+        connect=float(provider_settings.HTTP_CONNECT_TIMEOUT),
+        read=float(provider_settings.HTTP_READ_TIMEOUT),
+        write=float(provider_settings.HTTP_READ_TIMEOUT),
+        pool=float(provider_settings.HTTP_CONNECT_TIMEOUT),
     )
     jar = http.cookiejar.CookieJar()
     if not cookies:
@@ -218,7 +214,7 @@ def _build_client(*, cookies: bool) -> httpx.Client:
         timeout=timeout,
         follow_redirects=False,
         headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-        limits=httpx.Limits(max_connections=int(_option("HTTP_MAX_CONNECTIONS", 50)), max_keepalive_connections=20),
+        limits=httpx.Limits(max_connections=int(provider_settings.HTTP_MAX_CONNECTIONS), max_keepalive_connections=20),
         cookies=jar,
     )
 
@@ -256,7 +252,7 @@ class ProviderClient:
         like any transient failure (idempotent methods) and never reaches the caller as partial data.
         """
         method = method.upper()
-        attempts = 1 + (int(_option("HTTP_MAX_RETRIES", 4)) if retries is None else retries)
+        attempts = 1 + (int(provider_settings.HTTP_MAX_RETRIES) if retries is None else retries)
         request_id = str(uuid.uuid4())
         retrying = Retrying(
             sleep=lambda seconds: _sleep(seconds),
@@ -308,7 +304,7 @@ class ProviderClient:
     ) -> HttpResponse:
         all_headers = {"x-fapi-interaction-id": request_id, "X-Request-ID": request_id}
         all_headers.update(headers or {})
-        max_bytes = int(_option("HTTP_MAX_RESPONSE_BYTES", 20 * 1024 * 1024))
+        max_bytes = int(provider_settings.HTTP_MAX_RESPONSE_BYTES)
         started = time.monotonic()
         status: int | str = "-"
         try:

@@ -1,7 +1,7 @@
 """The adapter registry: bank dialects loaded once by dotted path, keyed by their unique ``name``.
 
 Sources, in order: ``settings.AGGREGATOR["ADAPTERS"]`` (dotted paths), then the installed packages' entry points
-in the group ``settings.AGGREGATOR.get("ADAPTER_ENTRY_POINT_GROUP", "aggregator.adapters")`` (empty string: off).
+in the group ````provider_settings.ADAPTER_ENTRY_POINT_GROUP```` (empty string: off).
 A bad path, a class that is not a ``BankAdapter``, a missing ``name`` or a duplicate name raises
 ``ImproperlyConfigured`` — at start-up, because ``ProvidersConfig.ready()`` loads the registry. Changing the
 ``AGGREGATOR`` setting (e.g. ``override_settings`` in tests) reloads it.
@@ -29,6 +29,7 @@ from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
 from .base import BankAdapter
+from .conf import provider_settings
 
 __all__ = [
     "adapter_class",
@@ -40,7 +41,6 @@ __all__ = [
     "sandbox_clients",
 ]
 
-DEFAULT_ENTRY_POINT_GROUP = "aggregator.adapters"
 
 _lock = threading.Lock()
 _registry: dict[str, type[BankAdapter]] | None = None
@@ -57,8 +57,7 @@ def _check(candidate: Any, source: str) -> type[BankAdapter]:
 
 def adapters_load() -> dict[str, type[BankAdapter]]:
     """Import every configured adapter and validate the set (raises ``ImproperlyConfigured``)."""
-    options = getattr(settings, "AGGREGATOR", {})
-    paths = options.get("ADAPTERS", [])
+    paths = provider_settings.ADAPTERS
     if isinstance(paths, str):
         raise ImproperlyConfigured('AGGREGATOR["ADAPTERS"] must be a list of dotted paths, not a string.')
     loaded: dict[str, type[BankAdapter]] = {}
@@ -79,7 +78,7 @@ def adapters_load() -> dict[str, type[BankAdapter]]:
             raise ImproperlyConfigured(f"Cannot import adapter {path!r} from AGGREGATOR['ADAPTERS']: {exc}") from exc
         add(_check(candidate, path), path)
 
-    group = options.get("ADAPTER_ENTRY_POINT_GROUP", DEFAULT_ENTRY_POINT_GROUP)
+    group = provider_settings.ADAPTER_ENTRY_POINT_GROUP
     if group:
         for ep in entry_points(group=group):
             try:
@@ -153,7 +152,7 @@ def adapter_config(institution: Any) -> dict[str, Any]:
             }
         )
     config.update(institution_config)
-    config.update(getattr(settings, "AGGREGATOR", {}).get("INSTITUTIONS", {}).get(institution.slug, {}))
+    config.update(provider_settings.INSTITUTIONS.get(institution.slug, {}))
     config.setdefault("institution_slug", institution.slug)
     return config
 

@@ -15,8 +15,9 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import close_old_connections, connections
+
+from aggregator.conf import aggregator_settings
 
 __all__ = ["AccessRecord", "access_log_flush", "access_log_record"]
 
@@ -43,7 +44,7 @@ _flusher_pid: int | None = None
 
 
 def _flush_interval() -> float:
-    return float(settings.AGGREGATOR.get("ACCESS_LOG_FLUSH_SECONDS", 1.0))
+    return float(aggregator_settings.ACCESS_LOG_FLUSH_SECONDS)
 
 
 def access_log_record(record: AccessRecord) -> None:

@@ -16,7 +16,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import orjson
-from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
@@ -28,6 +27,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from aggregator import selectors
+from aggregator.conf import aggregator_settings
 from aggregator.middleware import request_id_for
 from aggregator.models import Transaction
 from consent.api_auth import ConsentRequired, ConsentTokenAuthentication
@@ -392,7 +392,7 @@ class TransactionSyncView(ConsentAPIView):
                 after = (dt.datetime.fromisoformat(pos["u"]), int(pos["i"]))
             except (KeyError, TypeError, ValueError):
                 raise CursorError() from None
-        lag = dt.timedelta(seconds=settings.AGGREGATOR.get("DELTA_FEED_SAFETY_LAG_SECONDS", 2.0))
+        lag = dt.timedelta(seconds=aggregator_settings.DELTA_FEED_SAFETY_LAG_SECONDS)
         until = selectors.transaction_change_watermark(lag=lag)
         if after is not None and until < after[0]:
             until = after[0]  # the watermark never moves a cursor backwards

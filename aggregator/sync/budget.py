@@ -21,10 +21,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from django.conf import settings
-
 from providers.base import BankAdapter
 
+from ..conf import aggregator_settings
 from ..models import Connection
 
 __all__ = [
@@ -113,7 +112,7 @@ def budget_record(connection: Connection, *, now: datetime, run_id: int | None =
 
 def next_sync_at(connection: Connection, adapter_cls: type[BankAdapter] | BankAdapter, *, now: datetime) -> datetime:
     """When the next scheduled sync of ``connection`` should run, given a sync starting (or started) ``now``."""
-    interval: timedelta = settings.AGGREGATOR.get("SYNC_INTERVAL", timedelta(hours=1))
+    interval: timedelta = aggregator_settings.SYNC_INTERVAL
     limit = syncs_per_day(adapter_cls)
     if limit is not None:
         interval = max(interval, DAY / limit + MARGIN)

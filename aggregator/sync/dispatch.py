@@ -22,6 +22,7 @@ from django.db import connection as db
 from django.db import transaction
 from django.utils import timezone
 
+from ..conf import aggregator_settings
 from ..models import Connection, SyncRun
 from . import budget
 
@@ -33,7 +34,7 @@ DISPATCHABLE_STATUSES = (Connection.Status.ACTIVE, Connection.Status.ERROR)
 
 
 def dispatch_jitter_seconds() -> float:
-    return float(settings.AGGREGATOR.get("SYNC_JITTER_SECONDS", 30))
+    return float(aggregator_settings.SYNC_JITTER_SECONDS)
 
 
 def connections_dispatch_due(*, now: datetime | None = None, limit: int = 500) -> list[SyncRun]:

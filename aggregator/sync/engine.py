@@ -29,6 +29,7 @@ from providers.base import (
 )
 
 from .. import events
+from ..conf import aggregator_settings
 from ..models import Account, Connection, SyncRun, Transaction
 from . import budget
 from .locks import connection_lock
@@ -50,7 +51,7 @@ class _BudgetSpent(Exception):
 
 
 def sync_overlap() -> timedelta:
-    return timedelta(days=settings.AGGREGATOR.get("SYNC_OVERLAP_DAYS", 7))
+    return timedelta(days=aggregator_settings.SYNC_OVERLAP_DAYS)
 
 
 def _adapter_for(connection: Connection, psu_ip_address: str = "") -> BankAdapter:
@@ -216,7 +217,7 @@ def _reauth_required(connection: Connection, sync_run: SyncRun, exc: ProviderErr
 def _fail_permanent(connection: Connection, sync_run: SyncRun, exc: ProviderError) -> SyncRun:
     logger.warning("sync %s of connection %s failed permanently: %s", sync_run.pk, connection.pk, exc.code)
     now = timezone.now()
-    interval = settings.AGGREGATOR.get("SYNC_INTERVAL", timedelta(hours=1))
+    interval = aggregator_settings.SYNC_INTERVAL
     with transaction.atomic():
         Connection.objects.filter(pk=connection.pk).exclude(
             status__in=[Connection.Status.REAUTH_REQUIRED, Connection.Status.DISCONNECTED]

@@ -14,9 +14,10 @@ from typing import Any
 
 import httpx
 import orjson
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+
+from aggregator.conf import aggregator_settings
 
 from .models import WebhookDelivery, WebhookEvent
 from .signing import SIGNATURE_HEADER, webhook_signature_header
@@ -39,7 +40,7 @@ USER_AGENT = "open-banking-aggregator-webhooks/1.0"
 
 
 def _max_attempts() -> int:
-    return int(settings.AGGREGATOR.get("WEBHOOK_MAX_ATTEMPTS", 8))
+    return int(aggregator_settings.WEBHOOK_MAX_ATTEMPTS)
 
 
 def webhook_backoff(attempts: int) -> float:
@@ -88,7 +89,7 @@ def webhook_delivery_attempt(*, delivery_id: int, client: httpx.Client | None = 
         "Webhook-Id": str(event.id),
         SIGNATURE_HEADER: webhook_signature_header(secret=secret, body=body),
     }
-    timeout = float(settings.AGGREGATOR.get("WEBHOOK_TIMEOUT_SECONDS", 10.0))
+    timeout = float(aggregator_settings.WEBHOOK_TIMEOUT_SECONDS)
     response_code: int | None = None
     error = ""
     try:

@@ -94,10 +94,10 @@ def test_500_outside_drf_is_json_too(settings, client):
     def broken(request):  # type: ignore[no-untyped-def]
         raise RuntimeError("boom")
 
-    import aggregator.urls
+    import aggregator.config.urls
 
     settings.ROOT_URLCONF = type(
-        "Urls", (), {"urlpatterns": [path("api/v1/broken", broken), *aggregator.urls.urlpatterns]}
+        "Urls", (), {"urlpatterns": [path("api/v1/broken", broken), *aggregator.config.urls.urlpatterns]}
     )
     client.raise_request_exception = False
     _assert_shape(client.get("/api/v1/broken"), 500)

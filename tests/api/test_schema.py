@@ -32,7 +32,7 @@ def _keep_the_test_connection():  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def api_schema(db):  # type: ignore[no-untyped-def]
-    from aggregator.wsgi import application
+    from aggregator.config.wsgi import application
 
     return schemathesis.from_wsgi("/api/schema/?format=json", application).include(path_regex=OUR_PATHS)
 
@@ -57,7 +57,7 @@ def test_every_operation_conforms_to_the_schema(case, bearer):  # type: ignore[n
 
 def test_real_responses_of_every_endpoint_match_the_schema(token, consent, shared_account, monkeypatch):
     """Random UUIDs mostly meet 404s; this walks the happy paths with real ids through the same schema."""
-    from aggregator.wsgi import application
+    from aggregator.config.wsgi import application
 
     monkeypatch.setattr("aggregator.tasks.enqueue_connection_sync", lambda **kwargs: None)
     loaded = schemathesis.from_wsgi("/api/schema/?format=json", application)

@@ -3,7 +3,7 @@ database on PostgreSQL, and a real Celery worker subprocess on the Redis broker.
 
 * ``sandbox`` — a live server serving ``/sandbox/`` (``settings.SANDBOX_BASE_URL`` points at it; adapters read it
   at call time), the sandbox institutions and demo OAuth clients, the sandbox clock at real time.
-* ``celery_worker`` — ``celery -A aggregator worker --pool=solo`` started once per session against the *test*
+* ``celery_worker`` — ``celery -A aggregator.config worker --pool=solo`` started once per session against the *test*
   database (``DATABASE_URL`` built from the live connection settings) and the same sandbox URL; torn down (and
   its queue purged) at the end of the session, before pytest-django drops the test database.
 * ``_no_session_left_when_the_test_database_is_dropped`` (session, autouse) — torn down after the worker and the
@@ -119,7 +119,7 @@ def celery_worker(django_db_setup, django_db_blocker, live_server, tmp_path_fact
         require_postgres()
         broker = require_redis_broker()
         database_url = _database_url()
-    from aggregator.celery import app
+    from aggregator.config.celery import app
 
     app.control.purge()  # leftovers of an earlier, interrupted run
     celery = shutil.which("celery", path=str(Path(sys.executable).parent)) or "celery"
@@ -139,7 +139,7 @@ def celery_worker(django_db_setup, django_db_blocker, live_server, tmp_path_fact
             [
                 celery,
                 "-A",
-                "aggregator",
+                "aggregator.config",
                 "worker",
                 "--pool=solo",
                 "--loglevel=INFO",

@@ -46,7 +46,8 @@ def test_the_same_inputs_give_the_same_transactions():
 
 def test_data_is_identical_in_a_fresh_process_with_another_hash_seed():
     script = (
-        "import django, hashlib, json, os, sys; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'aggregator.settings');"
+        "import django, hashlib, json, os, sys; "
+        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'aggregator.config.settings');"
         "django.setup(); from datetime import datetime, UTC;"
         "from providers.sandbox.data.export import export_user;"
         "doc = export_user('rhein', 'bob', now=datetime(2026, 6, 15, 12, tzinfo=UTC));"

@@ -9,11 +9,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection as db
 from django.db import transaction
 
+from aggregator.conf import aggregator_settings
 from providers.base import TransactionData
 
 from ...models import Transaction
@@ -108,7 +108,7 @@ def upsert(batch: Sequence[tuple[int, TransactionData]], now: datetime) -> Upser
     sql = statements()
     # A page is re-fetchable from the bank, and a later synchronous commit (the sync's outcome) flushes it: it
     # need not wait for its own WAL flush (atomicity and ordering are unchanged; see the module docstring).
-    synchronous = "on" if settings.AGGREGATOR.get("SYNC_SYNCHRONOUS_COMMIT", False) else "off"
+    synchronous = "on" if aggregator_settings.SYNC_SYNCHRONOUS_COMMIT else "off"
     db.ensure_connection()
     with transaction.atomic(savepoint=False), psycopg.Cursor(db.connection) as cursor:
         cursor.execute(sql.prepare.replace("{synchronous_commit}", synchronous))

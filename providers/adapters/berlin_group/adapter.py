@@ -41,8 +41,9 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.utils import timezone
+
+from providers.conf import provider_settings
 
 from ...base import (
     AccountData,
@@ -81,7 +82,7 @@ class BerlinGroupAdapter(OAuthBankAdapter[BerlinGroupClient]):
     # --- authorization -----------------------------------------------------------------------------
     def start_authorization(self, *, redirect_uri: str, user_hint: str = "") -> AuthorizationRequest:
         client = self.client
-        max_days = int(getattr(settings, "AGGREGATOR", {}).get("CONSENT_MAX_DAYS", 90))
+        max_days = int(provider_settings.CONSENT_MAX_DAYS)
         valid_until = timezone.now().date() + timedelta(days=max_days)
         body = client.consent_create(
             body={

@@ -39,8 +39,9 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.utils import timezone
+
+from providers.conf import provider_settings
 
 from ...base import (
     AccountData,
@@ -96,7 +97,7 @@ class OBIEAdapter(OAuthBankAdapter[OBIEClient]):
     def start_authorization(self, *, redirect_uri: str, user_hint: str = "") -> AuthorizationRequest:
         client = self.client
         token = client.client_credentials_token()
-        max_days = int(getattr(settings, "AGGREGATOR", {}).get("CONSENT_MAX_DAYS", 90))
+        max_days = int(provider_settings.CONSENT_MAX_DAYS)
         expires_at = timezone.now().replace(microsecond=0) + timedelta(days=max_days)
         body = client.consent_create(
             token=token,

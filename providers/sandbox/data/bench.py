@@ -82,7 +82,7 @@ def run(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aggregator.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aggregator.config.settings")
     import django
 
     django.setup()

@@ -4,7 +4,7 @@ import os
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aggregator.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aggregator.config.settings")
 
 app = Celery("aggregator")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -18,7 +18,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parents[2]
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "oauth2_provider",
     "django_celery_beat",
     "aggregator",
+    "aggregator.webhooks",
     "consent",
     "providers",
 ]
@@ -80,6 +81,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "aggregator.middleware.RequestIdMiddleware",
+    "aggregator.api.errors.ApiErrorMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -88,9 +90,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-ROOT_URLCONF = "aggregator.urls"
-WSGI_APPLICATION = "aggregator.wsgi.application"
-ASGI_APPLICATION = "aggregator.asgi.application"
+ROOT_URLCONF = "aggregator.config.urls"
+WSGI_APPLICATION = "aggregator.config.wsgi.application"
+ASGI_APPLICATION = "aggregator.config.asgi.application"
 
 TEMPLATES = [
     {
@@ -201,6 +203,13 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
+    # One JSON error shape for every status; domain errors mapped to HTTP in one place.
+    "EXCEPTION_HANDLER": "aggregator.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_RATES": {
+        "tpp": env.str("API_THROTTLE_TPP", default="6000/min"),
+        "consent": env.str("API_THROTTLE_CONSENT", default="600/min"),
+        "consent_refresh": env.str("API_THROTTLE_CONSENT_REFRESH", default="3/hour"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Open Banking Aggregator API",
@@ -208,6 +217,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "ENUM_NAME_OVERRIDES": {"ConsentStatusEnum": "consent.models.Consent.Status"},
+    "COMPONENT_SPLIT_REQUEST": True,
+    "OAUTH2_FLOWS": ["authorizationCode", "clientCredentials"],
+    "OAUTH2_AUTHORIZATION_URL": "/oauth/authorize/",
+    "OAUTH2_TOKEN_URL": "/oauth/token/",
+    "OAUTH2_REFRESH_URL": "/oauth/token/",
     # Every operation names its scopes with extend_schema(auth=…), so the scheme itself is declared here once.
     "APPEND_COMPONENTS": {
         "securitySchemes": {
@@ -244,7 +258,11 @@ OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "consent.RefreshToken"
 OAUTH2_PROVIDER_GRANT_MODEL = "consent.Grant"
 OAUTH2_PROVIDER_ID_TOKEN_MODEL = "consent.IDToken"
 OAUTH2_PROVIDER_DEVICE_GRANT_MODEL = "consent.DeviceGrant"
+# Consent-bound OAuth2 (consent/oauth.py), FAPI-inspired profile: see docs/security.md.
 OAUTH2_PROVIDER = {
+    "OAUTH2_VALIDATOR_CLASS": "consent.oauth.ConsentOAuth2Validator",
+    # Every consent is approved explicitly on our consent screen; never re-use an earlier approval.
+    "REQUEST_APPROVAL_PROMPT": "force",
     "SCOPES": {
         "consents": "Create and manage consents (client credentials)",
         "accounts": "Read the consented accounts",
@@ -274,28 +292,46 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
 }
 
-# --- Aggregator options (one namespaced dict, like REST_FRAMEWORK) -------------------------------------
-AGGREGATOR = {
-    # Adapters by dotted path; each class declares a unique ``name`` used by Institution.provider.
-    "ADAPTERS": env.list(
-        "AGGREGATOR_ADAPTERS",
-        default=[
-            "providers.adapters.obie.OBIEAdapter",
-            "providers.adapters.berlin_group.BerlinGroupAdapter",
-            "providers.adapters.cursor_delta.CursorDeltaAdapter",
-        ],
-    ),
-    # MultiFernet keys for upstream bank credentials, newest first. Local runs generate one into var/.
-    "CREDENTIAL_KEYS": env.list("CREDENTIAL_KEYS", default=[]),
-    "SYNC_INTERVAL": timedelta(minutes=env.int("SYNC_INTERVAL_MINUTES", default=60)),
-    "HTTP_CONNECT_TIMEOUT": env.float("HTTP_CONNECT_TIMEOUT", default=5.0),
-    "HTTP_READ_TIMEOUT": env.float("HTTP_READ_TIMEOUT", default=30.0),
-    "HTTP_MAX_RESPONSE_BYTES": env.int("HTTP_MAX_RESPONSE_BYTES", default=20 * 1024 * 1024),
-    "HTTP_MAX_RETRIES": env.int("HTTP_MAX_RETRIES", default=4),
-    "CONSENT_MAX_DAYS": env.int("CONSENT_MAX_DAYS", default=90),
-}
-if IS_PRODUCTION and not AGGREGATOR["CREDENTIAL_KEYS"]:
+# --- App options: one namespaced dict per app, defaults declared once in each app's conf module ----------
+# (providers/conf.py, aggregator/conf.py, consent/conf.py). Only what the environment sets goes in here.
+
+
+def _set(**options: object) -> dict:
+    return {key: value for key, value in options.items() if value is not None}
+
+
+def _minutes(value: int | None) -> timedelta | None:
+    return None if value is None else timedelta(minutes=value)
+
+
+AGGREGATOR = _set(
+    # providers (adapters, HTTP client, credentials)
+    ADAPTERS=env.list("AGGREGATOR_ADAPTERS", default=None),
+    ADAPTER_ENTRY_POINT_GROUP=env.str("AGGREGATOR_ADAPTER_ENTRY_POINT_GROUP", default=None),
+    # AGGREGATOR_INSTITUTIONS='{"albion": {"client_id": "…"}}': secrets of a real bank's client, per institution.
+    INSTITUTIONS=env.json("AGGREGATOR_INSTITUTIONS", default=None),
+    CREDENTIAL_KEYS=env.list("CREDENTIAL_KEYS", default=None),
+    CONSENT_MAX_DAYS=env.int("CONSENT_MAX_DAYS", default=None),
+    HTTP_CONNECT_TIMEOUT=env.float("HTTP_CONNECT_TIMEOUT", default=None),
+    HTTP_READ_TIMEOUT=env.float("HTTP_READ_TIMEOUT", default=None),
+    HTTP_MAX_RESPONSE_BYTES=env.int("HTTP_MAX_RESPONSE_BYTES", default=None),
+    HTTP_MAX_RETRIES=env.int("HTTP_MAX_RETRIES", default=None),
+    HTTP_MAX_RETRY_AFTER=env.float("HTTP_MAX_RETRY_AFTER", default=None),
+    # aggregator (sync, data API, webhooks)
+    SYNC_INTERVAL=_minutes(env.int("SYNC_INTERVAL_MINUTES", default=None)),
+    ACCESS_LOG_FLUSH_SECONDS=env.float("API_ACCESS_LOG_FLUSH_SECONDS", default=None),
+    DELTA_FEED_SAFETY_LAG_SECONDS=env.float("API_DELTA_FEED_SAFETY_LAG_SECONDS", default=None),
+    WEBHOOK_TIMEOUT_SECONDS=env.float("WEBHOOK_TIMEOUT_SECONDS", default=None),
+    WEBHOOK_MAX_ATTEMPTS=env.int("WEBHOOK_MAX_ATTEMPTS", default=None),
+)
+if IS_PRODUCTION and not AGGREGATOR.get("CREDENTIAL_KEYS"):
     raise ImproperlyConfigured("CREDENTIAL_KEYS must be set in production (comma-separated Fernet keys).")
+
+CONSENT = _set(
+    AWAITING_TTL_MINUTES=env.int("CONSENT_AWAITING_TTL_MINUTES", default=None),
+    LOGIN_MAX_FAILURES=env.int("LOGIN_MAX_FAILURES", default=None),
+    LOGIN_LOCKOUT_SECONDS=env.int("LOGIN_LOCKOUT_SECONDS", default=None),
+)
 
 # Base URL the sandbox adapters call. Defaults to this very server.
 SANDBOX_BASE_URL = env.str("SANDBOX_BASE_URL", default=PUBLIC_BASE_URL.rstrip("/") + "/sandbox")
@@ -308,69 +344,3 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
 }
-
-# --- webhooks ---
-# Data API (aggregator/api) and TPP webhooks (aggregator/webhooks): one JSON error shape, throttles backed by the
-# cache (Redis via CACHE_URL in production), batched access logging, and the OAuth2 scheme in the OpenAPI file.
-INSTALLED_APPS += ["aggregator.webhooks"]
-MIDDLEWARE.insert(
-    MIDDLEWARE.index("aggregator.middleware.RequestIdMiddleware") + 1, "aggregator.api.errors.ApiErrorMiddleware"
-)
-REST_FRAMEWORK["EXCEPTION_HANDLER"] = "aggregator.api.errors.exception_handler"
-REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
-    "tpp": env.str("API_THROTTLE_TPP", default="6000/min"),
-    "consent": env.str("API_THROTTLE_CONSENT", default="600/min"),
-    "consent_refresh": env.str("API_THROTTLE_CONSENT_REFRESH", default="3/hour"),
-}
-SPECTACULAR_SETTINGS.update(
-    {
-        "OAUTH2_FLOWS": ["authorizationCode", "clientCredentials"],
-        "OAUTH2_AUTHORIZATION_URL": "/oauth/authorize/",
-        "OAUTH2_TOKEN_URL": "/oauth/token/",
-        "OAUTH2_REFRESH_URL": "/oauth/token/",
-        "COMPONENT_SPLIT_REQUEST": True,
-    }
-)
-AGGREGATOR.update(
-    {
-        # Access-log rows are buffered per process and written in batches; 0 writes each one in the request.
-        "ACCESS_LOG_FLUSH_SECONDS": env.float("API_ACCESS_LOG_FLUSH_SECONDS", default=1.0),
-        # Delta feed: rows younger than this are held back so a slow concurrent commit cannot be skipped.
-        "DELTA_FEED_SAFETY_LAG_SECONDS": env.float("API_DELTA_FEED_SAFETY_LAG_SECONDS", default=2.0),
-        "WEBHOOK_TIMEOUT_SECONDS": env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0),
-        "WEBHOOK_MAX_ATTEMPTS": env.int("WEBHOOK_MAX_ATTEMPTS", default=8),
-    }
-)
-
-# --- consent ---
-# Consent-bound OAuth2 (consent/oauth.py). FAPI-inspired profile, see docs/security.md.
-OAUTH2_PROVIDER.update(
-    {
-        "OAUTH2_VALIDATOR_CLASS": "consent.oauth.ConsentOAuth2Validator",
-        "PKCE_REQUIRED": True,
-        # Every consent is approved explicitly on our consent screen; never re-use an earlier approval.
-        "REQUEST_APPROVAL_PROMPT": "force",
-        "DEFAULT_SCOPES": ["accounts"],
-        "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"] if DJANGO_ENV in {"local", "test"} else ["https"],
-    }
-)
-CONSENT = {
-    # Unanswered authorisation requests expire after this many minutes.
-    "AWAITING_TTL_MINUTES": env.int("CONSENT_AWAITING_TTL_MINUTES", default=30),
-    # Failed logins allowed per (client IP, username) within LOGIN_LOCKOUT_SECONDS.
-    "LOGIN_MAX_FAILURES": env.int("LOGIN_MAX_FAILURES", default=5),
-    "LOGIN_LOCKOUT_SECONDS": env.int("LOGIN_LOCKOUT_SECONDS", default=15 * 60),
-}
-
-# --- providers (adapters) ---
-# Per-institution adapter options from the environment, merged over Institution.config (secrets of a real
-# bank's client belong here, not in the database): AGGREGATOR_INSTITUTIONS='{"albion": {"client_id": "…"}}'.
-AGGREGATOR.update(
-    {
-        "INSTITUTIONS": env.json("AGGREGATOR_INSTITUTIONS", default={}),
-        # A bank's Retry-After longer than this is not waited for in-process: the error goes to the caller.
-        "HTTP_MAX_RETRY_AFTER": env.float("HTTP_MAX_RETRY_AFTER", default=30.0),
-        # Entry-point group scanned for extra adapters (empty: off).
-        "ADAPTER_ENTRY_POINT_GROUP": env.str("AGGREGATOR_ADAPTER_ENTRY_POINT_GROUP", default="aggregator.adapters"),
-    }
-)

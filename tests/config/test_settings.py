@@ -19,7 +19,7 @@ def run_django(env_overrides: dict[str, str], *args: str, tmp_path: Path) -> sub
         for k, v in os.environ.items()
         if k not in {"SECRET_KEY", "DJANGO_ENV", "DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL"}
     }
-    env.update({"DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "aggregator.settings"})
+    env.update({"DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "aggregator.config.settings"})
     env.update(env_overrides)
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120

@@ -4,7 +4,7 @@ import pytest
 from celery import Celery
 from django.db import connection
 
-from aggregator import views
+from aggregator.config import health as views
 
 pytestmark = pytest.mark.django_db
 

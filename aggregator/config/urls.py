@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from .views import healthz
+from .health import healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),

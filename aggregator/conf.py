@@ -1,0 +1,33 @@
+"""Options of the aggregator app (data domain, API, webhooks), read as ``aggregator_settings.SYNC_INTERVAL``.
+
+Defaults are declared here once; deployments set them in ``settings.AGGREGATOR`` (from the environment, see
+``aggregator/config/settings.py``). The adapter/HTTP options of the same dict belong to ``providers.conf``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from providers.conf import AppSettings
+
+__all__ = ["AGGREGATOR_DEFAULTS", "aggregator_settings"]
+
+AGGREGATOR_DEFAULTS: dict[str, Any] = {
+    # How often a connection is synced when no bank limit asks for less.
+    "SYNC_INTERVAL": timedelta(hours=1),
+    # Scheduled syncs start up to this many seconds late (spreads a thundering herd).
+    "SYNC_JITTER_SECONDS": 30,
+    # Window dialects re-read this many days before the last booking date seen.
+    "SYNC_OVERLAP_DAYS": 7,
+    # Page commits of a sync on PostgreSQL use synchronous_commit=off unless this is true.
+    "SYNC_SYNCHRONOUS_COMMIT": False,
+    # Access-log rows are buffered per process and written in batches; 0 writes each one in the request.
+    "ACCESS_LOG_FLUSH_SECONDS": 1.0,
+    # Delta feed: rows younger than this are held back so a slow concurrent commit cannot be skipped.
+    "DELTA_FEED_SAFETY_LAG_SECONDS": 2.0,
+    "WEBHOOK_TIMEOUT_SECONDS": 10.0,
+    "WEBHOOK_MAX_ATTEMPTS": 8,
+}
+
+aggregator_settings = AppSettings("AGGREGATOR", AGGREGATOR_DEFAULTS)
