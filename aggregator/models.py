@@ -20,6 +20,7 @@ __all__ = [
     "Balance",
     "Connection",
     "Institution",
+    "PendingAuthorization",
     "SyncRun",
     "Transaction",
     "mask_identifier",
@@ -224,6 +225,8 @@ class Transaction(models.Model):
             models.Index(fields=["account", "-booking_date", "-id"], name="txn_account_newest_idx"),
             # The delta feed: what changed on an account since a point in time.
             models.Index(fields=["account", "updated_at", "id"], name="txn_account_changes_idx"),
+            # The delta feed's "added" phase walks (created_at, id): see aggregator.delta.
+            models.Index(fields=["account", "created_at", "id"], name="txn_account_created_idx"),
         ]
 
     def __str__(self) -> str:
@@ -272,3 +275,8 @@ class SyncRun(models.Model):
         if self.started_at and self.finished_at:
             return (self.finished_at - self.started_at).total_seconds()
         return None
+
+
+# The connect flow's server-side state lives with the flow (aggregator/connections/); imported here so Django
+# registers it with this app.
+from .connections.models import PendingAuthorization  # noqa: E402

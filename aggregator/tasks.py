@@ -17,6 +17,8 @@ from django.conf import settings
 from providers.base import RateLimitedError, TransientProviderError
 
 from .models import SyncRun
+from .sync.dispatch import connections_dispatch_due
+from .sync.services import connection_sync
 
 __all__ = [
     "RETRY_BACKOFF_BASE",
@@ -24,7 +26,6 @@ __all__ = [
     "SYNC_MAX_RETRIES",
     "connection_sync_task",
     "connections_dispatch_task",
-    "enqueue_connection_sync",
     "retry_countdown",
 ]
 
@@ -62,8 +63,6 @@ def retry_countdown(retries: int, retry_after: float | None = None) -> float:
 def connection_sync_task(self, sync_run_id: int, psu_ip_address: str = "") -> str | None:  # type: ignore[no-untyped-def]
     """Run the queued ``SyncRun`` ``sync_run_id`` (``psu_ip_address``: the user asked in person, see
     ``sync_request``; a retry is the same request); returns its outcome."""
-    from .sync.services import connection_sync
-
     sync_run = SyncRun.objects.select_related("connection__institution").filter(pk=sync_run_id).first()
     if sync_run is None:
         logger.warning("sync run %s vanished before it ran", sync_run_id)
@@ -84,12 +83,4 @@ def connection_sync_task(self, sync_run_id: int, psu_ip_address: str = "") -> st
 @shared_task(name="aggregator.tasks.connections_dispatch_task", acks_late=True, soft_time_limit=50, time_limit=60)
 def connections_dispatch_task() -> int:
     """Queue a sync for every connection that is due (run by celery beat every minute); returns how many."""
-    from .sync.dispatch import connections_dispatch_due
-
     return len(connections_dispatch_due())
-
-
-def enqueue_connection_sync(*, sync_run_id: int, countdown: float = 0, psu_ip_address: str = "") -> None:
-    """Send the sync task for a queued ``SyncRun`` (services call this from ``transaction.on_commit``)."""
-    kwargs = {"psu_ip_address": psu_ip_address} if psu_ip_address else {}
-    connection_sync_task.apply_async(args=[sync_run_id], kwargs=kwargs, countdown=countdown or None)

@@ -112,8 +112,8 @@ def _bulk_pages(bank: str) -> tuple[list, list[list]]:
 def _ingest(connection, accounts, pages) -> tuple[float, int, int]:  # type: ignore[no-untyped-def]
     """Upsert every page as a sync does; (seconds, rows served, rows written)."""
     from aggregator.models import SyncRun
+    from aggregator.sync.accounts import accounts_upsert
     from aggregator.sync.engine import _store_page
-    from aggregator.sync.services import accounts_upsert
 
     stored = {a.provider_account_id: a for a in accounts_upsert(connection=connection, accounts=accounts)}
     run = SyncRun.objects.create(connection=connection)
@@ -308,12 +308,12 @@ def _end_to_end(database_name: str, bank: str) -> None:
     from unittest import mock
 
     from django.conf import settings
+    from providers.management.commands.sandbox_connect import sandbox_connect
 
     from aggregator.models import Transaction
     from aggregator.services import institution_sync_sandbox
     from aggregator.sync import engine
     from aggregator.sync.services import connection_sync
-    from providers.management.commands.sandbox_connect import sandbox_connect
     from providers.sandbox.oauth.clients import client_sync_demo
 
     with _gunicorn(database_name) as base:

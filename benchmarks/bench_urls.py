@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import orjson
-from aggregator.config.urls import urlpatterns as real_urlpatterns
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path
@@ -18,6 +17,7 @@ from rest_framework.pagination import PageNumberPagination
 
 from aggregator.api.pagination import cursor_encode
 from aggregator.api.serializers import TRANSACTION_FIELDS, transaction_data
+from aggregator.config.urls import urlpatterns as real_urlpatterns
 from aggregator.models import Account, Transaction
 from consent.api_auth import ConsentRequired
 

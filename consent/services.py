@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from aggregator import events
+from aggregator.domain_events import DomainEvent, publish
 from providers.conf import provider_settings
 
 from .conf import consent_settings
@@ -73,7 +73,7 @@ def _transition(
     consent.status = to_status
     consent.status_changed_at = now
     consent.save(update_fields=["status", "status_changed_at", "updated_at", *extra_fields])
-    return ConsentEvent.objects.create(
+    event = ConsentEvent.objects.create(
         consent=consent,
         actor_type=actor_type,
         actor_user=actor_user,
@@ -81,6 +81,16 @@ def _transition(
         to_status=to_status,
         reason=reason,
     )
+    publish(
+        DomainEvent(
+            name="consent.status_changed",
+            subject_type="consent",
+            subject_id=str(consent.pk),
+            data={"from_status": from_status, "to_status": to_status, "actor_type": actor_type},
+            occurred_at=now,
+        )
+    )
+    return event
 
 
 def _end_tokens(*, consent: Consent) -> None:
@@ -183,7 +193,6 @@ def consent_revoke(*, consent: Consent, actor_type: str, actor_user: Any = None,
     """Withdraw an authorised consent (user, TPP or staff) and end all of its tokens now."""
     if actor_type not in Actor.values:
         raise ValueError(f"unknown actor type {actor_type!r}")
-    from_status = consent.status
     _transition(
         consent=consent,
         to_status=Status.REVOKED,
@@ -195,14 +204,12 @@ def consent_revoke(*, consent: Consent, actor_type: str, actor_user: Any = None,
         reason=reason,
     )
     _end_tokens(consent=consent)
-    events.consent_status_changed(consent=consent, from_status=from_status)
     return consent
 
 
 @transaction.atomic
 def consent_expire(*, consent: Consent, reason: str = "") -> Consent:
     """The system ends a consent whose time is up (or an authorisation request nobody answered)."""
-    from_status = consent.status
     _transition(
         consent=consent,
         to_status=Status.EXPIRED,
@@ -211,7 +218,6 @@ def consent_expire(*, consent: Consent, reason: str = "") -> Consent:
         reason=reason or "Consent period ended.",
     )
     _end_tokens(consent=consent)
-    events.consent_status_changed(consent=consent, from_status=from_status)
     return consent
 
 

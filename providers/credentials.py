@@ -3,7 +3,8 @@
 Keys come from ``settings.AGGREGATOR["CREDENTIAL_KEYS"]`` (url-safe base64 Fernet keys, newest first: the first
 encrypts, all decrypt). In local and test runs with no keys configured, one key is generated into
 ``DATA_DIR/credential_key`` (untracked, mode 0600); production refuses to start without keys (settings).
-``rotate_credential_keys`` re-encrypts every connection with the newest key.
+Storing credentials on a connection (and ``rotate_credential_keys``) is the aggregator's business:
+``aggregator.connections.credentials``; this module only encrypts and decrypts.
 
 Credentials are never logged and never shown: ``Credentials.__repr__`` hides the tokens, and the connection row
 only holds the Fernet token (plus non-secret expiry times and the consent id).
@@ -24,18 +25,15 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from .base import BankAdapter, Credentials, PermanentProviderError, ReauthRequiredError
+from .base import Credentials, PermanentProviderError
 from .conf import provider_settings
 
 __all__ = [
     "credentials_decrypt",
     "credentials_encrypt",
-    "credentials_fresh",
-    "credentials_load",
-    "credentials_rotate_all",
-    "credentials_store",
     "decrypt_text",
     "encrypt_text",
+    "token_rotate",
 ]
 
 
@@ -132,57 +130,6 @@ def credentials_decrypt(token: str) -> Credentials:
     )
 
 
-def credentials_store(*, connection: Any, credentials: Credentials) -> None:
-    """Encrypt ``credentials`` onto ``connection`` (an ``aggregator.models.Connection``) and save those fields."""
-    connection.encrypted_credentials = credentials_encrypt(credentials)
-    connection.credentials_expire_at = credentials.expires_at
-    fields = ["encrypted_credentials", "credentials_expire_at", "updated_at"]
-    if credentials.consent_id:
-        connection.upstream_consent_id = credentials.consent_id
-        connection.upstream_consent_expires_at = credentials.consent_expires_at
-        fields += ["upstream_consent_id", "upstream_consent_expires_at"]
-    if connection.pk:
-        connection.save(update_fields=fields)
-    else:
-        connection.save()
-
-
-def credentials_load(*, connection: Any) -> Credentials:
-    """The connection's decrypted credentials; ``ReauthRequiredError`` when none are stored."""
-    if not connection.encrypted_credentials:
-        raise ReauthRequiredError("no bank credentials stored for this connection", code="no_credentials")
-    return credentials_decrypt(connection.encrypted_credentials)
-
-
-def credentials_fresh(*, connection: Any, adapter: BankAdapter, leeway: float = 60.0) -> Credentials:
-    """Load the credentials and, when the access token is (nearly) expired, refresh and store them first.
-
-    Refresh tokens rotate: the new pair is stored before it is returned, so a crash right after never leaves
-    the connection holding a spent refresh token.
-    """
-    credentials = credentials_load(connection=connection)
-    if credentials.needs_refresh(leeway=leeway):
-        credentials = adapter.refresh(credentials)
-        credentials_store(connection=connection, credentials=credentials)
-    return credentials
-
-
-def credentials_rotate_all(*, batch_size: int = 500) -> int:
-    """Re-encrypt every stored credential with the newest key; returns how many rows were rewritten."""
-    from django.db import transaction
-
-    from aggregator.models import Connection
-
-    fernet = _fernet()
-    count = 0
-    pks = list(Connection.objects.exclude(encrypted_credentials="").order_by("pk").values_list("pk", flat=True))
-    for start in range(0, len(pks), batch_size):
-        with transaction.atomic():
-            rows = Connection.objects.select_for_update().filter(pk__in=pks[start : start + batch_size])
-            for pk, token in rows.values_list("pk", "encrypted_credentials"):
-                if not token:
-                    continue
-                rotated = fernet.rotate(token.encode()).decode()
-                Connection.objects.filter(pk=pk).update(encrypted_credentials=rotated)
-                count += 1
-    return count
+def token_rotate(token: str) -> str:
+    """``token`` re-encrypted with the newest key (``MultiFernet.rotate``)."""
+    return _fernet().rotate(token.encode()).decode()

@@ -13,3 +13,14 @@ def _isolated_cache(settings):  # type: ignore[no-untyped-def]
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def published_events():  # type: ignore[no-untyped-def]
+    """Every domain event published while the test runs (``aggregator.domain_events``), in order."""
+    from aggregator.domain_events import subscribe, unsubscribe
+
+    events: list = []
+    subscribe(events.append, dispatch_uid="tests.published_events")
+    yield events
+    unsubscribe("tests.published_events")

@@ -18,14 +18,24 @@ from typing import Any
 
 import orjson
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from aggregator.exceptions import (
+    ApplicationError,
+    ConflictError,
+    InvalidInputError,
+    LimitReachedError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from aggregator.middleware import request_id_for
 
 __all__ = [
+    "DOMAIN_STATUSES",
     "ApiError",
     "ApiErrorMiddleware",
     "error_body",
@@ -64,12 +74,44 @@ _STATUS_MESSAGES = {
 
 
 class ApiError(exceptions.APIException):
-    """A domain error with its own status and code, e.g. ``ApiError(409, "connection_unavailable", "…")``."""
+    """An error of the HTTP layer itself with its own status and code (domain code raises ``ApplicationError``)."""
 
     def __init__(self, status_code: int, code: str, message: str, *, field: str | None = None) -> None:
         self.status_code = status_code
         self.field = field
         super().__init__(detail=message, code=code)
+
+
+# Domain exceptions (aggregator.exceptions) → status; the most specific class wins.
+DOMAIN_STATUSES: tuple[tuple[type[ApplicationError], int], ...] = (
+    (InvalidInputError, 400),
+    (PermissionDeniedError, 403),
+    (NotFoundError, 404),
+    (ConflictError, 409),
+    (LimitReachedError, 429),
+    (ApplicationError, 400),
+)
+
+
+def _from_domain(exc: Exception) -> Exception:
+    """A domain or Django exception as the DRF exception that renders it."""
+    if isinstance(exc, ApplicationError):
+        status_code = next(code for cls, code in DOMAIN_STATUSES if isinstance(exc, cls))
+        api_exc = ApiError(status_code, exc.code, exc.message, field=exc.field)
+        if isinstance(exc, LimitReachedError):
+            api_exc.wait = exc.retry_after  # type: ignore[attr-defined]
+        return api_exc
+    if isinstance(exc, DjangoValidationError):
+        if hasattr(exc, "error_dict"):
+            return exceptions.ValidationError(
+                {f: [str(m) for e in errs for m in e] for f, errs in exc.error_dict.items()}
+            )
+        return exceptions.ValidationError(exc.messages)
+    if isinstance(exc, Http404):
+        return exceptions.NotFound()
+    if isinstance(exc, DjangoPermissionDenied):
+        return exceptions.PermissionDenied()
+    return exc
 
 
 def error_body(errors: Iterable[dict[str, Any]], request_id: str) -> dict[str, Any]:
@@ -124,11 +166,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     request = context.get("request")
     request_id = request_id_for(request._request if hasattr(request, "_request") else request) if request else ""
 
-    if isinstance(exc, Http404):
-        exc = exceptions.NotFound()
-    elif isinstance(exc, DjangoPermissionDenied):
-        exc = exceptions.PermissionDenied()
-
+    exc = _from_domain(exc)
     headers: dict[str, str] = {}
     if isinstance(exc, exceptions.APIException):
         status_code = exc.status_code

@@ -9,8 +9,6 @@ throttles (per TPP, per consent) → a selector that applies the consent → the
 
 from __future__ import annotations
 
-import datetime as dt
-import time
 import uuid
 from typing import Any
 from urllib.parse import urlencode
@@ -26,15 +24,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from aggregator import selectors
-from aggregator.conf import aggregator_settings
 from aggregator.middleware import request_id_for
-from aggregator.models import Transaction
 from consent.api_auth import ConsentRequired, ConsentTokenAuthentication
 
-from . import services
+from . import selectors, services
 from .access_log import AccessRecord, access_log_record
-from .pagination import CursorError, cursor_decode, cursor_encode, keyset_page
 from .serializers import (
     TRANSACTION_FIELDS,
     AccountSerializer,
@@ -63,8 +57,6 @@ __all__ = [
     "SyncRunDetailView",
     "TransactionSyncView",
 ]
-
-_MAX_ID = 2**63 - 1
 
 
 class ORJSONRenderer(BaseRenderer):
@@ -156,10 +148,7 @@ class ConsentAPIView(APIView):
         return response
 
     def get_account(self, request: Request, account_id: str) -> Any:
-        account = selectors.account_get_for_consent(consent=request.consent, account_id=_parse_uuid(account_id))
-        if account is None:
-            raise NotFound("No such account in this consent.")
-        return account
+        return selectors.account_get_for_consent(consent=request.consent, account_id=_parse_uuid(account_id))
 
 
 class AccountListView(ConsentAPIView):
@@ -248,14 +237,6 @@ class AccountTransactionsView(ConsentAPIView):
     def get(self, request: Request, account_id: str) -> Response:
         q = transaction_query(request.query_params)
         account_uuid = _parse_uuid(account_id)
-        owner = str(account_uuid)
-        after = None
-        if q.get("cursor"):
-            pos = cursor_decode(q["cursor"], purpose="transactions", owner=owner)
-            try:
-                after = (dt.date.fromisoformat(pos["d"]), int(pos["i"]))
-            except (KeyError, TypeError, ValueError):
-                raise CursorError() from None
         filters = selectors.TransactionFilters(
             booked_from=q.get("booked_from"),
             booked_to=q.get("booked_to"),
@@ -263,85 +244,36 @@ class AccountTransactionsView(ConsentAPIView):
             min_amount=q.get("min_amount"),
             max_amount=q.get("max_amount"),
         )
-        account_key = _account_key(request.consent, account_uuid)
-        if account_key is None:
-            raise NotFound("No such account in this consent.")
-        queryset = selectors.transaction_list(consent=request.consent, account=account_key, filters=filters)
-        rows, last = keyset_page(queryset, after=after, page_size=q["page_size"], fields=TRANSACTION_FIELDS)
-        links = _pending_links(
-            {(r["account_id"], r["pending_transaction_id"]) for r in rows if r["pending_transaction_id"]}
+        page = selectors.transaction_page_for_consent(
+            consent=request.consent,
+            account_id=account_uuid,
+            filters=filters,
+            page_size=q["page_size"],
+            cursor=q.get("cursor"),
         )
+        links = page.pending_ids
         data = [
             transaction_data(row, account_uuid, links.get((row["account_id"], row["pending_transaction_id"])))
-            for row in rows
+            for row in page.rows
         ]
-        next_query = None
-        if last is not None:
-            token = cursor_encode({"d": last[0].isoformat(), "i": last[1]}, purpose="transactions", owner=owner)
-            next_query = {"cursor": token}
-        start, end = selectors.transaction_date_range_for_consent(consent=request.consent)
         return Response(
             self.envelope(
                 request,
                 data,
-                next_query=next_query,
+                next_query={"cursor": page.next_cursor} if page.next_cursor else None,
                 page_size=q["page_size"],
-                transactions_from=start,
-                transactions_to=end,
+                transactions_from=page.transactions_from,
+                transactions_to=page.transactions_to,
             )
         )
-
-
-# (consent id, account public id) → account key, per process, for ACCOUNT_KEY_TTL seconds. Safe to memoise: a
-# consent's accounts are fixed when it is authorised, and the consent itself (status, expiry, permissions) is
-# still checked on every request; only positive answers are kept, so a 404 is always fresh. It saves one query
-# on the hottest endpoint; an account the bank stopped listing stays readable for at most the TTL.
-ACCOUNT_KEY_TTL = 30.0
-_ACCOUNT_KEYS: dict[tuple[Any, uuid.UUID], tuple[int, float]] = {}
-_ACCOUNT_KEYS_MAX = 10_000
-
-
-def _account_key(consent: Any, account_uuid: uuid.UUID) -> int | None:
-    now = time.monotonic()
-    hit = _ACCOUNT_KEYS.get((consent.pk, account_uuid))
-    if hit is not None and hit[1] > now:
-        return hit[0]
-    key = selectors.account_key_for_consent(consent=consent, account_id=account_uuid)
-    if key is not None:
-        if len(_ACCOUNT_KEYS) >= _ACCOUNT_KEYS_MAX:
-            _ACCOUNT_KEYS.clear()
-        _ACCOUNT_KEYS[(consent.pk, account_uuid)] = (key, now + ACCOUNT_KEY_TTL)
-    return key
-
-
-def _pending_links(wanted: set[tuple[int, str]]) -> dict[tuple[int, str], Any]:
-    """``(account pk, provider id)`` of pending transactions that booked ones replaced → their public ids (one
-    query, and only when a page holds such a booked row)."""
-    if not wanted:
-        return {}
-    rows = Transaction.objects.filter(
-        account_id__in={a for a, _ in wanted},
-        provider_transaction_id__in={p for _, p in wanted},
-        status=Transaction.Status.PENDING,
-    ).values_list("account_id", "provider_transaction_id", "public_id")
-    return {(a, p): public_id for a, p, public_id in rows if (a, p) in wanted}
 
 
 class TransactionSyncView(ConsentAPIView):
     """The delta feed across all the consent's accounts.
 
-    **Cursor design.** The feed is a keyset walk over ``(updated_at, id)`` of the transactions in the consent's
-    accounts and date range (index ``txn_account_changes_idx``). A cursor is the position of the last row handed
-    out. To make sure a concurrent writer can never be skipped — its rows become visible at *commit* time but
-    carry the ``updated_at`` stamped before — each call only hands out rows stamped up to a *watermark*:
-    ``now - DELTA_FEED_SAFETY_LAG_SECONDS`` (2 s), and on PostgreSQL also before the start of the oldest
-    transaction still writing in the database (``pg_stat_activity.xact_start``). Rows stamped later wait for the
-    next call. When a call reaches the watermark (``has_more: false``) the cursor jumps to it, so the next call
-    starts exactly where this one's view of the data was complete.
-
-    Classification: a row created after the cursor is *added*, one created before it *modified*, one with
-    ``removed_at`` *removed*. A pending transaction that posts under a new id is reported as the pending one
-    removed plus the booked one added with ``pending_transaction_id`` pointing at the removed id. The first call
+    The rules (what is ``added``, ``modified``, ``removed``, and why no row is skipped or mislabelled) live in
+    :mod:`aggregator.delta`. A pending transaction that posts under a new id is reported as the pending one
+    removed plus the booked one added with ``pending_transaction_id`` pointing at the removed id. The first walk
     (no cursor) returns every live transaction in range as *added*.
     """
 
@@ -353,7 +285,10 @@ class TransactionSyncView(ConsentAPIView):
         description=(
             "Call without `cursor` first (everything in range comes as `added`), then keep calling with "
             "`next_cursor` while `has_more` is true; store the last `next_cursor` and call again later (or when "
-            "a `transactions.updated` webhook arrives) to get what changed since."
+            "a `transactions.updated` webhook arrives) to get what changed since. A transaction is `added` the "
+            "first time your cursor passes it; `modified` and `removed` only name transactions your cursor has "
+            "passed before (apply `modified` as an upsert by id: a row that changed while you walked may come "
+            "again)."
         ),
         auth=[{"oauth2": ["transactions"]}],
         parameters=[DeltaQuerySerializer],
@@ -383,44 +318,27 @@ class TransactionSyncView(ConsentAPIView):
         params = DeltaQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         q = params.validated_data
-        consent = request.consent
-        owner = str(consent.pk)
-        after = None
-        if q.get("cursor"):
-            pos = cursor_decode(q["cursor"], purpose="delta", owner=owner)
-            try:
-                after = (dt.datetime.fromisoformat(pos["u"]), int(pos["i"]))
-            except (KeyError, TypeError, ValueError):
-                raise CursorError() from None
-        lag = dt.timedelta(seconds=aggregator_settings.DELTA_FEED_SAFETY_LAG_SECONDS)
-        until = selectors.transaction_change_watermark(lag=lag)
-        if after is not None and until < after[0]:
-            until = after[0]  # the watermark never moves a cursor backwards
-        count = q["count"]
-        rows = selectors.transaction_changes_for_consent(consent=consent, after=after, until=until, limit=count + 1)
-        has_more = len(rows) > count
-        rows = rows[:count]
-        added: list[dict[str, Any]] = []
-        modified: list[dict[str, Any]] = []
-        removed: list[dict[str, Any]] = []
-        links = _pending_links({(r.account_id, r.pending_transaction_id) for r in rows if r.pending_transaction_id})
-        for row in rows:
-            if row.removed_at is not None:
-                removed.append({"id": row.public_id, "account_id": row.account.public_id})
-                continue
+        page, next_cursor = selectors.transaction_delta_for_consent(
+            consent=request.consent, cursor=q.get("cursor"), count=q["count"]
+        )
+        rows = [*page.added, *page.modified]
+        links = selectors.pending_links(
+            {(r.account_id, r.pending_transaction_id) for r in rows if r.pending_transaction_id}
+        )
+
+        def item(row: Any) -> dict[str, Any]:
             values = {f: getattr(row, f) for f in TRANSACTION_FIELDS}
-            item = transaction_data(
-                values, row.account.public_id, links.get((row.account_id, row.pending_transaction_id))
-            )
-            if after is None or row.created_at > after[0]:
-                added.append(item)
-            else:
-                modified.append(item)
-        position = (rows[-1].updated_at, rows[-1].pk) if has_more else (until, _MAX_ID)
-        next_cursor = cursor_encode({"u": position[0].isoformat(), "i": position[1]}, purpose="delta", owner=owner)
-        data = {"added": added, "modified": modified, "removed": removed, "next_cursor": next_cursor}
-        data["has_more"] = has_more
-        return Response(self.envelope(request, data, next_query={"cursor": next_cursor} if has_more else None))
+            pending = links.get((row.account_id, row.pending_transaction_id))
+            return transaction_data(values, row.account.public_id, pending)
+
+        data = {
+            "added": [item(r) for r in page.added],
+            "modified": [item(r) for r in page.modified],
+            "removed": [{"id": r.public_id, "account_id": r.account.public_id} for r in page.removed],
+            "next_cursor": next_cursor,
+            "has_more": page.has_more,
+        }
+        return Response(self.envelope(request, data, next_query={"cursor": next_cursor} if page.has_more else None))
 
 
 class ConsentRefreshView(ConsentAPIView):
@@ -481,6 +399,4 @@ class SyncRunDetailView(ConsentAPIView):
     )
     def get(self, request: Request, sync_id: str) -> Response:
         run = selectors.syncrun_get_for_consent(consent=request.consent, sync_id=_parse_uuid(sync_id))
-        if run is None:
-            raise NotFound("No such sync for this consent.")
         return Response(self.envelope(request, syncrun_data(run, run.connection.institution.slug)))

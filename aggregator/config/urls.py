@@ -13,7 +13,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     # Bank connections (upstream OAuth redirect and callback).
-    path("connect/", include("providers.urls")),
+    path("connect/", include("aggregator.connections.urls")),
     # OAuth2 server for third parties (/oauth/…), consent screen, login and the user's dashboard (/me/…).
     path("", include("consent.urls")),
 ]

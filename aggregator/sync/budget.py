@@ -24,16 +24,18 @@ from datetime import datetime, timedelta
 from providers.base import BankAdapter
 
 from ..conf import aggregator_settings
-from ..models import Connection
+from ..models import Connection, SyncRun
 
 __all__ = [
     "BUDGET_KEY",
     "BUDGET_RUNS_KEY",
     "ENGINE_CALLS_PER_ACCOUNT",
+    "UNATTENDED_TRIGGERS",
     "budget_allows",
     "budget_attempts",
     "budget_next_free_at",
     "budget_record",
+    "budget_refusal_wait",
     "budget_run_recorded",
     "next_sync_at",
     "syncs_per_day",
@@ -91,6 +93,40 @@ def budget_next_free_at(
         return now
     # The window frees up when the oldest attempt that keeps it full leaves it.
     return attempts[len(attempts) - limit] + DAY + MARGIN
+
+
+# Triggers whose syncs spend the bank's unattended allowance (the user is not there).
+UNATTENDED_TRIGGERS = (SyncRun.Trigger.SCHEDULED, SyncRun.Trigger.API)
+
+
+def _pending_unrecorded(connection: Connection, *, now: datetime) -> int:
+    """Unattended syncs queued or running that have not recorded their attempt yet (each will spend one)."""
+    recorded = set((connection.sync_state or {}).get(BUDGET_RUNS_KEY) or [])
+    pending = SyncRun.objects.filter(
+        connection=connection,
+        trigger__in=UNATTENDED_TRIGGERS,
+        outcome__in=(SyncRun.Outcome.QUEUED, SyncRun.Outcome.RUNNING),
+        queued_at__gt=now - DAY,
+    ).values_list("pk", flat=True)
+    return sum(1 for pk in pending if pk not in recorded)
+
+
+def budget_refusal_wait(
+    connection: Connection, adapter_cls: type[BankAdapter] | BankAdapter, *, now: datetime
+) -> float | None:
+    """Seconds to wait before one more unattended sync of ``connection`` may be queued, or ``None`` if it may be
+    queued now: the same rule the engine applies when the sync starts (attempts in the last 24 hours below
+    ``syncs_per_day``), counting the unattended syncs already queued or running as spent."""
+    limit = syncs_per_day(adapter_cls)
+    if limit is None:
+        return None
+    attempts = budget_attempts(connection, now=now)
+    used = len(attempts) + _pending_unrecorded(connection, now=now)
+    if used < limit:
+        return None
+    oldest_needed = used - limit
+    free_at = attempts[oldest_needed] + DAY + MARGIN if oldest_needed < len(attempts) else now + DAY
+    return max((free_at - now).total_seconds(), 1.0)
 
 
 def budget_run_recorded(connection: Connection, run_id: int) -> bool:

@@ -22,9 +22,12 @@ from django.db import connection as db
 from django.db import transaction
 from django.utils import timezone
 
+from providers.registry import adapter_class
+
 from ..conf import aggregator_settings
 from ..models import Connection, SyncRun
 from . import budget
+from .services import sync_request
 
 __all__ = ["DISPATCHABLE_STATUSES", "connections_dispatch_due", "dispatch_jitter_seconds"]
 
@@ -39,10 +42,6 @@ def dispatch_jitter_seconds() -> float:
 
 def connections_dispatch_due(*, now: datetime | None = None, limit: int = 500) -> list[SyncRun]:
     """Queue a scheduled sync for each due connection (at most ``limit`` per call); return the queued runs."""
-    from providers.registry import adapter_class
-
-    from .services import sync_request
-
     now = now or timezone.now()
     jitter = dispatch_jitter_seconds()
     stale = timedelta(seconds=getattr(settings, "CELERY_TASK_TIME_LIMIT", 900) * 2)

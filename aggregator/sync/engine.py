@@ -27,11 +27,14 @@ from providers.base import (
     TransactionData,
     TransientProviderError,
 )
+from providers.registry import adapter_for
 
-from .. import events
 from ..conf import aggregator_settings
+from ..connections.credentials import credentials_fresh, credentials_load, credentials_store
+from ..domain_events import DomainEvent, publish
 from ..models import Account, Connection, SyncRun, Transaction
 from . import budget
+from .accounts import accounts_upsert
 from .locks import connection_lock
 from .progress import RunProgress
 from .upsert import UpsertResult, balances_upsert, transactions_mark_removed, transactions_upsert
@@ -43,7 +46,7 @@ logger = logging.getLogger(__name__)
 # Triggers that must stay within a bank's unattended-access budget (the rest are a person's explicit request;
 # unless the person is present — a PSU IP address — they are still counted, and the bank may refuse them with a
 # 429).
-BUDGETED_TRIGGERS = frozenset({SyncRun.Trigger.SCHEDULED, SyncRun.Trigger.API})
+BUDGETED_TRIGGERS = frozenset(budget.UNATTENDED_TRIGGERS)
 
 
 class _BudgetSpent(Exception):
@@ -55,8 +58,6 @@ def sync_overlap() -> timedelta:
 
 
 def _adapter_for(connection: Connection, psu_ip_address: str = "") -> BankAdapter:
-    from providers.registry import adapter_for
-
     return adapter_for(connection.institution, psu_ip_address=psu_ip_address)
 
 
@@ -194,7 +195,22 @@ def _succeed(connection: Connection, adapter: BankAdapter, sync_run: SyncRun) ->
         Connection.objects.filter(pk=connection.pk).update(**updates, updated_at=now)
         sync_run.refresh_from_db(fields=["added_count", "modified_count", "removed_count"])
         _finish(sync_run, SyncRun.Outcome.SUCCEEDED)
-        events.sync_completed(sync_run=sync_run)
+        publish(
+            DomainEvent(
+                name="sync.completed",
+                subject_type="sync_run",
+                subject_id=str(sync_run.public_id),
+                data={
+                    "connection_id": str(connection.public_id),
+                    "outcome": sync_run.outcome,
+                    "counts": {
+                        "added": sync_run.added_count,
+                        "modified": sync_run.modified_count,
+                        "removed": sync_run.removed_count,
+                    },
+                },
+            )
+        )
     for key, value in updates.items():
         setattr(connection, key, value)
     return sync_run
@@ -210,7 +226,14 @@ def _reauth_required(connection: Connection, sync_run: SyncRun, exc: ProviderErr
         )
         connection.refresh_from_db()
         _finish(sync_run, SyncRun.Outcome.REAUTH_REQUIRED, code=exc.code, detail=str(exc))
-        events.connection_reauth_required(connection=connection)
+        publish(
+            DomainEvent(
+                name="connection.reauth_required",
+                subject_type="connection",
+                subject_id=str(connection.public_id),
+                data={"error_code": exc.code},
+            )
+        )
     return sync_run
 
 
@@ -247,8 +270,6 @@ def _record_transient(
 
 # --- fetching and storing ---------------------------------------------------------------------------------
 def _credentials(connection: Connection, adapter: BankAdapter, *, force: bool = False) -> Credentials:
-    from providers.credentials import credentials_fresh, credentials_load, credentials_store
-
     if not force:
         return credentials_fresh(connection=connection, adapter=adapter)
     credentials = adapter.refresh(credentials_load(connection=connection))
@@ -257,8 +278,6 @@ def _credentials(connection: Connection, adapter: BankAdapter, *, force: bool = 
 
 
 def _pull(connection: Connection, adapter: BankAdapter, sync_run: SyncRun, progress: RunProgress) -> None:
-    from .services import accounts_upsert
-
     credentials = _credentials(connection, adapter)
     listed: dict[str, AccountData] = {}
     for data in adapter.list_accounts(credentials):

@@ -1,85 +1,21 @@
 """Entry points of the sync engine.
 
-* ``accounts_upsert`` — write the accounts an adapter listed (used by the connect flow and by every sync).
 * ``sync_request`` — create a queued ``SyncRun`` and enqueue the Celery task once the transaction commits.
 * ``connection_sync`` — run one sync now (what the task calls); see ``aggregator.sync.engine`` for the steps.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
+from celery import current_app
 from django.db import transaction
-from django.utils import timezone
 
-from providers.base import AccountData
+from ..models import Connection, SyncRun
+from .engine import run_sync
 
-from ..models import Account, Connection, SyncRun
+__all__ = ["ATTENDED_TRIGGERS", "SYNC_TASK", "connection_sync", "enqueue_connection_sync", "sync_request"]
 
-__all__ = ["ATTENDED_TRIGGERS", "accounts_upsert", "connection_sync", "sync_request"]
-
-# Account columns copied from AccountData (provider_account_id is the key).
-_ACCOUNT_FIELDS: tuple[str, ...] = (
-    "display_name",
-    "type",
-    "subtype",
-    "currency",
-    "iban",
-    "sort_code",
-    "account_number",
-    "masked_pan",
-    "holder_name",
-    "raw",
-)
-
-
-def _account_values(data: AccountData) -> dict:
-    values = {name: getattr(data, name) for name in _ACCOUNT_FIELDS}
-    values["raw"] = dict(data.raw or {})
-    values["type"] = data.type if data.type in Account.Type.values else Account.Type.OTHER
-    return values
-
-
-@transaction.atomic
-def accounts_upsert(*, connection: Connection, accounts: Sequence[AccountData]) -> list[Account]:
-    """Create or update the connection's accounts from the bank's full account list; return them in the given
-    order. Accounts the bank no longer lists get ``removed_at`` (their history stays); an account that comes back
-    is restored. Unchanged accounts are not written. Idempotent."""
-    now = timezone.now()
-    wanted: dict[str, AccountData] = {}
-    for data in accounts:
-        wanted[data.provider_account_id] = data  # a repeated id: the last one wins
-    existing = {a.provider_account_id: a for a in Account.objects.select_for_update().filter(connection=connection)}
-
-    to_create: list[Account] = []
-    to_update: list[Account] = []
-    for provider_id, data in wanted.items():
-        values = _account_values(data)
-        account = existing.get(provider_id)
-        if account is None:
-            to_create.append(Account(connection=connection, provider_account_id=provider_id, **values))
-            continue
-        changed = account.removed_at is not None or any(getattr(account, k) != v for k, v in values.items())
-        if changed:
-            for k, v in values.items():
-                setattr(account, k, v)
-            account.removed_at = None
-            account.updated_at = now
-            to_update.append(account)
-    for provider_id, account in existing.items():
-        if provider_id not in wanted and account.removed_at is None:
-            account.removed_at = now
-            account.updated_at = now
-            to_update.append(account)
-
-    if to_create:
-        Account.objects.bulk_create(to_create)
-    if to_update:
-        Account.objects.bulk_update(to_update, [*_ACCOUNT_FIELDS, "removed_at", "updated_at"])
-    by_id = {a.provider_account_id: a for a in existing.values()}
-    by_id.update({a.provider_account_id: a for a in to_create})
-    return [by_id[provider_id] for provider_id in wanted]
-
+# Services enqueue by task name (tasks import services, never the reverse).
+SYNC_TASK = "aggregator.tasks.connection_sync_task"
 
 # Triggers a present user can cause (and so may carry the user's IP address); never scheduled or third-party ones.
 ATTENDED_TRIGGERS = frozenset({SyncRun.Trigger.CONNECT, SyncRun.Trigger.MANUAL})
@@ -88,6 +24,12 @@ ATTENDED_TRIGGERS = frozenset({SyncRun.Trigger.CONNECT, SyncRun.Trigger.MANUAL})
 def _check_psu_ip(trigger: str, psu_ip_address: str) -> None:
     if psu_ip_address and trigger not in ATTENDED_TRIGGERS:
         raise ValueError(f"a {trigger} sync is unattended: it cannot carry the user's IP address")
+
+
+def enqueue_connection_sync(*, sync_run_id: int, countdown: float = 0, psu_ip_address: str = "") -> None:
+    """Send the sync task of a queued ``SyncRun`` by name (called from ``transaction.on_commit``)."""
+    kwargs = {"psu_ip_address": psu_ip_address} if psu_ip_address else {}
+    current_app.signature(SYNC_TASK, args=[sync_run_id], kwargs=kwargs).apply_async(countdown=countdown or None)
 
 
 def sync_request(*, connection: Connection, trigger: str, countdown: float = 0, psu_ip_address: str = "") -> SyncRun:
@@ -104,8 +46,6 @@ def sync_request(*, connection: Connection, trigger: str, countdown: float = 0, 
     sync_run = SyncRun.objects.create(connection=connection, trigger=trigger, outcome=SyncRun.Outcome.QUEUED)
 
     def enqueue() -> None:
-        from ..tasks import enqueue_connection_sync  # tasks import services; services enqueue lazily
-
         attended = {"psu_ip_address": psu_ip_address} if psu_ip_address else {}
         enqueue_connection_sync(sync_run_id=sync_run.pk, countdown=countdown, **attended)
 
@@ -138,8 +78,6 @@ def connection_sync(
     ``PermanentProviderError`` sets the connection to ``error`` and is recorded. Whatever happens, every page
     that was committed is exact, so a retry or a second run converges on the same rows.
     """
-    from .engine import run_sync
-
     _check_psu_ip(sync_run.trigger if sync_run is not None else trigger, psu_ip_address)
     if sync_run is None:
         sync_run = SyncRun.objects.create(connection=connection, trigger=trigger, outcome=SyncRun.Outcome.QUEUED)

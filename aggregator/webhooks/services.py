@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import orjson
+from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 
@@ -25,6 +26,8 @@ from .signing import SIGNATURE_HEADER, webhook_signature_header
 __all__ = [
     "BACKOFF_BASE_SECONDS",
     "BACKOFF_MAX_SECONDS",
+    "DELIVER_TASK",
+    "enqueue_webhook_delivery",
     "webhook_backoff",
     "webhook_body",
     "webhook_delivery_attempt",
@@ -49,9 +52,15 @@ def webhook_backoff(attempts: int) -> float:
     return ceiling * random.uniform(0.9, 1.0)
 
 
-def _enqueue(delivery_id: int, countdown: float = 0) -> None:
-    from .tasks import enqueue_webhook_delivery  # tasks import services; services enqueue lazily
+DELIVER_TASK = "webhooks.deliver"
 
+
+def enqueue_webhook_delivery(*, delivery_id: int, countdown: float = 0) -> None:
+    """Send the delivery task by name (tasks import services, never the reverse)."""
+    current_app.signature(DELIVER_TASK, args=[delivery_id]).apply_async(countdown=countdown or None)
+
+
+def _enqueue(delivery_id: int, countdown: float = 0) -> None:
     enqueue_webhook_delivery(delivery_id=delivery_id, countdown=countdown)
 
 

@@ -217,7 +217,7 @@ def fake_bank(settings):  # type: ignore[no-untyped-def]
 
 def make_connection(provider: str = "fake_window", **kwargs):  # type: ignore[no-untyped-def]
     """A connection at an institution served by ``provider``, holding valid (encrypted) credentials."""
-    from providers.credentials import credentials_store
+    from aggregator.connections.credentials import credentials_store
     from tests.factories import ConnectionFactory, InstitutionFactory
 
     institution = InstitutionFactory(slug=f"{provider.replace('_', '-')}-bank", provider=provider)

@@ -33,7 +33,7 @@ def enqueued():
     """What the dispatcher handed to Celery: (sync_run_id, countdown) pairs."""
     sent: list[tuple[int, float]] = []
     with mock.patch(
-        "aggregator.tasks.enqueue_connection_sync",
+        "aggregator.sync.services.enqueue_connection_sync",
         side_effect=lambda *, sync_run_id, countdown=0, psu_ip_address="": sent.append((sync_run_id, countdown)),
     ):
         yield sent
@@ -114,7 +114,7 @@ def _simulate(fake_bank, *, days: int, step: dt.timedelta, manual_at: set[int] =
     with (
         mock.patch("django.utils.timezone.now", side_effect=lambda: clock["now"]),
         mock.patch.object(FakeLimitedAdapter, "list_accounts", list_accounts),
-        mock.patch("aggregator.tasks.enqueue_connection_sync", side_effect=run_now),
+        mock.patch("aggregator.sync.services.enqueue_connection_sync", side_effect=run_now),
     ):
         tick = 0
         while clock["now"] < NOW + dt.timedelta(days=days):
@@ -353,7 +353,7 @@ def test_a_scheduled_or_third_party_sync_cannot_claim_the_user_is_present(fake_b
 def test_the_sync_task_passes_the_present_users_ip_address_to_the_sync(fake_bank):  # noqa: F811
     fake_bank.add_account("acc-1")
     run = SyncRun.objects.create(connection=make_connection("fake_limited"), trigger=SyncRun.Trigger.CONNECT)
-    with mock.patch("aggregator.sync.engine.run_sync") as run_sync:
+    with mock.patch("aggregator.sync.services.run_sync") as run_sync:
         run_sync.return_value = run
         connection_sync_task.apply(args=[run.pk], kwargs={"psu_ip_address": "203.0.113.9"}).get()
     assert run_sync.call_args.kwargs["psu_ip_address"] == "203.0.113.9"

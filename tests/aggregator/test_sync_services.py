@@ -10,8 +10,10 @@ import pytest
 from django.db import connection as db
 from django.utils import timezone
 
+from aggregator.connections.credentials import credentials_load, credentials_store
 from aggregator.models import Account, Balance, Connection, SyncRun, Transaction
-from aggregator.sync.services import accounts_upsert, connection_sync, sync_request
+from aggregator.sync.accounts import accounts_upsert
+from aggregator.sync.services import connection_sync, sync_request
 from aggregator.sync.upsert import TXN_COLUMNS
 from providers.base import (
     AccessTokenExpiredError,
@@ -22,7 +24,6 @@ from providers.base import (
     ReauthRequiredError,
     TransientProviderError,
 )
-from providers.credentials import credentials_load, credentials_store
 from tests.aggregator.sync_fakes import (  # noqa: F401
     FakeBank,
     FakeCursorAdapter,
@@ -374,7 +375,7 @@ def test_sync_request_queues_a_run_and_enqueues_the_task_only_on_commit():
     from django.db import transaction
 
     connection = make_connection()
-    with mock.patch("aggregator.tasks.enqueue_connection_sync") as enqueue:
+    with mock.patch("aggregator.sync.services.enqueue_connection_sync") as enqueue:
         with transaction.atomic():
             run = sync_request(connection=connection, trigger="connect", countdown=5)
             assert enqueue.call_count == 0
@@ -424,19 +425,19 @@ def test_an_access_token_refused_mid_sync_is_refreshed_once_and_the_sync_complet
     assert credentials_load(connection=connection).access_token == "access-1"
 
 
-def test_reauth_required_pauses_the_connection_and_announces_it(alice_bank):
+def test_reauth_required_pauses_the_connection_and_announces_it(alice_bank, published_events):
     connection = make_connection()
     alice_bank.errors["refresh"] = ReauthRequiredError("refresh token refused")
     alice_bank.errors["list_accounts"] = AccessTokenExpiredError("expired")
 
-    with mock.patch("aggregator.events.connection_reauth_required") as announced:
-        run = connection_sync(connection=connection)
+    run = connection_sync(connection=connection)
 
     assert (run.outcome, run.error_code) == (SyncRun.Outcome.REAUTH_REQUIRED, "reauth_required")
     connection.refresh_from_db()
     assert connection.status == Connection.Status.REAUTH_REQUIRED
     assert connection.next_sync_at is None
-    announced.assert_called_once()
+    announced = [e for e in published_events if e.name == "connection.reauth_required"]
+    assert [e.subject_id for e in announced] == [str(connection.public_id)]
     # and later syncs do not even call the bank
     calls = len(alice_bank.calls)
     assert connection_sync(connection=connection).error_code == "connection_reauth_required"
@@ -481,11 +482,16 @@ def test_a_permanent_error_sets_the_connection_in_error_until_a_sync_succeeds(al
     assert (connection.status, connection.last_error) == (Connection.Status.ACTIVE, "")
 
 
-def test_sync_completed_is_announced_after_a_successful_sync(alice_bank):
+def test_sync_completed_is_announced_after_a_successful_sync(alice_bank, published_events):
     connection = make_connection()
-    with mock.patch("aggregator.events.sync_completed") as announced:
-        run = connection_sync(connection=connection)
-    announced.assert_called_once_with(sync_run=run)
+    run = connection_sync(connection=connection)
+    announced = [e for e in published_events if e.name == "sync.completed"]
+    assert [e.subject_id for e in announced] == [str(run.public_id)]
+    assert announced[0].data["counts"] == {
+        "added": run.added_count,
+        "modified": run.modified_count,
+        "removed": run.removed_count,
+    }
 
 
 def test_a_disconnected_connection_is_skipped_without_calling_the_bank(alice_bank):

@@ -20,9 +20,9 @@ def _api_settings(settings):  # type: ignore[no-untyped-def]
     settings.CELERY_TASK_ALWAYS_EAGER = False
     # Users are made by the dozen here; real password hashing would dominate the run time.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    from aggregator.api import throttles, views
+    from aggregator.api import selectors, throttles
 
-    views._ACCOUNT_KEYS.clear()
+    selectors._ACCOUNT_KEYS.clear()
     throttles._reserved.clear()  # this process's throttle reservations belong to the (cleared) cache's counters
 
 

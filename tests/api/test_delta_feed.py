@@ -87,10 +87,12 @@ def test_a_large_delta_is_paged_with_has_more(api, shared_account):
 def test_rows_younger_than_the_safety_lag_wait_for_the_next_call(api, settings, shared_account):
     settings.AGGREGATOR = {**settings.AGGREGATOR, "DELTA_FEED_SAFETY_LAG_SECONDS": 60}
     old = TransactionFactory(account=shared_account, booking_date=dt.date(2026, 2, 1))
-    Transaction.objects.filter(pk=old.pk).update(updated_at=timezone.now() - dt.timedelta(minutes=5))
+    five_minutes_ago = timezone.now() - dt.timedelta(minutes=5)
+    Transaction.objects.filter(pk=old.pk).update(created_at=five_minutes_ago, updated_at=five_minutes_ago)
     # Stamped 10 s ago but, as far as a reader knows, possibly committed only now.
     young = TransactionFactory(account=shared_account, booking_date=dt.date(2026, 2, 2))
-    Transaction.objects.filter(pk=young.pk).update(updated_at=timezone.now() - dt.timedelta(seconds=10))
+    ten_seconds_ago = timezone.now() - dt.timedelta(seconds=10)
+    Transaction.objects.filter(pk=young.pk).update(created_at=ten_seconds_ago, updated_at=ten_seconds_ago)
     first = _feed(api)
     assert [t["id"] for t in first["added"]] == [str(old.public_id)]
     settings.AGGREGATOR = {**settings.AGGREGATOR, "DELTA_FEED_SAFETY_LAG_SECONDS": 0}

@@ -75,7 +75,7 @@ def test_429_with_retry_after(api, settings):
 @pytest.mark.parametrize("debug", [False, True])
 def test_500_inside_a_view(api, settings, monkeypatch, debug):
     settings.DEBUG = debug
-    from aggregator import selectors
+    from aggregator.api import selectors
 
     def boom(**kwargs):  # type: ignore[no-untyped-def]
         raise RuntimeError("database on fire")

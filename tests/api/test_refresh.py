@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from aggregator.models import Connection, SyncRun
-from tests.factories import SyncRunFactory
+from aggregator.sync.budget import budget_record, syncs_per_day
 
 pytestmark = pytest.mark.django_db
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 def enqueued(monkeypatch):  # type: ignore[no-untyped-def]
     sent: list[int] = []
     monkeypatch.setattr(
-        "aggregator.tasks.enqueue_connection_sync", lambda *, sync_run_id, countdown=0: sent.append(sync_run_id)
+        "aggregator.sync.services.enqueue_connection_sync", lambda *, sync_run_id, countdown=0: sent.append(sync_run_id)
     )
     return sent
 
@@ -52,25 +52,46 @@ def test_refresh_is_limited_per_consent_with_retry_after(api, consent, enqueued)
     assert SyncRun.objects.count() == 3
 
 
-def test_refresh_never_exceeds_the_banks_unattended_limit(api, consent, shared_account, monkeypatch, enqueued):
-    monkeypatch.setattr("aggregator.api.services.unattended_limit_for", lambda connection: 4)
+def _at_bank(connection, provider):  # type: ignore[no-untyped-def]
+    institution = connection.institution
+    institution.provider = provider
+    institution.save(update_fields=["provider"])
+
+
+def test_refresh_never_exceeds_the_banks_unattended_limit(api, consent, shared_account, enqueued):
+    """rhein (Berlin Group) allows 4 counted calls a day and a sync spends 2: 2 syncs a day. Two recorded in the
+    last 24 hours → 429 until the older one leaves the window (the engine's own rule, aggregator.sync.budget)."""
     connection = shared_account.connection
-    oldest = timezone.now() - dt.timedelta(hours=20)
-    for i in range(4):
-        run = SyncRunFactory(connection=connection, trigger="scheduled", outcome="succeeded")
-        SyncRun.objects.filter(pk=run.pk).update(queued_at=oldest + dt.timedelta(hours=i))
+    _at_bank(connection, "berlin_group")
+    now = timezone.now()
+    for hours_ago in (20, 19):
+        budget_record(connection, now=now - dt.timedelta(hours=hours_ago))
+    connection.save(update_fields=["sync_state"])
     response = _refresh(api, consent)
     assert response.status_code == 429
     assert response.json()["errors"][0]["code"] == "bank_limit_reached"
-    assert 4 * 3600 - 60 <= int(response["Retry-After"]) <= 4 * 3600 + 1
+    assert 4 * 3600 - 60 <= int(response["Retry-After"]) <= 4 * 3600 + 120
     assert not SyncRun.objects.filter(trigger="api").exists()
 
 
-def test_the_berlin_group_adapter_declares_its_daily_limit(shared_account):
-    from aggregator.api.services import unattended_limit_for
+@pytest.mark.parametrize(("provider", "accepted"), [("berlin_group", 2), ("obie", 3), ("cursor_delta", 3)])
+def test_a_refresh_the_bank_would_not_allow_today_is_429_never_a_202_that_ends_skipped(
+    api, consent, shared_account, enqueued, provider, accepted
+):
+    """At each sandbox bank: refreshes are accepted while the bank's allowance (counting the syncs already queued)
+    lasts — rhein 2 a day; albion and liberty set no limit, so only our 3-an-hour throttle stops them."""
+    _at_bank(shared_account.connection, provider)
+    statuses = [_refresh(api, consent).status_code for _ in range(4)]
+    assert statuses == [202] * accepted + [429] * (4 - accepted)
+    assert SyncRun.objects.filter(trigger="api").count() == accepted
 
-    shared_account.connection.institution.provider = "berlin_group"
-    assert unattended_limit_for(shared_account.connection) == 4
+
+def test_the_berlin_group_adapter_declares_its_daily_limit():
+    from providers.registry import adapter_class
+
+    assert adapter_class("berlin_group").unattended_calls_per_day == 4
+    assert syncs_per_day(adapter_class("berlin_group")) == 2
+    assert syncs_per_day(adapter_class("obie")) is None
 
 
 def test_refresh_without_an_active_connection_is_409(api, consent, shared_account, enqueued):

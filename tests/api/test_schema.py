@@ -41,7 +41,7 @@ def api_schema(db):  # type: ignore[no-untyped-def]
 def bearer(token, shared_account, monkeypatch):  # type: ignore[no-untyped-def]
     TransactionFactory(account=shared_account, booking_date=dt.date(2026, 2, 1))
     SyncRunFactory(connection=shared_account.connection)
-    monkeypatch.setattr("aggregator.tasks.enqueue_connection_sync", lambda **kwargs: None)
+    monkeypatch.setattr("aggregator.sync.services.enqueue_connection_sync", lambda **kwargs: None)
     return {"Authorization": f"Bearer {token.token}"}
 
 
@@ -59,7 +59,7 @@ def test_real_responses_of_every_endpoint_match_the_schema(token, consent, share
     """Random UUIDs mostly meet 404s; this walks the happy paths with real ids through the same schema."""
     from aggregator.config.wsgi import application
 
-    monkeypatch.setattr("aggregator.tasks.enqueue_connection_sync", lambda **kwargs: None)
+    monkeypatch.setattr("aggregator.sync.services.enqueue_connection_sync", lambda **kwargs: None)
     loaded = schemathesis.from_wsgi("/api/schema/?format=json", application)
     pending = TransactionFactory(account=shared_account, booking_date=dt.date(2026, 2, 1), status="pending")
     TransactionFactory(

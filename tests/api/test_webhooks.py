@@ -10,7 +10,7 @@ import pytest
 import respx
 from django.utils import timezone
 
-from aggregator import events
+from aggregator.domain_events import DomainEvent, publish
 from aggregator.models import SyncRun
 from aggregator.webhooks import services
 from aggregator.webhooks.models import WebhookDelivery, WebhookEvent
@@ -29,7 +29,7 @@ HOOK = "https://tpp.example/hooks"
 def queued(monkeypatch):  # type: ignore[no-untyped-def]
     sent: list[tuple[int, float]] = []
     monkeypatch.setattr(
-        "aggregator.webhooks.tasks.enqueue_webhook_delivery",
+        "aggregator.webhooks.services.enqueue_webhook_delivery",
         lambda *, delivery_id, countdown=0: sent.append((delivery_id, countdown)),
     )
     return sent
@@ -148,7 +148,7 @@ def test_sync_completed_announces_transactions_updated_to_consents_over_the_conn
         removed_count=1,
     )
     with django_capture_on_commit_callbacks(execute=True):
-        events.sync_completed(sync_run=run)
+        publish(_sync_completed(run))
     event = WebhookEvent.objects.get()
     assert event.type == "transactions.updated" and event.application == tpp
     assert event.payload["consent_id"] == str(consent.pk)
@@ -164,6 +164,10 @@ def test_sync_completed_announces_transactions_updated_to_consents_over_the_conn
     assert client.get("/api/v1/transactions/sync", {"cursor": event.payload["cursor"]}).status_code == 200
 
 
+def _sync_completed(run):  # type: ignore[no-untyped-def]
+    return DomainEvent(name="sync.completed", subject_type="sync_run", subject_id=str(run.public_id))
+
+
 def test_a_sync_without_changes_or_a_failed_one_announces_nothing(
     tpp, alice, shared_account, queued, django_capture_on_commit_callbacks
 ):
@@ -171,8 +175,8 @@ def test_a_sync_without_changes_or_a_failed_one_announces_nothing(
     quiet = SyncRunFactory(connection=shared_account.connection, outcome="succeeded")
     failed = SyncRunFactory(connection=shared_account.connection, outcome="failed", added_count=3)
     with django_capture_on_commit_callbacks(execute=True):
-        events.sync_completed(sync_run=quiet)
-        events.sync_completed(sync_run=failed)
+        publish(_sync_completed(quiet))
+        publish(_sync_completed(failed))
     assert not WebhookEvent.objects.exists()
 
 
@@ -181,7 +185,13 @@ def test_connection_reauth_required_is_announced(
 ):
     AuthorisedConsentFactory(application=tpp, user=alice, accounts=[shared_account])
     with django_capture_on_commit_callbacks(execute=True):
-        events.connection_reauth_required(connection=shared_account.connection)
+        publish(
+            DomainEvent(
+                name="connection.reauth_required",
+                subject_type="connection",
+                subject_id=str(shared_account.connection.public_id),
+            )
+        )
     event = WebhookEvent.objects.get()
     assert event.type == "connection.reauth_required"
     assert event.payload["connection_id"] == str(shared_account.connection.public_id)
@@ -195,7 +205,14 @@ def test_consent_end_is_announced_to_its_tpp(
     Consent.objects.filter(pk=consent.pk).update(status=status)
     consent.refresh_from_db()
     with django_capture_on_commit_callbacks(execute=True):
-        events.consent_status_changed(consent=consent, from_status="authorised")
+        publish(
+            DomainEvent(
+                name="consent.status_changed",
+                subject_type="consent",
+                subject_id=str(consent.pk),
+                data={"from_status": "authorised", "to_status": status},
+            )
+        )
     event = WebhookEvent.objects.get()
     assert event.type == event_type and event.payload["consent_id"] == str(consent.pk)
     assert len(queued) == 1
@@ -211,7 +228,7 @@ def test_nothing_is_announced_for_a_rolled_back_change(tpp, alice, shared_accoun
         pass
 
     with pytest.raises(Rollback), transaction.atomic():
-        events.sync_completed(sync_run=run)
+        publish(_sync_completed(run))
         raise Rollback
     assert not WebhookEvent.objects.exists()
 

@@ -208,11 +208,11 @@ def test_consent_events_are_immutable(alice, alice_accounts):
     assert ConsentEvent.objects.filter(reason="rewritten").count() == 0
 
 
-def test_revocation_announces_the_status_change(alice, alice_accounts, monkeypatch):  # type: ignore[no-untyped-def]
-    calls = []
-    monkeypatch.setattr(
-        "aggregator.events.consent_status_changed", lambda **kw: calls.append((kw["consent"].status, kw["from_status"]))
-    )
+def test_revocation_announces_the_status_change(alice, alice_accounts, published_events):  # type: ignore[no-untyped-def]
     consent = _authorised(alice, alice_accounts)
+    published_events.clear()
     consent_revoke(consent=consent, actor_type="user", actor_user=alice)
+    calls = [
+        (e.data["to_status"], e.data["from_status"]) for e in published_events if e.name == "consent.status_changed"
+    ]
     assert calls == [("revoked", "authorised")]

@@ -11,10 +11,10 @@ from unittest import mock
 import pytest
 from django.utils import timezone
 
+from aggregator.connections.credentials import credentials_load, credentials_store
 from aggregator.models import Connection, SyncRun, Transaction
 from aggregator.sync.dispatch import connections_dispatch_due
 from aggregator.sync.services import connection_sync
-from providers.credentials import credentials_load, credentials_store
 
 from .sync_helpers import assert_matches_ground_truth, connect, sync_to_ground_truth, sync_until_done
 
@@ -80,7 +80,7 @@ def test_an_expired_refresh_token_ends_in_reauth_required_and_the_connection_is_
     connection.refresh_from_db()
     assert (connection.status, connection.next_sync_at) == (Connection.Status.REAUTH_REQUIRED, None)
     Connection.objects.filter(pk=connection.pk).update(next_sync_at=timezone.now() - dt.timedelta(hours=1))
-    with mock.patch("aggregator.tasks.enqueue_connection_sync") as enqueue:
+    with mock.patch("aggregator.sync.services.enqueue_connection_sync") as enqueue:
         assert connections_dispatch_due(now=timezone.now() + dt.timedelta(days=30)) == []
     enqueue.assert_not_called()
 
@@ -103,7 +103,7 @@ def test_scheduled_syncs_never_exceed_the_berlin_banks_daily_limit(sandbox):
     outcomes = []
     with (
         mock.patch("aggregator.sync.engine.timezone", fake_timezone),
-        mock.patch("aggregator.tasks.enqueue_connection_sync", side_effect=run_now),
+        mock.patch("aggregator.sync.services.enqueue_connection_sync", side_effect=run_now),
     ):
         for _ in range(36):
             # Two hours went by for us too: our copy of the bank's access token has expired. Reload the row

@@ -10,9 +10,9 @@ from cryptography.fernet import Fernet
 from django.core.management import call_command
 from django.db import connection as db_connection
 
+from aggregator.connections.credentials import credentials_load, credentials_store
 from aggregator.models import Connection
 from providers.base import Credentials, PermanentProviderError, ReauthRequiredError
-from providers.credentials import credentials_load, credentials_store
 from tests.factories import ConnectionFactory
 
 SECRET_ACCESS = "access-0f9e8d7c6b5a-PLAINTEXT"

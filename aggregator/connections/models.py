@@ -25,6 +25,8 @@ class PendingAuthorization(models.Model):
     used_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        # Created by the providers app before the connect flow moved here (migrations 0004 / providers 0002).
+        db_table = "providers_pendingauthorization"
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["expires_at"], name="pendingauth_expires_idx")]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from providers.credentials import credentials_rotate_all
+from aggregator.connections.credentials import credentials_rotate_all
 
 
 class Command(BaseCommand):

@@ -9,12 +9,11 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from aggregator.connections.credentials import credentials_load
+from aggregator.connections.models import PendingAuthorization
 from aggregator.models import Account, Connection, SyncRun
-from providers.credentials import credentials_load
-from providers.models import PendingAuthorization
 from tests.factories import AccountFactory, ConnectionFactory, InstitutionFactory, UserFactory
-
-from .conftest import mock_albion, ok
+from tests.providers.conftest import _bank_settings, bank_mock, mock_albion, ok, sleeps  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.django_db
 
@@ -32,12 +31,12 @@ def alice(client):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def routes(bank_mock):  # type: ignore[no-untyped-def]
+def routes(bank_mock):  # type: ignore[no-untyped-def]  # noqa: F811
     return mock_albion(bank_mock)
 
 
 def _start(client, next_url="/me/consents/"):  # type: ignore[no-untyped-def]
-    response = client.get(reverse("providers:connect-start", args=["albion"]), {"next": next_url})
+    response = client.get(reverse("connections:connect-start", args=["albion"]), {"next": next_url})
     assert response.status_code == 302
     return parse_qs(urlsplit(response["Location"]).query)["state"][0], response
 
@@ -59,24 +58,24 @@ def test_start_keeps_only_local_next_urls(client, alice, albion, routes):
 
 
 def test_start_needs_a_logged_in_user(client, albion):
-    response = client.get(reverse("providers:connect-start", args=["albion"]))
+    response = client.get(reverse("connections:connect-start", args=["albion"]))
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
 
 
 def test_unknown_institution_is_a_clear_404(client, alice):
-    response = client.get(reverse("providers:connect-start", args=["atlantis"]))
+    response = client.get(reverse("connections:connect-start", args=["atlantis"]))
     assert response.status_code == 404 and b"not available" in response.content
 
 
 def test_bank_down_at_start_is_a_clear_502(client, alice, albion, routes):
     routes["consent"].mock(return_value=ok("albion", "error_consent_revoked", 500))
-    response = client.get(reverse("providers:connect-start", args=["albion"]))
+    response = client.get(reverse("connections:connect-start", args=["albion"]))
     assert response.status_code == 502 and b"could not be reached" in response.content
 
 
 def test_callback_connects_stores_encrypted_credentials_lists_accounts_and_queues_a_sync(client, alice, albion, routes):
     state, _ = _start(client, "/me/consents/?tab=banks")
-    response = client.get(reverse("providers:connect-callback"), {"state": state, "code": "abc"})
+    response = client.get(reverse("connections:connect-callback"), {"state": state, "code": "abc"})
 
     connection = Connection.objects.get(user=alice, institution=albion)
     assert response.status_code == 302
@@ -100,7 +99,7 @@ def test_reconnecting_a_reauth_required_connection_reuses_it_without_duplicate_a
     AccountFactory(connection=existing, provider_account_id="alb-alice-cur-8f3a", currency="GBP")
 
     state, _ = _start(client)
-    client.get(reverse("providers:connect-callback"), {"state": state, "code": "abc"})
+    client.get(reverse("connections:connect-callback"), {"state": state, "code": "abc"})
 
     assert list(Connection.objects.filter(user=alice, institution=albion)) == [existing]
     existing.refresh_from_db()
@@ -110,28 +109,28 @@ def test_reconnecting_a_reauth_required_connection_reuses_it_without_duplicate_a
 
 def test_a_state_is_used_once(client, alice, albion, routes):
     state, _ = _start(client)
-    assert client.get(reverse("providers:connect-callback"), {"state": state, "code": "abc"}).status_code == 302
-    replay = client.get(reverse("providers:connect-callback"), {"state": state, "code": "abc"})
+    assert client.get(reverse("connections:connect-callback"), {"state": state, "code": "abc"}).status_code == 302
+    replay = client.get(reverse("connections:connect-callback"), {"state": state, "code": "abc"})
     assert replay.status_code == 400 and b"already used" in replay.content
 
 
 def test_another_users_state_is_refused(client, alice, albion, routes):
     state, _ = _start(client)
     client.force_login(UserFactory(username="mallory"))
-    response = client.get(reverse("providers:connect-callback"), {"state": state, "code": "abc"})
+    response = client.get(reverse("connections:connect-callback"), {"state": state, "code": "abc"})
     assert response.status_code == 400 and not Connection.objects.exists()
 
 
 def test_an_expired_state_is_refused(client, alice, albion, routes):
     state, _ = _start(client)
     PendingAuthorization.objects.filter(state=state).update(expires_at=timezone.now() - timedelta(seconds=1))
-    response = client.get(reverse("providers:connect-callback"), {"state": state, "code": "abc"})
+    response = client.get(reverse("connections:connect-callback"), {"state": state, "code": "abc"})
     assert response.status_code == 400 and b"too long" in response.content
 
 
 def test_the_user_refusing_at_the_bank_is_a_clear_page(client, alice, albion, routes):
     state, _ = _start(client)
-    response = client.get(reverse("providers:connect-callback"), {"state": state, "error": "access_denied"})
+    response = client.get(reverse("connections:connect-callback"), {"state": state, "error": "access_denied"})
     assert response.status_code == 400 and b"did not authorise" in response.content
     assert not Connection.objects.exists()
 
@@ -139,11 +138,11 @@ def test_the_user_refusing_at_the_bank_is_a_clear_page(client, alice, albion, ro
 def test_a_refused_code_is_a_clear_502_and_creates_nothing(client, alice, albion, routes):
     state, _ = _start(client)
     routes["token"].mock(return_value=ok("albion", "error_invalid_grant", 400))
-    response = client.get(reverse("providers:connect-callback"), {"state": state, "code": "stale"})
+    response = client.get(reverse("connections:connect-callback"), {"state": state, "code": "stale"})
     assert response.status_code == 502 and not Connection.objects.exists()
 
 
 @pytest.mark.parametrize("params", [{}, {"state": "x" * 500}, {"code": "abc"}, {"state": "nope", "code": "abc"}])
 def test_garbage_callbacks_never_500(client, alice, params):
-    response = client.get(reverse("providers:connect-callback"), params)
+    response = client.get(reverse("connections:connect-callback"), params)
     assert response.status_code == 400 and b"Could not connect" in response.content

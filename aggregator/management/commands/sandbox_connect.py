@@ -18,9 +18,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from aggregator.connections.services import ConnectError, connection_connect_complete, connection_connect_start
 from aggregator.models import Institution
+from aggregator.services import institution_sync_sandbox
 from providers.base import ProviderError
-from providers.connect import ConnectError, connection_connect_complete, connection_connect_start
 from providers.http import BrowserSession, HttpResponse, browser_session
 
 __all__ = ["Command", "sandbox_connect"]
@@ -100,8 +101,6 @@ def _approve_button(form: _Form) -> list[tuple[str, str]]:
 
 def sandbox_connect(*, username: str, bank: str, password: str = SANDBOX_PASSWORD, sync: bool = True):  # type: ignore[no-untyped-def]
     """Create or reuse the local user ``username`` and connect them to sandbox bank ``bank``; the Connection."""
-    from aggregator.services import institution_sync_sandbox
-
     user, created = get_user_model().objects.get_or_create(username=username)
     if created:
         user.set_unusable_password()

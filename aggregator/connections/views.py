@@ -1,7 +1,7 @@
 """The bank connect flow over HTTP: a start URL that redirects to the bank, and the callback it returns to.
 
-Thin views: they validate the request, call ``providers.connect`` and render. Every failure renders a clear
-error page with a 4xx/502 status (never a 500).
+Thin views: they validate the request, call ``aggregator.connections.services`` and render. Every failure
+renders a clear error page with a 4xx/502 status (never a 500).
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from aggregator.models import Institution
-
-from .connect import ConnectError, connection_connect_complete, connection_connect_start, safe_next_url
+from ..models import Institution
 from .models import PendingAuthorization
+from .services import ConnectError, connection_connect_complete, connection_connect_start, safe_next_url
 
 __all__ = ["connect_callback", "connect_start"]
 
@@ -35,7 +34,7 @@ def _client_ip(request: HttpRequest) -> str:
 def _error(request: HttpRequest, *, code: str, message: str, status: int, next_url: str = "") -> HttpResponse:
     return render(
         request,
-        "providers/connect_error.html",
+        "connections/connect_error.html",
         {"code": code, "message": message, "next_url": safe_next_url(next_url) or DEFAULT_NEXT_URL},
         status=status,
     )
@@ -51,7 +50,7 @@ def connect_start(request: HttpRequest, institution_slug: str) -> HttpResponse:
         return _error(
             request, code="unknown_institution", message="This bank is not available.", status=404, next_url=next_url
         )
-    redirect_uri = request.build_absolute_uri(reverse("providers:connect-callback"))
+    redirect_uri = request.build_absolute_uri(reverse("connections:connect-callback"))
     try:
         url = connection_connect_start(
             user=request.user,

@@ -2,7 +2,7 @@ from django.urls import path
 
 from . import views
 
-app_name = "providers"
+app_name = "connections"
 
 urlpatterns = [
     path("callback/", views.connect_callback, name="connect-callback"),

@@ -7,7 +7,7 @@ authorize URL. ``connection_connect_complete`` takes the bank's redirect back (`
 encrypted credentials on the user's connection to that institution (reusing an existing one: reconnecting a
 ``reauth_required`` connection keeps its accounts and history), lists the accounts and queues the first sync.
 
-The views (``providers.views``) and ``manage.py sandbox_connect`` both go through these two functions.
+The views (``aggregator.connections.views``) and ``manage.py sandbox_connect`` both go through these two functions.
 """
 
 from __future__ import annotations
@@ -21,12 +21,15 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from aggregator.models import Connection, Institution
+from providers.base import AuthorizationRequest, ProviderError, ReauthRequiredError
+from providers.credentials import decrypt_text, encrypt_text
+from providers.registry import adapter_for
 
-from .base import AuthorizationRequest, ProviderError, ReauthRequiredError
-from .credentials import credentials_store, decrypt_text, encrypt_text
+from ..models import Connection, Institution
+from ..sync.accounts import accounts_upsert
+from ..sync.services import sync_request
+from .credentials import credentials_store
 from .models import PendingAuthorization
-from .registry import adapter_for
 
 __all__ = [
     "AUTHORIZATION_TTL",
@@ -124,8 +127,6 @@ def connection_connect_complete(
 
     Raises ``ConnectError`` (safe message) when the state is wrong, the user refused at the bank, or the bank
     failed. The ``PendingAuthorization`` is spent either way (codes are single-use)."""
-    from aggregator.sync.services import accounts_upsert, sync_request
-
     pending = _claim(state=state, user=user)
     institution = pending.institution
     if error:

@@ -1,0 +1,140 @@
+"""Domain events → webhook events for third parties (subscribed in ``WebhooksConfig.ready()``).
+
+* ``sync.completed`` → ``transactions.updated`` to every TPP with an authorised consent over the synced
+  connection's accounts (one event per consent, only when something changed): counts and a delta-feed
+  ``cursor`` whose next walk returns what changed from the start of that sync.
+* ``connection.reauth_required`` → ``connection.reauth_required`` likewise (the data will go stale until the
+  user reconnects).
+* ``consent.status_changed`` to ``revoked`` / ``expired`` → ``consent.revoked`` / ``consent.expired`` to the TPP
+  that held the consent.
+
+Only apps with a ``webhook_url`` get events. The work runs after the domain change commits and never breaks it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+
+from django.db import transaction
+from django.utils import timezone
+
+from aggregator.delta import delta_cursor_since
+from aggregator.domain_events import DomainEvent
+from aggregator.models import Account, Connection, SyncRun
+from consent.models import Consent
+
+from .services import webhook_event_create
+
+__all__ = ["webhooks_on_domain_event"]
+
+logger = logging.getLogger(__name__)
+
+
+def _consents_covering(connection_id: int) -> list[tuple[Consent, list[str]]]:
+    """Authorised, unexpired consents of apps with a webhook URL over accounts of this connection, each with the
+    public ids of those accounts."""
+    consents = (
+        Consent.objects.filter(
+            status=Consent.Status.AUTHORISED,
+            expires_at__gt=timezone.now(),
+            accounts__connection_id=connection_id,
+        )
+        .exclude(application__webhook_url="")
+        .select_related("application")
+        .distinct()
+    )
+    out = []
+    for consent in consents:
+        accounts = list(
+            Account.objects.filter(consents=consent, connection_id=connection_id, removed_at__isnull=True)
+            .order_by("id")
+            .values_list("public_id", flat=True)
+        )
+        out.append((consent, [str(a) for a in accounts]))
+    return out
+
+
+def _transactions_updated(event: DomainEvent) -> None:
+    run = SyncRun.objects.select_related("connection__institution").get(public_id=event.subject_id)
+    if run.outcome != SyncRun.Outcome.SUCCEEDED:
+        return
+    counts = {"added": run.added_count, "modified": run.modified_count, "removed": run.removed_count}
+    if not any(counts.values()):
+        return
+    # The delta-feed position just before anything this sync wrote (a little slack for clock steps).
+    since = (run.started_at or run.queued_at) - dt.timedelta(seconds=1)
+    for consent, accounts in _consents_covering(run.connection_id):
+        cursor = delta_cursor_since(owner=str(consent.pk), since=since)
+        webhook_event_create(
+            application=consent.application,
+            type="transactions.updated",
+            payload={
+                "consent_id": str(consent.pk),
+                "sync_id": str(run.public_id),
+                "institution": run.connection.institution.slug,
+                "accounts": accounts,
+                "counts": counts,
+                "cursor": cursor,
+                "fetch": f"/api/v1/transactions/sync?cursor={cursor}",
+            },
+        )
+
+
+def _connection_reauth_required(event: DomainEvent) -> None:
+    conn = Connection.objects.select_related("institution").get(public_id=event.subject_id)
+    for consent, accounts in _consents_covering(conn.pk):
+        webhook_event_create(
+            application=consent.application,
+            type="connection.reauth_required",
+            payload={
+                "consent_id": str(consent.pk),
+                "connection_id": str(conn.public_id),
+                "institution": conn.institution.slug,
+                "accounts": accounts,
+            },
+        )
+
+
+_CONSENT_EVENTS = {"revoked": "consent.revoked", "expired": "consent.expired"}
+
+
+def _consent_ended(event: DomainEvent) -> None:
+    to_status, from_status = event.data["to_status"], event.data["from_status"]
+    current = Consent.objects.select_related("application").get(pk=event.subject_id)
+    webhook_event_create(
+        application=current.application,
+        type=_CONSENT_EVENTS[to_status],
+        payload={
+            "consent_id": event.subject_id,
+            "status": to_status,
+            "previous_status": from_status,
+            "at": (current.status_changed_at or event.occurred_at).isoformat(),
+        },
+    )
+
+
+def _handler_for(event: DomainEvent) -> Callable[[DomainEvent], None] | None:
+    if event.name == "sync.completed":
+        return _transactions_updated
+    if event.name == "connection.reauth_required":
+        return _connection_reauth_required
+    if event.name == "consent.status_changed" and event.data.get("to_status") in _CONSENT_EVENTS:
+        return _consent_ended
+    return None
+
+
+def webhooks_on_domain_event(event: DomainEvent) -> None:
+    """Turn ``event`` into webhook events once the change that produced it has committed."""
+    handler = _handler_for(event)
+    if handler is None:
+        return
+
+    def announce() -> None:
+        try:
+            handler(event)
+        except Exception:  # webhook fan-out must never break the change that triggered it
+            logger.exception("Could not create webhook events for %s %s", event.name, event.subject_id)
+
+    transaction.on_commit(announce)
