@@ -44,10 +44,12 @@ def _base(request: HttpRequest, bank: str) -> str:
     return request.build_absolute_uri(f"/sandbox/{bank}")
 
 
-def _error_page(request: HttpRequest, bank: str, message: str, status: int = 400) -> HttpResponse:
-    return render(
-        request, "sandbox/error.html", {"bank": bank, "title": BANK_TITLES[bank], "message": message}, status=status
-    )
+def _error_page(
+    request: HttpRequest, bank: str, message: str, status: int = 400, oauth_error: str = ""
+) -> HttpResponse:
+    """The bank's error page; ``oauth_error`` (the RFC 6749 code, when there is one) is in the page for tools."""
+    context = {"bank": bank, "title": BANK_TITLES[bank], "message": message, "oauth_error": oauth_error}
+    return render(request, "sandbox/error.html", context, status=status)
 
 
 def _redirect_error(redirect_uri: str, state: str | None, error: str, description: str) -> HttpResponseRedirect:
@@ -108,7 +110,9 @@ def authorize(request: HttpRequest, bank: str) -> HttpResponse:
     except OAuth2Error as error:
         if error.redirect_uri:  # the client and redirect URI are trusted: report the error to the client
             return server.handle_error_response(request, error)
-        return _error_page(request, bank, f"Invalid authorization request: {error.description or error.error}")
+        return _error_page(
+            request, bank, f"Invalid authorization request: {error.description or error.error}", oauth_error=error.error
+        )
     redirect_uri = grant.redirect_uri
     state = request.GET.get("state")
     client = grant.client
