@@ -155,6 +155,8 @@ class AccountData:
     masked_pan: str = ""
     holder_name: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict)
+    # The last digits of the account number when the bank shows only those (a US "mask"), never a full number.
+    account_number_mask: str = ""
 
 
 @dataclass(frozen=True)

@@ -76,8 +76,6 @@ def expected_account(bank: str, a: dict) -> dict:
         "account_number": a["account_number"],
         "masked_pan": a["masked_pan"],
     }
-    if bank == "liberty":
-        e["account_number"] = ""
     return e
 
 
