@@ -67,7 +67,7 @@ class AccountAdmin(ReadOnlyAdmin):
     list_display = ("display_name", "type", "currency", "masked_identifier", "connection", "removed_at")
     list_filter = ("type", "currency", "connection__institution")
     search_fields = ("public_id", "display_name", "provider_account_id", "holder_name")
-    exclude = ("iban", "account_number", "masked_pan")
+    exclude = ("iban", "account_number", "masked_pan", "account_number_mask")
     readonly_fields = ("masked_identifier",)
     list_select_related = ("connection__institution", "connection__user")
 

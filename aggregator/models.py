@@ -118,6 +118,8 @@ class Account(models.Model):
     sort_code = models.CharField(max_length=8, blank=True)
     account_number = models.CharField(max_length=34, blank=True)
     masked_pan = models.CharField(max_length=32, blank=True)
+    # The last digits of the account number when the bank shows only those (a US "mask").
+    account_number_mask = models.CharField(max_length=8, blank=True)
     holder_name = models.CharField(max_length=200, blank=True)
     raw = models.JSONField(default=dict, blank=True, help_text="The provider's record, kept for audit")
     removed_at = models.DateTimeField(null=True, blank=True)
@@ -150,7 +152,9 @@ class Account(models.Model):
         if self.account_number:
             prefix = f"{self.sort_code} " if self.sort_code else ""
             return prefix + self.masked_account_number
-        return mask_identifier(self.masked_pan)
+        if self.masked_pan:
+            return mask_identifier(self.masked_pan)
+        return mask_identifier(self.account_number_mask)
 
 
 class Balance(models.Model):

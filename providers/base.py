@@ -13,6 +13,12 @@ Errors: adapters raise only the ``ProviderError`` subclasses below, so the sync 
   mid-sync). Refresh the credentials (``adapter.refresh``) and retry; never a reason for ``reauth_required``.
 * ``ReauthRequiredError`` — the user must reconnect (refresh token refused, consent expired/revoked).
 * ``PermanentProviderError`` — a bug or a refusal that retrying will not fix; recorded and surfaced.
+* ``ClientRejectedError`` — a ``PermanentProviderError``: the bank refuses *this aggregator* (its OAuth client
+  registration, secret, grant or scope: RFC 6749 ``invalid_client``, ``unauthorized_client``, ``invalid_scope``,
+  ``unsupported_grant_type``, ``invalid_request``). An operator must fix the configuration; neither a retry nor
+  the user reconnecting helps. The message says what to fix.
+
+The bank's OAuth error answers map onto these in one table, ``providers.oauth_errors``.
 
 Secrets: ``Credentials`` and ``AuthorizationRequest`` never show tokens in ``repr`` (logs, tracebacks).
 """
@@ -32,6 +38,7 @@ __all__ = [
     "AuthorizationRequest",
     "BalanceData",
     "BankAdapter",
+    "ClientRejectedError",
     "Credentials",
     "PermanentProviderError",
     "ProviderError",
@@ -79,6 +86,12 @@ class ReauthRequiredError(ProviderError):
 
 class PermanentProviderError(ProviderError):
     code = "permanent"
+
+
+class ClientRejectedError(PermanentProviderError):
+    """The bank refuses our client or our request as such (configuration, not the user or the moment)."""
+
+    code = "client_rejected"
 
 
 # --- data ---------------------------------------------------------------------------------------------
@@ -142,6 +155,8 @@ class AccountData:
     masked_pan: str = ""
     holder_name: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict)
+    # The last digits of the account number when the bank shows only those (a US "mask"), never a full number.
+    account_number_mask: str = ""
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """Client side of a bank's OAuth 2.0 server, shared by the adapters: RFC 8414 discovery, PKCE (RFC 7636),
 authorization URLs and token requests (authorization code, refresh with rotation, client credentials).
 
-Token endpoint errors map to the taxonomy: ``invalid_grant`` (spent, expired or revoked refresh token or code)
-→ ``ReauthRequiredError``; ``invalid_client`` and other OAuth errors → ``PermanentProviderError``; 5xx,
-timeouts and malformed bodies → ``TransientProviderError`` (via ``providers.http``).
+Token endpoint errors map to the taxonomy through ``providers.oauth_errors`` (``invalid_grant`` →
+``ReauthRequiredError``; ``invalid_client``, ``unauthorized_client``, ``invalid_scope``, … →
+``ClientRejectedError``; ``server_error`` → ``TransientProviderError``); 5xx, timeouts and malformed bodies →
+``TransientProviderError`` (via ``providers.http``).
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ from .base import (
     Credentials,
     PermanentProviderError,
     ProviderError,
-    ReauthRequiredError,
     TransientProviderError,
 )
 from .http import HttpResponse, provider_client
+from .oauth_errors import oauth_error
 
 __all__ = [
     "OAuthServer",
@@ -138,7 +139,7 @@ def authorization_request_build(
     )
 
 
-def _token_error(response: HttpResponse) -> ProviderError | None:
+def _token_error(response: HttpResponse, client_id: str = "") -> ProviderError | None:
     if response.status < 400:
         return None
     if response.status >= 500 or response.status == 429:
@@ -147,13 +148,11 @@ def _token_error(response: HttpResponse) -> ProviderError | None:
         body = response.json_object()
     except TransientProviderError:
         body = {}
-    error = str(body.get("error", ""))
-    description = str(body.get("error_description", ""))[:200]
-    if error == "invalid_grant":
-        return ReauthRequiredError(f"the bank refused the grant: {description or error}", code="invalid_grant")
-    return PermanentProviderError(
-        f"token endpoint refused the request: {error or response.status} {description}".strip(),
-        code=f"oauth_{error}" if error else f"http_{response.status}",
+    return oauth_error(
+        str(body.get("error", "")),
+        str(body.get("error_description", "")),
+        client_id=client_id,
+        status=response.status,
     )
 
 
@@ -167,7 +166,13 @@ def token_request(server: OAuthServer, *, client_id: str, client_secret: str, fo
         data["client_id"] = client_id
         if client_secret:
             data["client_secret"] = client_secret
-    response = provider_client().request("POST", server.token_endpoint, data=data, auth=auth, error_mapper=_token_error)
+    response = provider_client().request(
+        "POST",
+        server.token_endpoint,
+        data=data,
+        auth=auth,
+        error_mapper=lambda answer: _token_error(answer, client_id),
+    )
     body = response.json_object()
     if not body.get("access_token"):
         raise TransientProviderError("token response without access_token", code="malformed_response")

@@ -21,8 +21,15 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from providers.base import AuthorizationRequest, ProviderError, ReauthRequiredError
+from providers.base import (
+    AuthorizationRequest,
+    ClientRejectedError,
+    ProviderError,
+    ReauthRequiredError,
+    TransientProviderError,
+)
 from providers.credentials import decrypt_text, encrypt_text
+from providers.oauth_errors import oauth_error
 from providers.registry import adapter_for
 
 from ..models import Connection, Institution
@@ -53,6 +60,20 @@ class ConnectError(Exception):
         self.status = status
 
 
+def _bank_failure(institution: Institution, exc: ProviderError, *, code: str, message: str) -> ConnectError:
+    """The ConnectError for a bank's refusal or failure: a refusal of our client registration is told apart
+    from an unreachable bank (the operator must act; the details are in ``__cause__`` and the log)."""
+    logger.warning("connect failed at %s: %s (%s)", institution.slug, exc, exc.code)
+    if isinstance(exc, ClientRejectedError):
+        return ConnectError(
+            "bank_client_rejected",
+            f"{institution.name} refused this service's registration ({exc.code}), so it cannot be connected "
+            "right now. The operator has to fix it.",
+            status=502,
+        )
+    return ConnectError(code, message, status=502)
+
+
 def safe_next_url(next_url: str) -> str:
     """``next_url`` when it is a local path (``/me/…``), else empty: never an open redirect."""
     next_url = (next_url or "").strip()
@@ -73,9 +94,11 @@ def connection_connect_start(
     try:
         auth = adapter.start_authorization(redirect_uri=redirect_uri, user_hint="")
     except ProviderError as exc:
-        logger.warning("connect start failed at %s: %s (%s)", institution.slug, exc, exc.code)
-        raise ConnectError(
-            "bank_unavailable", f"{institution.name} could not be reached. Please try again later.", status=502
+        raise _bank_failure(
+            institution,
+            exc,
+            code="bank_unavailable",
+            message=f"{institution.name} could not be reached. Please try again later.",
         ) from exc
     payload = {"code_verifier": auth.code_verifier, "consent_id": auth.consent_id, "extra": dict(auth.extra)}
     # Housekeeping: abandoned authorizations older than a day are of no use to anyone.
@@ -119,6 +142,7 @@ def connection_connect_complete(
     state: str,
     code: str | None = None,
     error: str | None = None,
+    error_description: str | None = None,
     user: Any,
     sync: bool = True,
     psu_ip_address: str = "",
@@ -130,11 +154,18 @@ def connection_connect_complete(
     pending = _claim(state=state, user=user)
     institution = pending.institution
     if error:
-        refused = error in {"access_denied", "consent_rejected"}
-        raise ConnectError(
-            "bank_denied" if refused else "bank_error",
-            "You did not authorise access at the bank." if refused else f"The bank reported an error ({error[:64]}).",
-        )
+        if error in {"access_denied", "consent_rejected"}:
+            raise ConnectError("bank_denied", "You did not authorise access at the bank.")
+        reported = oauth_error(error, error_description or "")
+        # (an ``invalid_request`` here is usually about the bank-side consent, not our registration)
+        if error != "invalid_request" and isinstance(reported, ClientRejectedError | TransientProviderError):
+            raise _bank_failure(
+                institution,
+                reported,
+                code="bank_unavailable",
+                message=f"{institution.name} had a problem ({error[:64]}). Please try again later.",
+            ) from reported
+        raise ConnectError("bank_error", f"The bank reported an error ({error[:64]}).") from reported
     if not code:
         raise ConnectError("missing_code", "The bank's answer is missing the authorization code. Please start again.")
 
@@ -150,9 +181,11 @@ def connection_connect_complete(
     try:
         credentials = adapter.exchange_code(code=code, redirect_uri=pending.redirect_uri, auth=auth)
     except ProviderError as exc:
-        logger.warning("connect code exchange failed at %s: %s (%s)", institution.slug, exc, exc.code)
-        raise ConnectError(
-            "exchange_failed", f"{institution.name} did not accept the authorization. Please try again.", status=502
+        raise _bank_failure(
+            institution,
+            exc,
+            code="exchange_failed",
+            message=f"{institution.name} did not accept the authorization. Please try again.",
         ) from exc
     try:
         accounts = adapter.list_accounts(credentials)

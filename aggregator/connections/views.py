@@ -87,6 +87,7 @@ def connect_callback(request: HttpRequest) -> HttpResponse:
             state=state,
             code=request.GET.get("code") or None,
             error=request.GET.get("error") or None,
+            error_description=request.GET.get("error_description") or None,
             user=request.user,
             psu_ip_address=_client_ip(request),
         )

@@ -23,6 +23,7 @@ _ACCOUNT_FIELDS: tuple[str, ...] = (
     "sort_code",
     "account_number",
     "masked_pan",
+    "account_number_mask",
     "holder_name",
     "raw",
 )

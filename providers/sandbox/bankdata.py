@@ -125,6 +125,13 @@ def clock_reset() -> None:
     _data().clock_reset()
 
 
+def bank_info(bank: str) -> dict:
+    """The bank's definition from ``fixtures/sandbox/banks.json`` (name, country, routing number, …)."""
+    from .data.catalog import bank_info as catalog_bank_info
+
+    return catalog_bank_info(bank)
+
+
 def user_accounts(bank: str, username: str) -> Sequence[SandboxAccount]:
     return _data().user_accounts(bank, username)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import AuthorizationCodeMixin, ClientMixin, TokenMixin
-from authlib.oauth2.rfc6749.util import list_to_scope, scope_to_list
 from django.db import models
 
 __all__ = [
@@ -68,10 +67,9 @@ class SandboxClient(models.Model, ClientMixin):
         return self.redirect_uris[0] if self.redirect_uris else ""
 
     def get_allowed_scope(self, scope: str | None) -> str:
-        if not scope:
-            return self.scope
-        allowed = set(scope_to_list(self.scope))
-        return list_to_scope([s for s in scope_to_list(scope) if s in allowed])
+        from .oauth.dialects import allowed_scope
+
+        return allowed_scope(self.scope, scope)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         """Exact match, except loopback hosts whose port may vary (RFC 8252 §7.3)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 from django.urls import reverse
 from django.utils import timezone
@@ -146,3 +147,30 @@ def test_a_refused_code_is_a_clear_502_and_creates_nothing(client, alice, albion
 def test_garbage_callbacks_never_500(client, alice, params):
     response = client.get(reverse("connections:connect-callback"), params)
     assert response.status_code == 400 and b"Could not connect" in response.content
+
+
+def test_a_bank_that_does_not_know_our_client_is_not_called_unreachable(client, alice, albion, routes):
+    routes["token"].mock(return_value=httpx.Response(401, json={"error": "invalid_client"}))
+    response = client.get(reverse("providers:connect-start", args=["albion"]))
+    assert response.status_code == 502
+    assert b"bank_client_rejected" in response.content and b"registration" in response.content
+    assert b"could not be reached" not in response.content
+
+
+def test_a_client_rejected_at_the_code_exchange_is_a_client_error_not_a_retry(client, alice, albion, routes):
+    state, _ = _start(client)
+    routes["token"].mock(return_value=httpx.Response(401, json={"error": "invalid_client"}))
+    response = client.get(reverse("providers:connect-callback"), {"state": state, "code": "abc"})
+    assert response.status_code == 502 and b"bank_client_rejected" in response.content
+    assert not Connection.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [("invalid_scope", b"bank_client_rejected"), ("server_error", b"bank_unavailable"), ("odd", b"bank_error")],
+)
+def test_an_error_redirect_from_the_bank_is_named_for_what_it_is(client, alice, albion, routes, error, code):
+    state, _ = _start(client)
+    response = client.get(reverse("providers:connect-callback"), {"state": state, "error": error})
+    assert code in response.content
+    assert not Connection.objects.exists()

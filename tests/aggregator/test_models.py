@@ -87,6 +87,13 @@ def test_identifiers_are_masked_to_their_last_four_characters():
     assert uk.masked_identifier == "601613 ••••6819"
 
 
+def test_an_account_the_bank_shows_only_by_its_mask_is_still_identified():
+    us = AccountFactory.build(iban="", account_number="", masked_pan="", account_number_mask="6789")
+    assert us.masked_identifier == "••••6789"
+    full = AccountFactory.build(iban="", sort_code="", account_number="4417006789", account_number_mask="6789")
+    assert full.masked_identifier == "••••6789"
+
+
 def test_the_hot_query_index_exists():
     with connection.cursor() as cursor:
         constraints = connection.introspection.get_constraints(cursor, Transaction._meta.db_table)

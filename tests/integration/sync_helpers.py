@@ -76,8 +76,6 @@ def expected_account(bank: str, a: dict) -> dict:
         "account_number": a["account_number"],
         "masked_pan": a["masked_pan"],
     }
-    if bank == "liberty":
-        e["account_number"] = ""
     return e
 
 
@@ -135,7 +133,6 @@ def sync_until_done(connection: Connection, *, trigger: str = SyncRun.Trigger.MA
 def connect(bank: str, user: str, *, sync: bool = False, attempts: int = 8) -> Connection:
     """``sandbox_connect`` (the real OAuth redirect flow), retried when a flaky bank fails the login dance."""
     from django.core.management import CommandError
-
     from providers.management.commands.sandbox_connect import sandbox_connect
 
     error: Exception | None = None

@@ -126,3 +126,16 @@ def test_adapters_read_alice_exactly_as_the_bank_holds_her_data(sandbox, bank):
             if bank != "liberty" or b.type in {"booked", "available"}  # the US dialect has no expected balance
         }
         assert balances == expected_balances
+
+
+@pytest.mark.parametrize("bank", ["albion", "rhein", "liberty"])
+def test_a_bank_that_does_not_know_our_client_says_so_and_how_to_register_it(sandbox, bank):
+    from providers.sandbox.models import SandboxClient
+
+    SandboxClient.objects.filter(bank=bank).delete()
+    with pytest.raises(CommandError) as caught:
+        sandbox_connect(username="alice", bank=bank, sync=False)
+    message = str(caught.value)
+    assert "invalid_client" in message and "manage.py sandbox_bootstrap" in message, message
+    assert "could not be reached" not in message and "bank_unavailable" not in message
+    assert not Connection.objects.filter(user__username="alice").exists()

@@ -121,6 +121,7 @@ def mock_liberty(router: respx.MockRouter) -> dict[str, respx.Route]:
     return {
         **_oauth_routes(router, "liberty"),
         "accounts": router.get(f"{base}/accounts").mock(return_value=ok("liberty", "accounts")),
+        "numbers": router.get(f"{base}/numbers").mock(return_value=ok("liberty", "numbers")),
         "sync_p2": router.get(
             f"{base}/transactions/sync", params={"cursor": recorded("liberty", "sync_page1")["next_cursor"]}
         ).mock(return_value=ok("liberty", "sync_page2")),

@@ -79,6 +79,23 @@ def test_the_masked_pan_comes_from_masked_pan_or_a_card_accounts_details(account
     assert BerlinGroupAdapter.normalize_account(raw).masked_pan == expected
 
 
+@pytest.mark.parametrize(
+    ("account", "number", "masked_pan"),
+    [
+        ({"cashAccountType": "CACC", "bban": "3704 0044 0532 0130 00"}, "370400440532013000", ""),
+        (
+            {"cashAccountType": "CACC", "iban": "DE89370400440532013000", "bban": "370400440532013000"},
+            "370400440532013000",
+            "",
+        ),
+        ({"cashAccountType": "CARD", "pan": "4111 1111 1111 1111"}, "", "************1111"),
+    ],
+)
+def test_a_bban_is_the_account_number_and_a_clear_pan_is_masked(account, number, masked_pan):
+    data = BerlinGroupAdapter.normalize_account({"resourceId": "r1", "currency": "EUR", **account})
+    assert (data.account_number, data.masked_pan) == (number, masked_pan)
+
+
 def test_balances_keep_their_sign_and_types(adapter, routes):
     giro = adapter.list_accounts(CREDS)[0]
     balances = {b.type: b for b in adapter.get_balances(CREDS, giro)}

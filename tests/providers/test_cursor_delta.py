@@ -49,6 +49,28 @@ def test_accounts_and_balances_follow_us_conventions(adapter, routes):
     assert checking_balances["booked"].as_of == datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 
 
+def test_deposit_accounts_get_their_full_number_and_cards_their_masked_pan(adapter, routes):
+    checking, card = adapter.list_accounts(CREDS)
+    assert (checking.account_number, checking.account_number_mask, checking.masked_pan) == ("4417006789", "6789", "")
+    assert (card.account_number, card.account_number_mask, card.masked_pan) == ("", "", "************1005")
+
+
+@pytest.mark.parametrize("status", [403, 404])
+def test_a_bank_that_refuses_the_numbers_leaves_deposit_accounts_their_mask(adapter, routes, status):
+    routes["numbers"].mock(return_value=httpx.Response(status, json={"error": {"code": "X", "message": "no"}}))
+    checking, card = adapter.list_accounts(CREDS)
+    assert (checking.account_number, checking.account_number_mask) == ("", "6789")
+    assert card.masked_pan == "************1005"
+
+
+def test_a_failing_numbers_call_fails_the_listing_instead_of_dropping_numbers(adapter, routes):
+    routes["numbers"].mock(
+        return_value=httpx.Response(503, json={"error": {"code": "SERVICE_UNAVAILABLE", "message": "x"}})
+    )
+    with pytest.raises(TransientProviderError):
+        adapter.list_accounts(CREDS)
+
+
 def test_sync_follows_has_more_and_returns_added_modified_removed(adapter, routes):
     account = adapter.list_accounts(CREDS)[0]
     pages = list(adapter.iter_transactions(CREDS, account, cursor=""))

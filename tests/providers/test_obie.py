@@ -91,6 +91,28 @@ def test_accounts_map_subtype_identifiers_and_names(adapter, routes):
     assert routes["accounts"].calls.last.request.headers["Authorization"] == "Bearer at-albion-1"
 
 
+@pytest.mark.parametrize(
+    ("identifications", "expected"),
+    [
+        ([{"SchemeName": "SortCodeAccountNumber", "Identification": "40478812345678"}], ("404788", "12345678", "", "")),
+        ([{"SchemeName": "UK.OBIE.BBAN", "Identification": "ALBN40478812345678"}], ("404788", "12345678", "", "")),
+        ([{"SchemeName": "IBAN", "Identification": "GB33ALBN40478812345678"}], ("", "", "GB33ALBN40478812345678", "")),
+        ([{"SchemeName": "PAN", "Identification": "5555444433331111"}], ("", "", "", "************1111")),
+        (
+            [
+                {"SchemeName": "UK.OBIE.SortCodeAccountNumber", "Identification": "40-47-88 12345678"},
+                {"SchemeName": "UK.OBIE.BBAN", "Identification": "ALBN99999987654321"},
+            ],
+            ("404788", "12345678", "", ""),
+        ),
+    ],
+)
+def test_every_obie_identification_scheme_gives_its_identifier(identifications, expected):
+    raw = {"AccountId": "a1", "Currency": "GBP", "AccountSubType": "CurrentAccount", "Account": identifications}
+    data = OBIEAdapter.normalize_account(raw)
+    assert (data.sort_code, data.account_number, data.iban, data.masked_pan) == expected
+
+
 def test_balances_are_signed_by_credit_debit_indicator_with_credit_lines(adapter, routes):
     accounts = adapter.list_accounts(CREDS)
     current = {b.type: b for b in adapter.get_balances(CREDS, accounts[0])}

@@ -133,14 +133,18 @@ def authorize(
     accounts: list[str] | None = None,
     action: str = "approve",
     state: str = "st-123",
+    scope: str = "accounts",
+    extra: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """Drive authorize → login → select; return the query parameters of the redirect back to the client."""
+    """Drive authorize → login → select; return the query parameters of the redirect back to the client.
+    ``extra``: more authorization request parameters (an OIDC ``request`` object, …)."""
     params = {
         "response_type": "code",
         "client_id": f"aggregator-{bank}",
         "redirect_uri": redirect_uri,
-        "scope": "accounts",
+        "scope": scope,
         "state": state,
+        **(extra or {}),
     }
     if consent_id:
         params["consent_id"] = consent_id

@@ -58,6 +58,34 @@ def test_accounts_list_the_shared_accounts_with_balances(client):
     assert card["balances"]["limit"] is not None and card["subtype"] == "credit card"
 
 
+def test_numbers_give_the_full_account_and_routing_numbers_of_shared_deposit_accounts(client):
+    truth = bankdata.user_accounts("liberty", "alice")
+    deposit = [a for a in truth if a.type != "credit_card"]
+    verifier, challenge = pkce_pair()
+    shared = [deposit[0].id, *(a.id for a in truth if a.type == "credit_card")]
+    code = authorize(client, "liberty", challenge=challenge, accounts=shared)["code"]
+    token = exchange(client, "liberty", code, verifier).json()["access_token"]
+
+    numbers = _get(client, "/numbers", token).json()["numbers"]
+
+    assert numbers == [
+        {
+            "account_id": deposit[0].id,
+            "account_number": deposit[0].account_number,
+            "routing_number": "099990008",
+            "wire_routing_number": "099990008",
+        }
+    ]  # the card and the account not shared have no entry
+    masks = {a["account_id"]: a["mask"] for a in _get(client, "/accounts", token).json()["accounts"]}
+    assert masks[deposit[0].id] == deposit[0].account_number[-4:]
+
+
+def test_numbers_need_a_valid_token(client):
+    response = client.get(f"{LIBERTY}/numbers", HTTP_AUTHORIZATION="Bearer nope")
+    assert_conforms("liberty", response)
+    assert response.status_code == 401
+
+
 def test_full_sync_returns_every_transaction_unsigned_with_direction(client):
     token = connect(client, "liberty")["access_token"]
     added, modified, removed, _, pages = _sync(client, token, count=200)

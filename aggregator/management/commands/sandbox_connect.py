@@ -11,6 +11,8 @@ bypasses the bank's OAuth. The sandbox must be reachable at ``settings.SANDBOX_B
 
 from __future__ import annotations
 
+import html
+import re
 from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
@@ -21,8 +23,9 @@ from django.core.management.base import BaseCommand, CommandError
 from aggregator.connections.services import ConnectError, connection_connect_complete, connection_connect_start
 from aggregator.models import Institution
 from aggregator.services import institution_sync_sandbox
-from providers.base import ProviderError
+from providers.base import ClientRejectedError, ProviderError
 from providers.http import BrowserSession, HttpResponse, browser_session
+from providers.oauth_errors import oauth_error
 
 __all__ = ["Command", "sandbox_connect"]
 
@@ -116,6 +119,8 @@ def sandbox_connect(*, username: str, bank: str, password: str = SANDBOX_PASSWOR
     try:
         url = connection_connect_start(user=user, institution=institution, redirect_uri=redirect_uri)
     except ConnectError as exc:
+        if isinstance(exc.__cause__, ClientRejectedError):
+            raise CommandError(f"{exc} ({exc.code}): {exc.__cause__}") from exc
         raise CommandError(f"{exc} ({exc.code}; is the sandbox up at {settings.SANDBOX_BASE_URL}?)") from exc
     try:
         with browser_session() as session:
@@ -131,7 +136,8 @@ def sandbox_connect(*, username: str, bank: str, password: str = SANDBOX_PASSWOR
             sync=sync,
         )
     except ConnectError as exc:
-        raise CommandError(f"{exc} ({exc.code})") from exc
+        detail = f": {exc.__cause__}" if isinstance(exc.__cause__, ProviderError) else ""
+        raise CommandError(f"{exc} ({exc.code}){detail}") from exc
 
 
 def _drive_bank_login(
@@ -159,7 +165,11 @@ def _drive_bank_login(
                 raise CommandError(
                     f"the bank refused the login of {username!r} ({response.status}: wrong password or locked user)"
                 )
-            raise CommandError(f"the bank answered {response.status} at {urlsplit(url).path}")
+            said, error = _error_page_text(response.text)
+            detail = f": {said}" if said else ""
+            if error:  # the bank's page names the OAuth error: say what it means
+                detail += f" — {oauth_error(error)}"
+            raise CommandError(f"the bank answered {response.status} at {urlsplit(url).path}{detail}")
         if not forms:
             raise CommandError(f"no form on the bank page {urlsplit(url).path}")
         login = next((f for f in forms if {"username", "password"} <= f.names), None)
@@ -179,6 +189,18 @@ def _drive_bank_login(
             url = url.split("?", 1)[0] + "?" + urlencode(fields)
             data = None
     raise CommandError("the bank's login did not finish (too many pages)")
+
+
+_ALERT = re.compile(r'<[^>]*role="alert"[^>]*>(.*?)</', re.S)
+_OAUTH_ERROR = re.compile(r'data-oauth-error="([a-z_]{1,64})"')
+
+
+def _error_page_text(page: str) -> tuple[str, str]:
+    """(the alert text of a bank's error page, the OAuth error code it names or "")."""
+    alert = _ALERT.search(page)
+    error = _OAUTH_ERROR.search(page)
+    text = " ".join(html.unescape(alert.group(1)).split())[:300] if alert else ""
+    return text, error.group(1) if error else ""
 
 
 def _as_form_data(fields: list[tuple[str, str]]) -> dict[str, str | list[str]]:

@@ -25,9 +25,11 @@ Normalization rules (``transactions`` → ``TransactionData``):
 * **Window**: ``dateFrom`` is mandatory (no delta access); a first sync without ``since`` asks from
   ``config["history_from"]`` (default 2000-01-01).
 * **Accounts**: ``resourceId`` → id; ``cashAccountType`` (ISO 20022: CACC/SVGS/CARD/LOAN) → type; ``name`` (else
-  ``displayName``, ``product``) → display name; ``iban``, ``ownerName``. Masked PAN: ``maskedPan`` (the
-  ``cardAccountDetails`` shape); the ``accountDetails`` of ``GET /v1/accounts`` has no such field, so for a
-  ``CARD`` account listed there the masked PAN is read from ``details`` ("characteristics of the relevant card",
+  ``displayName``, ``product``) → display name; ``iban``; ``bban`` (the domestic number, for accounts without
+  an IBAN or beside it) → account number; ``ownerName``. Masked PAN: ``maskedPan`` (the
+  ``cardAccountDetails`` shape), else a clear ``pan`` (an account reference) masked to its last 4 digits; the
+  ``accountDetails`` of ``GET /v1/accounts`` have neither, so for a ``CARD`` account listed there the masked
+  PAN is read from ``details`` ("characteristics of the relevant card",
   e.g. Rhein's ``Card ************0623``): the first token that looks like a masked PAN (up to 8 clear leading
   digits, at least 4 mask characters ``*``/``X``, 4 clear trailing digits), kept as written.
 * **Balances**: ``closingBooked`` → booked, ``interimAvailable`` → available, ``expected`` → expected;
@@ -61,6 +63,11 @@ from .client import BerlinGroupClient
 __all__ = ["BerlinGroupAdapter"]
 
 _MASKED_PAN = re.compile(r"(?<![\w*])[0-9]{0,8}[*Xx]{4,}[0-9]{4}(?![\w*])")
+
+
+def _mask_clear_pan(pan: str) -> str:
+    digits = pan.replace(" ", "")
+    return "*" * max(len(digits) - 4, 0) + digits[-4:] if digits else ""
 
 
 def _masked_pan_in(details: Any) -> str:
@@ -136,7 +143,9 @@ class BerlinGroupAdapter(OAuthBankAdapter[BerlinGroupClient]):
             subtype=cash_type,
             currency=as_currency(raw.get("currency"), "account currency"),
             iban=str(raw.get("iban") or "").replace(" ", ""),
+            account_number=str(raw.get("bban") or "").replace(" ", ""),
             masked_pan=str(raw.get("maskedPan") or "")
+            or _mask_clear_pan(str(raw.get("pan") or ""))
             or (_masked_pan_in(raw.get("details")) if cash_type == "CARD" else ""),
             holder_name=str(raw.get("ownerName") or ""),
             raw=raw,

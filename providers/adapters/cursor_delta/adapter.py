@@ -20,7 +20,9 @@ Normalization rules:
   ``counterparty`` → counterparty; ``category`` (a list is joined with " > ") → category;
   ``transaction_code`` → bank_transaction_code.
 * **Accounts**: ``type``/``subtype`` (depository/checking, depository/savings, credit/credit card) → type;
-  ``mask`` (last 4 digits) → masked PAN of card accounts (``************1234``); ``holder_name``.
+  ``holder_name``. Identifiers, the best the bank offers: the full account number from ``GET /numbers``
+  (deposit accounts; a bank that refuses it — 403/404 — leaves the mask alone); ``mask`` (last 4 digits) →
+  the masked PAN of card accounts (``************1234``) and ``account_number_mask`` of the others.
 * **Balances** (from ``GET /accounts``): ``current`` → booked, ``available`` → available. Credit accounts report
   the amount owed as a positive ``current`` (US convention): negated here. ``limit`` → credit limit, and a
   card's available balance counts the credit line.
@@ -28,7 +30,9 @@ Normalization rules:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -40,6 +44,7 @@ from ...base import (
     AuthorizationRequest,
     BalanceData,
     Credentials,
+    PermanentProviderError,
     TransactionData,
     TransactionPage,
 )
@@ -49,6 +54,8 @@ from . import constants
 from .client import CursorDeltaClient
 
 __all__ = ["CursorDeltaAdapter"]
+
+logger = logging.getLogger(__name__)
 
 
 def _first(raw: dict[str, Any], *keys: str) -> Any:
@@ -78,7 +85,33 @@ class CursorDeltaAdapter(OAuthBankAdapter[CursorDeltaClient]):
 
     # --- accounts and balances ---------------------------------------------------------------------
     def list_accounts(self, credentials: Credentials) -> list[AccountData]:
-        return [self.normalize_account(raw) for raw in self.client.accounts(credentials).get("accounts") or []]
+        client = self.client
+        accounts = [self.normalize_account(raw) for raw in client.accounts(credentials).get("accounts") or []]
+        if not any(a.type != "credit_card" for a in accounts):
+            return accounts
+        try:
+            numbers = self.normalize_numbers(client.numbers(credentials))
+        except PermanentProviderError as exc:  # no numbers at this bank (or not for us): the masks stay
+            logger.info("account numbers unavailable at %s: %s (%s)", client.base_url, exc, exc.code)
+            return accounts
+        return [
+            replace(account, account_number=numbers[account.provider_account_id])
+            if account.provider_account_id in numbers and account.type != "credit_card"
+            else account
+            for account in accounts
+        ]
+
+    @staticmethod
+    def normalize_numbers(body: dict[str, Any]) -> dict[str, str]:
+        """Account id → full account number, from ``GET /numbers``."""
+        result = {}
+        for item in body.get("numbers") or []:
+            if not isinstance(item, dict) or not item.get("account_id"):
+                raise malformed("numbers entry without account_id")
+            number = str(item.get("account_number") or "").replace(" ", "")
+            if number:
+                result[str(item["account_id"])] = number
+        return result
 
     @staticmethod
     def normalize_account(raw: dict[str, Any]) -> AccountData:
@@ -100,6 +133,7 @@ class CursorDeltaAdapter(OAuthBankAdapter[CursorDeltaClient]):
             currency=as_currency(currency, "account currency"),
             account_number=number,
             masked_pan=("*" * 12 + mask[-4:]) if kind == "credit_card" and mask and not number else "",
+            account_number_mask=mask[-4:] if kind != "credit_card" else "",
             holder_name=str(_first(raw, "holder_name", "owner_name") or ""),
             raw=raw,
         )

@@ -44,6 +44,10 @@ class CursorDeltaClient(BankClient):
     def accounts(self, credentials: Credentials) -> dict[str, Any]:
         return self.get("/accounts", credentials)
 
+    def numbers(self, credentials: Credentials) -> dict[str, Any]:
+        """Full account (and routing) numbers of the deposit accounts: ``GET /numbers``."""
+        return self.get("/numbers", credentials)
+
     def transactions_sync(self, credentials: Credentials, *, cursor: str, count: int) -> dict[str, Any]:
         params: dict[str, Any] = {"count": count}
         if cursor:

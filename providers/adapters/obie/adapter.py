@@ -26,7 +26,9 @@ Normalization rules (OBTransaction6 → ``TransactionData``):
 * **Accounts**: ``AccountSubType`` → type (CurrentAccount/Savings/CreditCard…); ``Nickname`` (else
   ``Description``, else the first identification's ``Name``) → display name; ``UK.OBIE.SortCodeAccountNumber``
   (14 digits) → sort code + account number; ``UK.OBIE.IBAN`` → iban; ``UK.OBIE.PAN`` → masked PAN (only the
-  last 4 digits kept).
+  last 4 digits kept); ``UK.OBIE.BBAN`` (a UK BBAN: 4-letter bank code + sort code + account number) → sort
+  code + account number when no ``SortCodeAccountNumber`` came. The v2 names without ``UK.OBIE.`` are
+  accepted too.
 * **Balances**: ``ClosingBooked`` (else ``InterimBooked``) → booked, ``ClosingAvailable`` (else
   ``InterimAvailable``) → available, ``Expected`` → expected; ``CreditLine`` → ``credit_line_included`` and
   the ``Credit`` line amount as ``credit_limit``.
@@ -142,8 +144,11 @@ class OBIEAdapter(OAuthBankAdapter[OBIEClient]):
             scheme = ident.get("SchemeName")
             value = str(ident.get("Identification") or "").replace(" ", "").replace("-", "")
             holder = holder or str(ident.get("Name") or "")
-            if scheme == constants.SCHEME_SORT_CODE and len(value) == 14:
+            scheme = str(scheme or "").removeprefix(constants.SCHEME_NAMESPACE)
+            if scheme == constants.SCHEME_SORT_CODE and len(value) == 14 and value.isdigit():
                 sort_code, account_number = value[:6], value[6:]
+            elif scheme == constants.SCHEME_BBAN and len(value) == 18 and value[4:].isdigit() and not sort_code:
+                sort_code, account_number = value[4:10], value[10:]
             elif scheme == constants.SCHEME_IBAN:
                 iban = value
             elif scheme == constants.SCHEME_PAN:

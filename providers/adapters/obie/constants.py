@@ -38,9 +38,12 @@ BALANCE_TYPES = {
 }
 BALANCE_PREFERENCE = {name: rank for rank, name in enumerate(BALANCE_TYPES)}
 
-SCHEME_SORT_CODE = "UK.OBIE.SortCodeAccountNumber"
-SCHEME_IBAN = "UK.OBIE.IBAN"
-SCHEME_PAN = "UK.OBIE.PAN"
+# Account identification schemes, without the v3 namespace (v2 banks send the bare names).
+SCHEME_NAMESPACE = "UK.OBIE."
+SCHEME_SORT_CODE = "SortCodeAccountNumber"
+SCHEME_BBAN = "BBAN"
+SCHEME_IBAN = "IBAN"
+SCHEME_PAN = "PAN"
 
 # OBError1.ErrorCode values meaning the consent is gone and the user must authorise again.
 REAUTH_ERROR_CODES = frozenset({"UK.OBIE.Reauthenticate", "UK.OBIE.Resource.InvalidConsentStatus"})

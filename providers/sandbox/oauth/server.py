@@ -14,7 +14,7 @@ from authlib.common.security import generate_token
 from authlib.integrations.django_oauth2 import AuthorizationServer
 from authlib.integrations.django_oauth2.requests import DjangoOAuth2Payload, DjangoOAuth2Request
 from authlib.oauth2.rfc6749 import OAuth2Request, grants
-from authlib.oauth2.rfc6749.errors import InvalidRequestError
+from authlib.oauth2.rfc6749.errors import InvalidRequestError, InvalidScopeError
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc7636 import CodeChallenge
@@ -22,7 +22,7 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from ..models import SandboxAuthorizationCode, SandboxClient, SandboxToken
-from . import consents
+from . import consents, dialects
 
 __all__ = [
     "ACCESS_TOKEN_SECONDS",
@@ -189,7 +189,7 @@ class BankAuthorizationServer(AuthorizationServer):
 
     def load_config(self, config):  # type: ignore[no-untyped-def]
         self.config = {}
-        self.scopes_supported = ["accounts"]
+        self.scopes_supported = list(dialects.BANK_SCOPES[self.bank])
         self.register_token_generator(
             "default",
             BearerTokenGenerator(
@@ -198,6 +198,11 @@ class BankAuthorizationServer(AuthorizationServer):
                 expires_generator=lambda client, grant_type: ACCESS_TOKEN_SECONDS,
             ),
         )
+
+    def validate_requested_scope(self, scope):  # type: ignore[no-untyped-def]
+        """The bank's own scopes, and its standard's scope forms (``providers.sandbox.oauth.dialects``)."""
+        if not dialects.scope_is_supported(self.bank, scope):
+            raise InvalidScopeError()
 
     def query_client(self, client_id):  # type: ignore[no-untyped-def]
         return SandboxClient.objects.filter(bank=self.bank, client_id=client_id).first()

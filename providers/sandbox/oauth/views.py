@@ -10,6 +10,7 @@ bank-side ``consent_id``, parks it in the Django session and redirects to ``oaut
 from __future__ import annotations
 
 import secrets
+from typing import Any
 from urllib.parse import urlencode
 
 from authlib.oauth2.rfc6749.errors import OAuth2Error
@@ -22,7 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from .. import bankdata
 from ..models import SandboxConsent
-from . import consents
+from . import consents, dialects
 from .server import BANK_OAUTH, PSU, TOKEN_AUTH_METHODS, oauth_request_from_params, server_for
 
 __all__ = ["authorize", "login", "metadata", "select", "token"]
@@ -44,10 +45,12 @@ def _base(request: HttpRequest, bank: str) -> str:
     return request.build_absolute_uri(f"/sandbox/{bank}")
 
 
-def _error_page(request: HttpRequest, bank: str, message: str, status: int = 400) -> HttpResponse:
-    return render(
-        request, "sandbox/error.html", {"bank": bank, "title": BANK_TITLES[bank], "message": message}, status=status
-    )
+def _error_page(
+    request: HttpRequest, bank: str, message: str, status: int = 400, oauth_error: str = ""
+) -> HttpResponse:
+    """The bank's error page; ``oauth_error`` (the RFC 6749 code, when there is one) is in the page for tools."""
+    context = {"bank": bank, "title": BANK_TITLES[bank], "message": message, "oauth_error": oauth_error}
+    return render(request, "sandbox/error.html", context, status=status)
 
 
 def _redirect_error(redirect_uri: str, state: str | None, error: str, description: str) -> HttpResponseRedirect:
@@ -72,11 +75,19 @@ def metadata(request: HttpRequest, bank: str) -> JsonResponse:
         "grant_types_supported": BANK_OAUTH[bank]["grant_types"],
         "token_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,
         "code_challenge_methods_supported": ["S256"],
-        "scopes_supported": ["accounts"],
+        "scopes_supported": list(dialects.BANK_SCOPES[bank]),
         "service_documentation": request.build_absolute_uri("/sandbox/"),
         # Not in RFC 8414: sandbox-specific hints.
         "pkce_required": BANK_OAUTH[bank]["pkce_required"],
         "consent_id_parameter_required": bank != "liberty",
+        # How the standard names the consent instead (providers/sandbox/oauth/dialects.py): OBIE's request
+        # object (openbanking_intent_id claim, HS256 with the client secret), Berlin Group's scope AIS:<id>.
+        **(
+            {"request_parameter_supported": True, "request_object_signing_alg_values_supported": ["HS256"]}
+            if bank == "albion"
+            else {}
+        ),
+        **({"consent_scope_prefixes_supported": ["AIS:"]} if bank == "rhein" else {}),
     }
     return JsonResponse(body)
 
@@ -103,16 +114,30 @@ def _txn(request: HttpRequest, bank: str, txn: str) -> dict | None:
 def authorize(request: HttpRequest, bank: str) -> HttpResponse:
     _check_bank(bank)
     server = server_for(bank)
+    params = request.GET.dict()
+    misdirected: dialects.ConsentReferenceError | None = None
+    if params.get("request"):  # an OIDC request object (OBIE): its parameters and intent id win
+        params, misdirected = _apply_request_object(server, params)
+    oauth_request = oauth_request_from_params(params)
     try:
-        grant = server.get_consent_grant(request)
+        grant = server.get_consent_grant(oauth_request)
     except OAuth2Error as error:
         if error.redirect_uri:  # the client and redirect URI are trusted: report the error to the client
-            return server.handle_error_response(request, error)
-        return _error_page(request, bank, f"Invalid authorization request: {error.description or error.error}")
+            return server.handle_error_response(oauth_request, error)
+        return _error_page(
+            request, bank, f"Invalid authorization request: {error.description or error.error}", oauth_error=error.error
+        )
     redirect_uri = grant.redirect_uri
-    state = request.GET.get("state")
+    state = params.get("state")
     client = grant.client
-    consent_id = request.GET.get("consent_id", "")
+    if misdirected is not None:
+        return _redirect_error(redirect_uri, state, misdirected.error, misdirected.description)
+    try:
+        consent_id, named_by = dialects.consent_reference(bank, params)
+    except dialects.ConsentReferenceError as exc:
+        return _redirect_error(redirect_uri, state, exc.error, exc.description)
+    # a consent named in the scope (Berlin Group AIS:<consentId>) that is not this client's is a bad scope
+    unknown_error = "invalid_scope" if named_by == "scope" else "invalid_request"
 
     if bank == "liberty":
         consent = consents.consent_create(bank=bank, client=client)
@@ -121,7 +146,14 @@ def authorize(request: HttpRequest, bank: str) -> HttpResponse:
             return _redirect_error(redirect_uri, state, "invalid_request", "Missing 'consent_id' parameter.")
         consent = SandboxConsent.objects.filter(bank=bank, pk=consent_id).first()
         if consent is None or (consent.client_id is not None and consent.client_id != client.pk):
-            return _redirect_error(redirect_uri, state, "invalid_request", "Unknown 'consent_id' for this client.")
+            return _redirect_error(redirect_uri, state, unknown_error, "Unknown consent id for this client.")
+        if consent.client_id is None:
+            # A consent created without a client (Berlin Group: the TPP is its certificate, which the sandbox
+            # lacks) belongs to the first client that asks the PSU to authorise it: no other TPP can use it.
+            SandboxConsent.objects.filter(pk=consent.pk, client__isnull=True).update(client=client)
+            consent.refresh_from_db(fields=["client"])
+            if consent.client_id != client.pk:
+                return _redirect_error(redirect_uri, state, unknown_error, "Unknown consent id for this client.")
         consents.consent_refresh_expiry(consent=consent)
         if consent.status != consents.AWAITING_STATUS[bank]:
             return _redirect_error(
@@ -130,11 +162,34 @@ def authorize(request: HttpRequest, bank: str) -> HttpResponse:
     txn = secrets.token_urlsafe(12)
     request.session[_SESSION_PREFIX + txn] = {
         "bank": bank,
-        "params": request.GET.dict(),
+        "params": params,
         "consent_id": consent.pk,
         "username": "",
     }
     return HttpResponseRedirect(reverse("sandbox:oauth-login", kwargs={"bank": bank, "txn": txn}))
+
+
+def _apply_request_object(
+    server: Any, params: dict[str, str]
+) -> tuple[dict[str, str], dialects.ConsentReferenceError | None]:
+    """The request's parameters with its request object applied, and the error to report to the client (once
+    it and its redirect URI are validated) when the request object is bad or names another consent."""
+    query = {k: v for k, v in params.items() if k != "request"}
+    client = server.query_client(params.get("client_id", ""))
+    if client is None:
+        return query, None  # authlib reports the unknown client
+    try:
+        carried = dialects.request_object_params(
+            params["request"], client_id=client.client_id, client_secret=client.client_secret
+        )
+    except dialects.ConsentReferenceError as exc:
+        return query, exc
+    if query.get("consent_id") and carried.get("consent_id") and query["consent_id"] != carried["consent_id"]:
+        error = dialects.ConsentReferenceError(
+            "invalid_request", "'consent_id' and the request object's openbanking_intent_id differ."
+        )
+        return query, error
+    return {**query, **carried}, None
 
 
 @never_cache

@@ -1,6 +1,8 @@
 """Liberty: a US cursor-delta dialect (in the style of FDX / US aggregators). Spec: ``openapi/liberty.yaml``.
 
-``GET /sandbox/liberty/accounts`` and ``GET /sandbox/liberty/transactions/sync?cursor=&count=``. Amounts are
+``GET /sandbox/liberty/accounts``, ``GET /sandbox/liberty/numbers`` (full account and routing numbers of the
+shared deposit accounts; ``/accounts`` shows only a ``mask``) and
+``GET /sandbox/liberty/transactions/sync?cursor=&count=``. Amounts are
 unsigned decimal strings with ``direction`` ``DEBIT``/``CREDIT``; times are RFC 3339 timestamps. A sync cursor
 pins a snapshot: pages of one sync share the same sandbox "now"; the last page's ``next_cursor`` starts the next
 sync from that instant. When a pending transaction posts, its id appears in ``removed`` and the posted one in
@@ -24,7 +26,7 @@ from ...models import SandboxConsent, SandboxToken
 from ...oauth import consents
 from ..common import bearer_token, iso_datetime, json_response, money, unsigned_money
 
-__all__ = ["DEFAULT_COUNT", "MAX_COUNT", "accounts", "transactions_sync"]
+__all__ = ["DEFAULT_COUNT", "MAX_COUNT", "accounts", "numbers", "transactions_sync"]
 
 BANK = "liberty"
 DEFAULT_COUNT = 100
@@ -124,6 +126,29 @@ def accounts(request: HttpRequest) -> HttpResponse:
                 }
             )
         return json_response({"accounts": items})
+
+    return _with_faults(token, produce)
+
+
+@liberty_endpoint
+def numbers(request: HttpRequest) -> HttpResponse:
+    """Account and routing numbers (ACH) of the shared deposit accounts; cards have none here."""
+    token, consent = _authenticate(request)
+
+    def produce() -> HttpResponse:
+        wanted = set(consent.account_ids)
+        routing = bankdata.bank_info(BANK).get("routing_number", "")
+        items = [
+            {
+                "account_id": acc.id,
+                "account_number": acc.account_number,
+                "routing_number": routing,
+                "wire_routing_number": routing,
+            }
+            for acc in bankdata.user_accounts(BANK, consent.username)
+            if acc.id in wanted and acc.account_number
+        ]
+        return json_response({"numbers": items})
 
     return _with_faults(token, produce)
 
