@@ -53,6 +53,10 @@ def test_sandbox_connect_gives_alice_an_encrypted_connection_with_her_accounts(s
     for account_id, account in accounts.items():
         assert account.currency == expected[account_id].currency
         assert account.type == expected[account_id].type
+        # the best identifier the bank holds, as the consent screen shows it (••••1234)
+        truth = expected[account_id]
+        best = truth.iban or truth.account_number or truth.masked_pan
+        assert best and account.masked_identifier.endswith("••••" + best[-4:]), (account_id, best)
 
 
 def test_connecting_twice_reuses_the_connection(sandbox):
