@@ -151,7 +151,7 @@ def test_garbage_callbacks_never_500(client, alice, params):
 
 def test_a_bank_that_does_not_know_our_client_is_not_called_unreachable(client, alice, albion, routes):
     routes["token"].mock(return_value=httpx.Response(401, json={"error": "invalid_client"}))
-    response = client.get(reverse("providers:connect-start", args=["albion"]))
+    response = client.get(reverse("connections:connect-start", args=["albion"]))
     assert response.status_code == 502
     assert b"bank_client_rejected" in response.content and b"registration" in response.content
     assert b"could not be reached" not in response.content
@@ -160,7 +160,7 @@ def test_a_bank_that_does_not_know_our_client_is_not_called_unreachable(client, 
 def test_a_client_rejected_at_the_code_exchange_is_a_client_error_not_a_retry(client, alice, albion, routes):
     state, _ = _start(client)
     routes["token"].mock(return_value=httpx.Response(401, json={"error": "invalid_client"}))
-    response = client.get(reverse("providers:connect-callback"), {"state": state, "code": "abc"})
+    response = client.get(reverse("connections:connect-callback"), {"state": state, "code": "abc"})
     assert response.status_code == 502 and b"bank_client_rejected" in response.content
     assert not Connection.objects.exists()
 
@@ -171,6 +171,6 @@ def test_a_client_rejected_at_the_code_exchange_is_a_client_error_not_a_retry(cl
 )
 def test_an_error_redirect_from_the_bank_is_named_for_what_it_is(client, alice, albion, routes, error, code):
     state, _ = _start(client)
-    response = client.get(reverse("providers:connect-callback"), {"state": state, "error": error})
+    response = client.get(reverse("connections:connect-callback"), {"state": state, "error": error})
     assert code in response.content
     assert not Connection.objects.exists()

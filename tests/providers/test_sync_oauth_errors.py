@@ -8,10 +8,10 @@ import httpx
 import pytest
 from django.utils import timezone
 
+from aggregator.connections.credentials import credentials_store
 from aggregator.models import Connection, SyncRun
 from aggregator.sync.services import connection_sync
 from providers.base import Credentials, TransientProviderError
-from providers.credentials import credentials_store
 from tests.factories import ConnectionFactory, InstitutionFactory
 
 from .conftest import mock_albion
