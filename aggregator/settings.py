@@ -331,6 +331,12 @@ SPECTACULAR_SETTINGS.update(
         "COMPONENT_SPLIT_REQUEST": True,
     }
 )
+# API docs: Swagger UI's files come from the pinned drf-spectacular-sidecar package, served by this server (the
+# docs page works offline and never loads a CDN's moving @latest).
+INSTALLED_APPS += ["drf_spectacular_sidecar"]
+SPECTACULAR_SETTINGS.update(
+    {"SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF": "SIDECAR", "REDOC_DIST": "SIDECAR"}
+)
 AGGREGATOR.update(
     {
         # Access-log rows are buffered per process and written in batches; 0 writes each one in the request.
