@@ -45,3 +45,24 @@ def test_user_logs_in_connects_a_bank_and_approves_in_a_browser(page, live_serve
     assert token["scope"] == "accounts transactions"
     consent = Consent.objects.get(pk=created["id"])
     assert consent.status == "authorised" and consent.accounts.count() == shared >= 1
+
+
+def test_approve_stays_disabled_until_an_account_is_ticked(page, live_server, alice, alice_accounts):  # type: ignore[no-untyped-def]
+    tpp = flow.create_tpp(live_server.url)
+    created = tpp.create_consent(permissions=["accounts"])
+    url, _state, _verifier = tpp.authorize_url(created["id"], scope="accounts")
+
+    page.goto(url)
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", "alice-demo")
+    page.click("button[type=submit]")
+    page.wait_for_selector("#consent-form")
+    approve, deny = page.locator("#approve"), page.locator("#deny")
+    assert page.locator("input[name=accounts]:checked").count() == 0
+    assert approve.is_disabled() and deny.is_enabled()
+
+    first = page.locator("input[name=accounts]").first
+    first.check()
+    assert approve.is_enabled()
+    first.uncheck()
+    assert approve.is_disabled()
