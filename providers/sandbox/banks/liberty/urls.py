@@ -5,4 +5,5 @@ from . import views
 urlpatterns = [
     path("accounts", views.accounts, name="liberty-accounts"),
     path("transactions/sync", views.transactions_sync, name="liberty-transactions-sync"),
+    path("item/remove", views.item_remove, name="liberty-item-remove"),
 ]
