@@ -8,23 +8,26 @@ from .models import Institution
 
 __all__ = ["SANDBOX_INSTITUTIONS", "institution_sync_sandbox"]
 
-# The three mock banks of providers/sandbox and the adapter that speaks each one's dialect.
+# The three mock banks of providers/sandbox and the adapter that speaks each one's dialect. Their names come from
+# the sandbox's own definitions (fixtures/sandbox/banks.json), so a bank has one name on its pages and ours.
 SANDBOX_INSTITUTIONS: tuple[dict, ...] = (
-    {"slug": "albion", "name": "Albion Bank (sandbox, UK OBIE)", "country": "GB", "provider": "obie"},
-    {"slug": "rhein", "name": "Rheinbank (sandbox, Berlin Group)", "country": "DE", "provider": "berlin_group"},
-    {"slug": "liberty", "name": "Liberty Bank (sandbox, US cursor-delta)", "country": "US", "provider": "cursor_delta"},
+    {"slug": "albion", "country": "GB", "provider": "obie"},
+    {"slug": "rhein", "country": "DE", "provider": "berlin_group"},
+    {"slug": "liberty", "country": "US", "provider": "cursor_delta"},
 )
 
 
 @transaction.atomic
 def institution_sync_sandbox() -> list[Institution]:
     """Create or update the sandbox institutions (idempotent)."""
+    from providers.sandbox.data.catalog import bank_info
+
     institutions = []
     for spec in SANDBOX_INSTITUTIONS:
         institution, _ = Institution.objects.update_or_create(
             slug=spec["slug"],
             defaults={
-                "name": spec["name"],
+                "name": bank_info(spec["slug"])["name"],
                 "country": spec["country"],
                 "provider": spec["provider"],
                 "config": {"sandbox_bank": spec["slug"]},

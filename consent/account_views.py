@@ -1,4 +1,4 @@
-"""Pages for people: login (rate-limited), the consent dashboard with revocation, connected banks."""
+"""Pages for people: login (rate-limited), the consent dashboard with revocation, connected banks (disconnect)."""
 
 from __future__ import annotations
 
@@ -10,22 +10,33 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.clickjacking import xframe_options_deny
 from django.views.decorators.http import require_http_methods
 
 from aggregator.models import Connection
 
+from .access_text import access_rows_describe
 from .conf import consent_settings
 from .demo import DEMO_USERS
+from .disconnect import BankRevocation, connection_dependent_consents, connection_disconnect
 from .models import Consent
 from .selectors import consent_access_summary, consent_list_for_user, user_connections
 from .services import ConsentStateError, consent_revoke
 from .views import PERMISSION_TEXT
 
-__all__ = ["RateLimitedLoginView", "consent_dashboard", "consent_revoke_view", "home"]
+__all__ = [
+    "RateLimitedLoginView",
+    "connection_disconnect_view",
+    "consent_dashboard",
+    "consent_dashboard_ended",
+    "consent_revoke_view",
+    "home",
+]
 
 
 def _client_ip(request: HttpRequest) -> str:
@@ -97,36 +108,119 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect("consent:dashboard")
 
 
-@login_required
-@xframe_options_deny
-def consent_dashboard(request: HttpRequest) -> HttpResponse:
-    consents = list(consent_list_for_user(user=request.user))
+# Consents per page of the dashboard (active) and of the ended-consents page: a page stays a few screens long.
+DASHBOARD_PAGE_SIZE = 10
+ENDED_PAGE_SIZE = 20
+
+
+def _account_label(account: Any) -> str:
+    return account.display_name or f"account {account.masked_identifier or account.provider_account_id}"
+
+
+def _consent_items(request: HttpRequest, consents: list[Consent]) -> list[dict[str, Any]]:
     summary: dict[str, list[dict[str, Any]]] = {}
-    for row in consent_access_summary(user=request.user):
+    for row in consent_access_summary(user=request.user, consent_ids=[c.pk for c in consents]):
         summary.setdefault(str(row["consent_id"]), []).append(row)
-    context = {
-        "consents": [
+    items = []
+    for c in consents:
+        accounts = list(c.accounts.all())
+        names = {str(a.public_id): _account_label(a) for a in accounts}
+        items.append(
             {
                 "consent": c,
                 "permissions": [(p, PERMISSION_TEXT.get(p, p)) for p in c.permissions],
-                "accounts": list(c.accounts.all()),
-                "access": summary.get(str(c.pk), []),
+                "accounts": accounts,
+                "access": access_rows_describe(rows=summary.get(str(c.pk), []), account_names=names),
                 "active": c.status == Consent.Status.AUTHORISED,
             }
-            for c in consents
-        ],
+        )
+    return items
+
+
+def _render_no_store(request: HttpRequest, template: str, context: dict[str, Any]) -> HttpResponse:
+    response = render(request, template, context)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@xframe_options_deny
+def consent_dashboard(request: HttpRequest) -> HttpResponse:
+    """Consents in force (paginated), the connected banks, and a link to the consents that ended."""
+    page = Paginator(consent_list_for_user(user=request.user, state="active"), DASHBOARD_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    context = {
+        "page": page,
+        "consents": _consent_items(request, list(page.object_list)),
+        "ended_count": consent_list_for_user(user=request.user, state="ended").count(),
         "connections": [
             {
                 "connection": conn,
                 "reauth": conn.status == Connection.Status.REAUTH_REQUIRED,
                 "reconnect_url": f"/connect/{conn.institution.slug}/start/?next=/me/consents/",
+                "disconnect_url": reverse("consent:disconnect", args=[conn.public_id]),
             }
             for conn in user_connections(user=request.user)
         ],
     }
-    response = render(request, "consent/dashboard.html", context)
-    response["Cache-Control"] = "no-store"
-    return response
+    return _render_no_store(request, "consent/dashboard.html", context)
+
+
+@login_required
+@xframe_options_deny
+def consent_dashboard_ended(request: HttpRequest) -> HttpResponse:
+    """Consents that ended (revoked, expired, denied), most recently ended first, paginated."""
+    page = Paginator(consent_list_for_user(user=request.user, state="ended"), ENDED_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    return _render_no_store(
+        request, "consent/dashboard_ended.html", {"page": page, "consents": _consent_items(request, list(page))}
+    )
+
+
+@login_required
+@xframe_options_deny
+@require_http_methods(["GET", "POST"])
+def connection_disconnect_view(request: HttpRequest, connection_id: str) -> HttpResponse:
+    """Confirmation page listing the consents that end with the connection; POST disconnects."""
+    connection = (
+        Connection.objects.select_related("institution")
+        .filter(public_id=connection_id, user=request.user)
+        .exclude(status=Connection.Status.DISCONNECTED)
+        .first()
+    )
+    if connection is None:
+        raise Http404("No such bank connection.")
+    if request.method == "POST":
+        result = connection_disconnect(connection=connection, user=request.user)
+        name = connection.institution.name
+        ended = len(result.revoked_consents)
+        summary = f"{name} is disconnected." + (
+            f" {ended} consent{'s' if ended != 1 else ''} that shared its accounts ended." if ended else ""
+        )
+        if result.bank == BankRevocation.REVOKED:
+            messages.success(request, summary + f" {name} was told to end our access too.")
+        elif result.bank == BankRevocation.NOT_SUPPORTED:
+            messages.success(
+                request, summary + f" {name} offers no way for us to end its consent: you can end it in your bank's"
+                " own online banking.",
+            )  # fmt: skip
+        else:
+            messages.warning(
+                request, summary + f" We could not reach {name} to end its consent there; we deleted every access"
+                " token we held, and you can also end it in your bank's own online banking.",
+            )  # fmt: skip
+        return redirect("consent:dashboard")
+    context = {
+        "connection": connection,
+        "accounts": list(connection.accounts.filter(removed_at__isnull=True).order_by("display_name", "id")),
+        "consents": [
+            {"consent": c, "accounts": [a for a in c.accounts.all() if a.connection_id == connection.pk]}
+            for c in connection_dependent_consents(connection=connection)
+        ],
+    }
+    return _render_no_store(request, "consent/disconnect_confirm.html", context)
 
 
 @login_required

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import urlsplit
 
 from django import forms
 from django.contrib import admin, messages
@@ -11,11 +12,15 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.html import format_html
 from oauth2_provider.admin import ApplicationAdmin as DotApplicationAdmin
 from oauth2_provider.forms import ApplicationForm as DotApplicationForm
 
 from .models import AccessLogEntry, Application, Consent, ConsentEvent
 from .services import ConsentStateError, consent_revoke
+
+# The grant types a TPP registration can use (see consent.oauth.ConsentOAuth2Validator.validate_grant_type).
+TPP_GRANT_TYPES = (Application.GRANT_AUTHORIZATION_CODE, Application.GRANT_CLIENT_CREDENTIALS)
 
 
 class ConsentEventInline(admin.TabularInline):
@@ -50,16 +55,37 @@ class ExpiringSoonFilter(admin.SimpleListFilter):
         return queryset
 
 
+class TppGrantTypeFilter(admin.SimpleListFilter):
+    """Only the grant types a TPP can use here (the token endpoint refuses implicit, password, device code…)."""
+
+    title = "grant type"
+    parameter_name = "grant_type"
+
+    def lookups(self, request, model_admin):  # type: ignore[no-untyped-def]
+        return [(value, label) for value, label in Application.GRANT_TYPES if value in TPP_GRANT_TYPES]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Application]) -> QuerySet[Application]:
+        if self.value() in TPP_GRANT_TYPES:
+            return queryset.filter(authorization_grant_type=self.value())
+        return queryset
+
+
 class RevokeReasonForm(forms.Form):
     reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3}), required=True)
 
 
 @admin.register(Consent)
 class ConsentAdmin(admin.ModelAdmin):
-    list_display = ("id", "status", "application", "user", "expires_at", "last_accessed_at", "created_at")
+    # Short columns so the list fits a 1400 px screen beside the filters: the id is shortened (full id on hover
+    # and on the detail page), creation time is on the detail page.
+    list_display = ("short_id", "status", "application", "user", "expires_at", "last_accessed_at")
+    list_display_links = ("short_id",)
     list_filter = ("status", ExpiringSoonFilter, "application")
     search_fields = ("id", "user__username", "user__email", "application__name", "application__client_id")
-    readonly_fields = [f.name for f in Consent._meta.fields] + ["accounts"]
+    readonly_fields = ["permissions_text" if f.name == "permissions" else f.name for f in Consent._meta.fields] + [
+        "accounts"
+    ]
+    fields = readonly_fields  # the raw JSON permissions field is not shown, only its plain-words version
     inlines = [ConsentEventInline]
     list_select_related = ("application", "user")
     actions = ["revoke_consents"]
@@ -69,6 +95,25 @@ class ConsentAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
         return False  # the audit trail stays; revoke instead
+
+    @admin.display(description="id", ordering="id")
+    def short_id(self, obj: Consent) -> str:
+        return format_html('<span title="{}">{}…</span>', obj.pk, str(obj.pk)[:8])
+
+    @admin.display(description="permissions")
+    def permissions_text(self, obj: Consent) -> str:
+        labels = dict(Consent.Permission.choices)
+        return ", ".join(labels.get(p, p) for p in obj.permissions) or "none"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):  # type: ignore[no-untyped-def]
+        # Every field is read-only (changes go through the revoke action): no Save buttons to mislead.
+        extra_context = {
+            **(extra_context or {}),
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_search_results(self, request, queryset, search_term):  # type: ignore[no-untyped-def]
         # "id" is a UUID: searching it with icontains on other terms would error on PostgreSQL.
@@ -137,6 +182,13 @@ class TppApplicationForm(DotApplicationForm):
             "webhook_url",
         ]
 
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        field = self.fields.get("authorization_grant_type")
+        if field is not None:
+            current = getattr(self.instance, "authorization_grant_type", "")
+            field.choices = [(v, label) for v, label in field.choices if v in TPP_GRANT_TYPES or v == current]
+
     def save(self, commit: bool = True) -> Application:
         app = super().save(commit=False)
         if self.cleaned_data.get("new_webhook_secret"):
@@ -154,9 +206,26 @@ if admin.site.is_registered(Application):
 @admin.register(Application)
 class TppApplicationAdmin(DotApplicationAdmin):
     form = TppApplicationForm
-    list_display = ("name", "client_id", "client_type", "authorization_grant_type", "webhook_url", "has_webhook_secret")
+    # Fits 1400 px beside the filters: the client id is shortened and the webhook URL shown by its host (both in
+    # full on hover and on the detail page); the client type is a filter.
+    list_display = ("name", "short_client_id", "authorization_grant_type", "webhook_host", "has_webhook_secret")
+    search_fields = ("name", "=client_id")
+    # DOT's own filters offer grant types (implicit, password, device code) and flags our OAuth server ignores.
+    list_filter = ("client_type", TppGrantTypeFilter)
 
-    @admin.display(boolean=True, description="webhook secret set")
+    @admin.display(description="client id", ordering="client_id")
+    def short_client_id(self, obj: Application) -> str:
+        return format_html('<span title="{}">{}…</span>', obj.client_id, obj.client_id[:10])
+
+    @admin.display(description="webhook", ordering="webhook_url")
+    def webhook_host(self, obj: Application) -> str:
+        return (
+            format_html('<span title="{}">{}</span>', obj.webhook_url, urlsplit(obj.webhook_url).netloc)
+            if obj.webhook_url
+            else ""
+        )
+
+    @admin.display(boolean=True, description="secret")
     def has_webhook_secret(self, obj: Application) -> bool:
         return bool(obj.webhook_secret)
 

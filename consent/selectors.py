@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from .models import Application
 
 __all__ = [
+    "CONSENT_ACTIVE_STATUSES",
+    "CONSENT_ENDED_STATUSES",
     "consent_access_summary",
     "consent_accounts",
     "consent_get_for_application",
@@ -52,14 +54,29 @@ def consent_is_authorisable(*, consent: Consent, now: dt.datetime | None = None)
     )
 
 
-def consent_list_for_user(*, user: Any) -> QuerySet[Consent]:
-    """The user's consents (not the unanswered requests), newest first, with TPP and accounts prefetched."""
+# The dashboard's two lists: consents still in force, and those that ended (revoked, expired, or denied).
+CONSENT_ACTIVE_STATUSES = (Consent.Status.AUTHORISED,)
+CONSENT_ENDED_STATUSES = (Consent.Status.REVOKED, Consent.Status.EXPIRED, Consent.Status.REJECTED)
+
+
+def consent_list_for_user(*, user: Any, state: str = "") -> QuerySet[Consent]:
+    """The user's consents (not the unanswered requests), newest first, with TPP and accounts prefetched.
+
+    ``state``: ``"active"`` (authorised) or ``"ended"`` (revoked, expired, rejected; most recently ended first);
+    empty for both."""
+    queryset = Consent.objects.filter(user=user).exclude(status=Consent.Status.AWAITING_AUTHORISATION)
+    ordering = ["-created_at", "-pk"]
+    if state == "active":
+        queryset = queryset.filter(status__in=CONSENT_ACTIVE_STATUSES)
+    elif state == "ended":
+        queryset = queryset.filter(status__in=CONSENT_ENDED_STATUSES)
+        ordering = ["-status_changed_at", "-created_at", "-pk"]
+    elif state:
+        raise ValueError(f"unknown consent list state {state!r}")
     return (
-        Consent.objects.filter(user=user)
-        .exclude(status=Consent.Status.AWAITING_AUTHORISATION)
-        .select_related("application")
+        queryset.select_related("application")
         .prefetch_related("accounts", "accounts__connection__institution")
-        .order_by("-created_at")
+        .order_by(*ordering)
     )
 
 
@@ -83,12 +100,15 @@ def user_accounts_for_consent_screen(*, user: Any) -> QuerySet[Account]:
     )
 
 
-def consent_access_summary(*, user: Any, days: int = 30) -> list[dict[str, Any]]:
-    """Per consent and endpoint: number of requests by the TPP in the last ``days`` days and the latest one."""
+def consent_access_summary(*, user: Any, days: int = 30, consent_ids: Any = None) -> list[dict[str, Any]]:
+    """Per consent and endpoint: number of requests by the TPP in the last ``days`` days and the latest one
+    (only for ``consent_ids`` when given: the consents on one page of the dashboard)."""
     since = timezone.now() - dt.timedelta(days=days)
+    entries = AccessLogEntry.objects.filter(consent__user=user, at__gte=since)
+    if consent_ids is not None:
+        entries = entries.filter(consent_id__in=list(consent_ids))
     return list(
-        AccessLogEntry.objects.filter(consent__user=user, at__gte=since)
-        .values("consent_id", "application__name", "endpoint")
+        entries.values("consent_id", "application__name", "endpoint")
         .annotate(requests=Count("id"), last_at=Max("at"))
         .order_by("-last_at")
     )

@@ -21,5 +21,11 @@ urlpatterns = [
     path("accounts/login/", account_views.RateLimitedLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("me/consents/", account_views.consent_dashboard, name="dashboard"),
+    path("me/consents/ended/", account_views.consent_dashboard_ended, name="dashboard-ended"),
     path("me/consents/<uuid:consent_id>/revoke/", account_views.consent_revoke_view, name="revoke"),
+    path(
+        "me/connections/<uuid:connection_id>/disconnect/",
+        account_views.connection_disconnect_view,
+        name="disconnect",
+    ),
 ]

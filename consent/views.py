@@ -25,7 +25,7 @@ from oauth2_provider.views import AuthorizationView
 from oauth2_provider.views.mixins import OAuthLibMixin
 from oauthlib.oauth2.rfc6749 import errors
 
-from aggregator.models import Institution
+from aggregator.models import Connection, Institution
 
 from .models import Application, Consent
 from .selectors import consent_is_authorisable, user_accounts_for_consent_screen, user_connections
@@ -123,7 +123,9 @@ class ConsentAuthorizationView(AuthorizationView):
             )
         return scopes, credentials, application, consent
 
-    def _screen(self, *, scopes, credentials, application, consent, selected=(), error="", status=200):  # type: ignore[no-untyped-def]
+    def _screen(  # type: ignore[no-untyped-def]
+        self, *, scopes, credentials, application, consent, selected=(), error="", status=200, new_connection=None
+    ):
         user = self.request.user
         params = {k: credentials.get(k) or "" for k in OAUTH_FIELDS if k not in {"scope", "consent_id"}}
         params["scope"] = " ".join(scopes)
@@ -131,6 +133,8 @@ class ConsentAuthorizationView(AuthorizationView):
         here = "/oauth/authorize/?" + urlencode(params)
         connect_next = urlencode({"next": here})
         accounts = list(user_accounts_for_consent_screen(user=user))
+        connections = list(user_connections(user=user))
+        connected = {c.institution_id for c in connections if c.status == Connection.Status.ACTIVE}
         context = {
             "application": application,
             "consent": consent,
@@ -138,11 +142,12 @@ class ConsentAuthorizationView(AuthorizationView):
             "oauth_params": params,
             "accounts": accounts,
             "selected": {str(s) for s in selected},
-            "connections": list(user_connections(user=user)),
+            "connections": connections,
             "institutions": [
-                (inst, f"/connect/{inst.slug}/start/?{connect_next}")
+                (inst, f"/connect/{inst.slug}/start/?{connect_next}", inst.pk in connected)
                 for inst in Institution.objects.filter(is_active=True).order_by("name")
             ],
+            "new_connection": new_connection,
             "error": error,
         }
         response = render(self.request, self.template_name, context, status=status)
@@ -158,16 +163,22 @@ class ConsentAuthorizationView(AuthorizationView):
         except _ConsentProblem as problem:
             return error_page(request, problem.title, problem.message, problem.status)
         selected: list[str] = []
-        new_connection = request.GET.get("connection")
-        if new_connection:
+        new_connection = None
+        connection_id = request.GET.get("connection")
+        if connection_id:
+            # Just back from the bank: announce the connection and pre-select its accounts.
+            new_connection = next(
+                (c for c in user_connections(user=request.user) if str(c.public_id) == connection_id), None
+            )
             selected = [
                 str(a.public_id)
                 for a in user_accounts_for_consent_screen(user=request.user)
-                if str(a.connection.public_id) == new_connection
+                if str(a.connection.public_id) == connection_id
             ]
         return self._screen(
-            scopes=scopes, credentials=credentials, application=application, consent=consent, selected=selected
-        )
+            scopes=scopes, credentials=credentials, application=application, consent=consent, selected=selected,
+            new_connection=new_connection,
+        )  # fmt: skip
 
     # --- POST: approve or deny -------------------------------------------------------------------------
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:

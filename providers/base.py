@@ -19,6 +19,7 @@ Errors: adapters raise only the ``ProviderError`` subclasses below, so the sync 
   the user reconnecting helps. The message says what to fix.
 
 The bank's OAuth error answers map onto these in one table, ``providers.oauth_errors``.
+* ``NotSupportedError`` — the adapter's dialect has no such capability (an optional method such as ``revoke``).
 
 Secrets: ``Credentials`` and ``AuthorizationRequest`` never show tokens in ``repr`` (logs, tracebacks).
 """
@@ -40,6 +41,7 @@ __all__ = [
     "BankAdapter",
     "ClientRejectedError",
     "Credentials",
+    "NotSupportedError",
     "PermanentProviderError",
     "ProviderError",
     "RateLimitedError",
@@ -92,6 +94,12 @@ class ClientRejectedError(PermanentProviderError):
     """The bank refuses our client or our request as such (configuration, not the user or the moment)."""
 
     code = "client_rejected"
+
+
+class NotSupportedError(PermanentProviderError):
+    """The dialect (or this bank) does not offer an optional capability; nothing was sent to the bank."""
+
+    code = "not_supported"
 
 
 # --- data ---------------------------------------------------------------------------------------------
@@ -220,6 +228,8 @@ class BankAdapter(abc.ABC):
     unattended_calls_per_day: ClassVar[int | None] = None
     # Cursor dialects: True when one cursor covers every account of the connection.
     cursor_spans_accounts: ClassVar[bool] = False
+    # Optional capability: the bank lets us end its consent / authorization (see ``revoke``).
+    supports_revoke: ClassVar[bool] = False
 
     def __init__(self, institution_config: Mapping[str, Any], *, psu_ip_address: str = "") -> None:
         # ``psu_ip_address``: set when the user is present (connect flow); dialects that distinguish attended
@@ -264,5 +274,13 @@ class BankAdapter(abc.ABC):
         it only once the page is stored, so a crash resumes without losses. ``has_more`` says another page
         follows. A page that cannot be parsed raises ``TransientProviderError``: never partial data."""
 
-    def revoke(self, credentials: Credentials) -> None:  # noqa: B027 - optional hook
-        """Revoke the bank-side consent, where the dialect supports it."""
+    def revoke(self, credentials: Credentials) -> None:
+        """Optional capability: end the bank-side consent / authorization behind ``credentials``, so the bank
+        stops honouring our tokens (OBIE ``DELETE /account-access-consents/{id}``, Berlin Group
+        ``DELETE /v1/consents/{consentId}``, a cursor-delta bank's item removal).
+
+        Adapters that implement it set ``supports_revoke = True``. The default sends nothing and raises
+        ``NotSupportedError``: callers check ``supports_revoke`` (or catch it) and tell the user the bank-side
+        access could not be ended from here. Revoking an already-ended consent is not an error.
+        ``AccessTokenExpiredError`` means: refresh the credentials and call again."""
+        raise NotSupportedError(f"{self.name}: the bank offers no way to revoke its consent from here")

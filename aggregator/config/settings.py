@@ -64,6 +64,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    # Swagger UI's files from the pinned drf-spectacular-sidecar package: the docs page works offline.
+    "drf_spectacular_sidecar",
     "oauth2_provider",
     "django_celery_beat",
     "aggregator",
@@ -218,6 +220,9 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "ENUM_NAME_OVERRIDES": {"ConsentStatusEnum": "consent.models.Consent.Status"},
     "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "OAUTH2_FLOWS": ["authorizationCode", "clientCredentials"],
     "OAUTH2_AUTHORIZATION_URL": "/oauth/authorize/",
     "OAUTH2_TOKEN_URL": "/oauth/token/",

@@ -59,7 +59,7 @@ def test_dashboard_lists_consents_accounts_access_and_banks(client, alice, autho
     client.force_login(alice)
     page = client.get("/me/consents/").content.decode()
     assert authorised.application.name in page and "Everyday" in page and "Authorised" in page
-    assert "/api/v1/accounts" in page
+    assert "List your accounts" in page and "/api/v1/accounts" not in page
     assert f"/me/consents/{authorised.pk}/revoke/" in page
     assert "/connect/albion/start/" in page and "Reconnect" in page
 

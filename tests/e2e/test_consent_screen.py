@@ -2,36 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 
 from consent.models import Consent
 from tests.consent import flow
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]  # fmt: skip
-
-
-@pytest.fixture
-def page(monkeypatch):  # type: ignore[no-untyped-def]
-    if not shutil.which(CHROMIUM):
-        if os.environ.get("REQUIRE_INTEGRATION") == "1":
-            pytest.fail(f"{CHROMIUM} is missing (apt-get install -y chromium)")
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        context = browser.new_context()
-        yield context.new_page()
-        context.close()
-        browser.close()
 
 
 def test_user_logs_in_connects_a_bank_and_approves_in_a_browser(page, live_server, alice, sandbox_banks):  # type: ignore[no-untyped-def]
@@ -69,3 +45,24 @@ def test_user_logs_in_connects_a_bank_and_approves_in_a_browser(page, live_serve
     assert token["scope"] == "accounts transactions"
     consent = Consent.objects.get(pk=created["id"])
     assert consent.status == "authorised" and consent.accounts.count() == shared >= 1
+
+
+def test_approve_stays_disabled_until_an_account_is_ticked(page, live_server, alice, alice_accounts):  # type: ignore[no-untyped-def]
+    tpp = flow.create_tpp(live_server.url)
+    created = tpp.create_consent(permissions=["accounts"])
+    url, _state, _verifier = tpp.authorize_url(created["id"], scope="accounts")
+
+    page.goto(url)
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", "alice-demo")
+    page.click("button[type=submit]")
+    page.wait_for_selector("#consent-form")
+    approve, deny = page.locator("#approve"), page.locator("#deny")
+    assert page.locator("input[name=accounts]:checked").count() == 0
+    assert approve.is_disabled() and deny.is_enabled()
+
+    first = page.locator("input[name=accounts]").first
+    first.check()
+    assert approve.is_enabled()
+    first.uncheck()
+    assert approve.is_disabled()

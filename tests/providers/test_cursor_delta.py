@@ -156,3 +156,18 @@ def test_the_counterparty_field_becomes_the_counterparty_name(adapter):
     raw = recorded("liberty", "sync_page1")["added"][0]
     assert adapter.normalize_transaction(dict(raw, counterparty="Acme Corp")).counterparty_name == "Acme Corp"
     assert adapter.normalize_transaction(dict(raw, counterparty=None)).counterparty_name == ""
+
+
+def test_revoke_removes_the_item_with_the_users_token(adapter, bank_mock):
+    route = bank_mock.post(f"{BASE}/liberty/item/remove").mock(return_value=httpx.Response(200, json={"removed": True}))
+    assert adapter.supports_revoke
+    adapter.revoke(CREDS)
+    assert route.calls.last.request.headers["Authorization"] == "Bearer at-liberty-1"
+
+
+def test_revoke_with_an_expired_access_token_asks_for_a_refresh(adapter, bank_mock):
+    bank_mock.post(f"{BASE}/liberty/item/remove").mock(
+        return_value=httpx.Response(401, json={"error": {"code": "INVALID_ACCESS_TOKEN", "message": "expired"}})
+    )
+    with pytest.raises(AccessTokenExpiredError):
+        adapter.revoke(CREDS)

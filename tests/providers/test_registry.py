@@ -102,3 +102,22 @@ def test_adapters_can_come_from_installed_packages_entry_points(monkeypatch, set
 
     settings.AGGREGATOR = {**settings.AGGREGATOR, "ADAPTER_ENTRY_POINT_GROUP": ""}
     assert "extra_bank" not in adapter_classes()
+
+
+def test_revoke_is_an_optional_capability_that_says_when_it_is_missing():
+    from providers.base import BankAdapter, Credentials, NotSupportedError
+
+    class Minimal(BankAdapter):
+        name = "minimal"
+
+        def start_authorization(self, *, redirect_uri, user_hint=""):  # type: ignore[no-untyped-def]
+            raise NotImplementedError
+
+        exchange_code = refresh = list_accounts = get_balances = iter_transactions = start_authorization  # type: ignore[assignment]
+
+    adapter = Minimal({})
+    assert adapter.supports_revoke is False
+    with pytest.raises(NotSupportedError) as caught:
+        adapter.revoke(Credentials(access_token="t"))
+    assert caught.value.code == "not_supported" and "minimal" in str(caught.value)
+    assert OBIEAdapter.supports_revoke and BerlinGroupAdapter.supports_revoke

@@ -18,6 +18,7 @@ from .banking import (
     demo_clients,  # noqa: F401  (fixture)
     exchange,
     pkce_pair,
+    refresh,
 )
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("demo_clients")]
@@ -155,3 +156,22 @@ def test_missing_token_is_401(client):
 def test_openapi_file_is_served(client):
     response = client.get("/sandbox/liberty/openapi.yaml")
     assert response.status_code == 200 and b"/transactions/sync" in b"".join(response.streaming_content)
+
+
+def test_item_remove_ends_the_authorization_and_can_be_repeated(client):
+    tokens = connect(client, "liberty")
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {tokens['access_token']}"}
+    removed = client.post(f"{LIBERTY}/item/remove", **auth)
+    assert removed.status_code == 200 and removed.json() == {"removed": True}
+    assert_conforms("liberty", removed)
+    gone = _get(client, "/accounts", tokens["access_token"])
+    assert gone.status_code == 403 and gone.json()["error"]["code"] == "ITEM_LOGIN_REQUIRED"
+    assert refresh(client, "liberty", tokens["refresh_token"]).status_code == 400
+    again = client.post(f"{LIBERTY}/item/remove", **auth)
+    assert again.status_code == 200 and again.json() == {"removed": True}
+
+
+def test_item_remove_needs_a_valid_access_token(client):
+    response = client.post(f"{LIBERTY}/item/remove", HTTP_AUTHORIZATION="Bearer nope")
+    assert response.status_code == 401 and response.json()["error"]["code"] == "INVALID_ACCESS_TOKEN"
+    assert_conforms("liberty", response)

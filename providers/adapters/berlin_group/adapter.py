@@ -77,6 +77,7 @@ def _masked_pan_in(details: Any) -> str:
 
 class BerlinGroupAdapter(OAuthBankAdapter[BerlinGroupClient]):
     name = "berlin_group"
+    supports_revoke = True
     sync_mode = "window"
     unattended_calls_per_day = constants.FREQUENCY_PER_DAY
 

@@ -69,6 +69,7 @@ class CursorDeltaAdapter(OAuthBankAdapter[CursorDeltaClient]):
     name = "cursor_delta"
     sync_mode = "cursor"
     cursor_spans_accounts = True
+    supports_revoke = True
 
     client_class = CursorDeltaClient
 
@@ -82,6 +83,10 @@ class CursorDeltaAdapter(OAuthBankAdapter[CursorDeltaClient]):
             scope=self.config.get("scope", constants.AUTHORIZE_SCOPE),
             user_hint=user_hint,
         )
+
+    def revoke(self, credentials: Credentials) -> None:
+        """The dialect has no consent object: removing the item ends the user's authorization at the bank."""
+        self.client.item_remove(credentials)
 
     # --- accounts and balances ---------------------------------------------------------------------
     def list_accounts(self, credentials: Credentials) -> list[AccountData]:

@@ -1,4 +1,5 @@
-"""The only module that builds requests to a cursor-delta bank (``GET /accounts``, ``GET /transactions/sync``)."""
+"""The only module that builds requests to a cursor-delta bank (``GET /accounts``, ``GET /transactions/sync``,
+``POST /item/remove``)."""
 
 from __future__ import annotations
 
@@ -53,3 +54,12 @@ class CursorDeltaClient(BankClient):
         if cursor:
             params["cursor"] = cursor
         return self.get("/transactions/sync", credentials, params)
+
+    def item_remove(self, credentials: Credentials) -> None:
+        """End the authorization (the "item") behind ``credentials``; the bank revokes its tokens."""
+        provider_client().request(
+            "POST",
+            self.api_base + "/item/remove",
+            headers={"Authorization": f"Bearer {credentials.access_token}"},
+            error_mapper=cursor_delta_error,
+        )

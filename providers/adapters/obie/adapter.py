@@ -91,6 +91,7 @@ def _mask_pan(pan: str) -> str:
 
 class OBIEAdapter(OAuthBankAdapter[OBIEClient]):
     name = "obie"
+    supports_revoke = True
     sync_mode = "window"
 
     client_class = OBIEClient

@@ -22,17 +22,20 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from .. import bankdata
+from ..data.catalog import bank_info
 from ..models import SandboxConsent
 from . import consents, dialects
 from .server import BANK_OAUTH, PSU, TOKEN_AUTH_METHODS, oauth_request_from_params, server_for
 
 __all__ = ["authorize", "login", "metadata", "select", "token"]
 
-BANK_TITLES = {
-    "albion": "Albion Bank (UK, Open Banking v3.1.11)",
-    "rhein": "Rheinbank (EU, Berlin Group NextGenPSD2 1.3.11)",
-    "liberty": "Liberty Savings (US, cursor-delta API)",
+# Each bank's one name (fixtures/sandbox/banks.json; the aggregator's Institution rows use it too) and its dialect.
+_DIALECTS = {
+    "albion": "UK, Open Banking v3.1.11",
+    "rhein": "EU, Berlin Group NextGenPSD2 1.3.11",
+    "liberty": "US, cursor-delta API",
 }
+BANK_TITLES = {bank: f"{bank_info(bank)['name']} ({dialect})" for bank, dialect in _DIALECTS.items()}
 _SESSION_PREFIX = "sandbox_authz_"
 
 

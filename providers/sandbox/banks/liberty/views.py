@@ -1,8 +1,8 @@
 """Liberty: a US cursor-delta dialect (in the style of FDX / US aggregators). Spec: ``openapi/liberty.yaml``.
 
 ``GET /sandbox/liberty/accounts``, ``GET /sandbox/liberty/numbers`` (full account and routing numbers of the
-shared deposit accounts; ``/accounts`` shows only a ``mask``) and
-``GET /sandbox/liberty/transactions/sync?cursor=&count=``. Amounts are
+shared deposit accounts; ``/accounts`` shows only a ``mask``), ``GET /sandbox/liberty/transactions/sync?cursor=&count=``
+and ``POST /sandbox/liberty/item/remove`` (the user's authorization ends; its tokens stop working). Amounts are
 unsigned decimal strings with ``direction`` ``DEBIT``/``CREDIT``; times are RFC 3339 timestamps. A sync cursor
 pins a snapshot: pages of one sync share the same sandbox "now"; the last page's ``next_cursor`` starts the next
 sync from that instant. When a pending transaction posts, its id appears in ``removed`` and the posted one in
@@ -19,14 +19,14 @@ from datetime import UTC, datetime
 import orjson
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_http_methods
 
 from ... import bankdata, faults
 from ...models import SandboxConsent, SandboxToken
 from ...oauth import consents
 from ..common import bearer_token, iso_datetime, json_response, money, unsigned_money
 
-__all__ = ["DEFAULT_COUNT", "MAX_COUNT", "accounts", "numbers", "transactions_sync"]
+__all__ = ["DEFAULT_COUNT", "MAX_COUNT", "accounts", "item_remove", "numbers", "transactions_sync"]
 
 BANK = "liberty"
 DEFAULT_COUNT = 100
@@ -48,9 +48,9 @@ def _error_response(status: int, code: str, message: str, headers: dict[str, str
     return json_response({"error": {"code": code, "message": message}}, status=status, headers=headers)
 
 
-def liberty_endpoint(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def liberty_endpoint(view: Callable[..., HttpResponse], *, method: str = "GET") -> Callable[..., HttpResponse]:
     @csrf_exempt
-    @require_GET
+    @require_http_methods([method])
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:  # type: ignore[no-untyped-def]
         try:
             return view(request, *args, **kwargs)
@@ -239,3 +239,18 @@ def transactions_sync(request: HttpRequest) -> HttpResponse:
         return json_response(body)
 
     return _with_faults(token, produce)
+
+
+def _item_remove(request: HttpRequest) -> HttpResponse:
+    """End the authorization behind the access token (idempotent: removing a removed item answers the same)."""
+    token = bearer_token(request, BANK)
+    if token is None or token.consent is None:
+        raise LibertyError(
+            401, "INVALID_ACCESS_TOKEN", "Missing, unknown or expired access token.", {"WWW-Authenticate": "Bearer"}
+        )
+    if token.consent.status != consents.REVOKED_STATUS[BANK]:
+        consents.consent_revoke(consent=token.consent)
+    return json_response({"removed": True})
+
+
+item_remove = liberty_endpoint(_item_remove, method="POST")
