@@ -51,8 +51,8 @@ def test_tpp_goes_from_nothing_to_a_consent_bound_token_and_loses_it_on_revoke(l
 
     user_client = tpp.client(token=token)
     current = user_client.get(live_server.url + "/api/v1/consents/current")
-    assert current.status_code == 200 and current.json()["id"] == created["id"]
-    assert current.json()["accounts"] == [everyday]
+    assert current.status_code == 200 and current.json()["data"]["id"] == created["id"]
+    assert current.json()["data"]["accounts"] == [everyday]
 
     refreshed = user_client.refresh_token(tpp.token_url, refresh_token=token["refresh_token"])
     assert refreshed["access_token"] != token["access_token"]
@@ -60,7 +60,7 @@ def test_tpp_goes_from_nothing_to_a_consent_bound_token_and_loses_it_on_revoke(l
     assert RefreshToken.objects.filter(consent=consent, revoked__isnull=True).count() == 1
 
     mgmt = tpp.management_client()
-    assert mgmt.get(live_server.url + f"/api/v1/consents/{created['id']}").json()["status"] == "authorised"
+    assert mgmt.get(live_server.url + f"/api/v1/consents/{created['id']}").json()["data"]["status"] == "authorised"
     assert mgmt.delete(live_server.url + f"/api/v1/consents/{created['id']}").status_code == 204
 
     after = tpp.client(token=refreshed).get(live_server.url + "/api/v1/consents/current")
