@@ -316,6 +316,11 @@ INSTALLED_APPS += ["aggregator.webhooks"]
 MIDDLEWARE.insert(
     MIDDLEWARE.index("aggregator.middleware.RequestIdMiddleware") + 1, "aggregator.api.errors.ApiErrorMiddleware"
 )
+# /api/v1/accounts/ and /oauth/token (the other slash) are served as their canonical path; an unknown /api/ path is
+# a JSON 404 naming the closest real one (aggregator/api/paths.py). Before CommonMiddleware's APPEND_SLASH.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.common.CommonMiddleware"), "aggregator.api.paths.ApiPathMiddleware"
+)
 REST_FRAMEWORK["EXCEPTION_HANDLER"] = "aggregator.api.errors.exception_handler"
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     "tpp": env.str("API_THROTTLE_TPP", default="6000/min"),
