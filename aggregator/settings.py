@@ -52,7 +52,12 @@ DEBUG = env.bool("DEBUG", default=not IS_PRODUCTION)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if IS_PRODUCTION else ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # The public base URL of this deployment; used to build absolute callback URLs for banks and links in emails.
-PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:" + env.str("PORT", default="8000"))
+# Unset (and no PORT): the URL `make run` recorded in DATA_DIR/public_base_url, so that commands in a second
+# terminal reach the server whatever its port (aggregator/base_url.py).
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="")
+if not PUBLIC_BASE_URL and "PORT" not in os.environ and (DATA_DIR / "public_base_url").is_file():
+    PUBLIC_BASE_URL = (DATA_DIR / "public_base_url").read_text().strip()
+PUBLIC_BASE_URL = PUBLIC_BASE_URL or "http://127.0.0.1:" + env.str("PORT", default="8000")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
