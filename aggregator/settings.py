@@ -116,10 +116,16 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / '
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL + a busy timeout let the web server, worker and beat share the embedded database.
+    # WAL + a busy timeout let the web server, worker and beat share the embedded database. Transactions are
+    # BEGIN IMMEDIATE: a deferred one that reads and then writes (a token refresh, a sync page) fails at once with
+    # "database is locked" when another writer committed in between; an immediate one waits for the lock instead.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
     )
     # Tests on a file, not in memory: live-server threads then open their own connections instead of sharing
     # the test thread's one (which Django refuses to close from another thread).
@@ -363,6 +369,10 @@ OAUTH2_PROVIDER.update(
         "DEFAULT_SCOPES": ["accounts"],
         "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"] if DJANGO_ENV in {"local", "test"} else ["https"],
     }
+)
+# /oauth/token/ and /oauth/revoke_token/ answer RFC 6749 JSON whatever fails below them (503 when the DB is busy).
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("aggregator.middleware.RequestIdMiddleware") + 1, "consent.oauth_errors.OAuthJSONErrorMiddleware"
 )
 CONSENT = {
     # Unanswered authorisation requests expire after this many minutes.

@@ -70,4 +70,5 @@ API_ERROR_CODES: dict[int, dict[str, str]] = {
         "bank_limit_reached": "the bank's own limit of unattended refreshes is used up (see Retry-After)",
     },
     500: {"server_error": "our fault: quote the request_id"},
+    503: {"temporarily_unavailable": "the database is busy; retry after the Retry-After header"},
 }
