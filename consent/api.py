@@ -77,8 +77,19 @@ class ConsentSerializer(serializers.ModelSerializer):
             "authorised_at",
             "status_changed_at",
             "last_accessed_at",
+            "tokens_revoked_at",
+            "tokens_revoked_reason",
             "accounts",
         ]
+        extra_kwargs = {
+            "tokens_revoked_at": {
+                "help_text": "Set while every token of this authorised consent is revoked (e.g. after refresh-token "
+                "reuse): send the user to /oauth/authorize/ with this consent_id again to get new tokens."
+            },
+            "tokens_revoked_reason": {
+                "help_text": "Why, e.g. refresh_token_reuse; empty when tokens_revoked_at is null"
+            },
+        }
 
     @extend_schema_field(serializers.ListField(child=serializers.UUIDField()))
     def get_accounts(self, consent: Consent) -> list[str]:
