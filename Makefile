@@ -20,6 +20,8 @@ $(STAMP): $(PY) pyproject.toml requirements.lock
 install: $(STAMP)
 
 run: install
+	@# Commands in a second terminal (manage.py sync, sandbox_connect) read this to reach this server's port.
+	@mkdir -p "$${DATA_DIR:-var}" && echo "$${PUBLIC_BASE_URL:-http://127.0.0.1:$(PORT)}" > "$${DATA_DIR:-var}/public_base_url"
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py bootstrap_demo
 	@echo ""

@@ -1,5 +1,7 @@
 """The consent resource for TPPs: ``POST/GET /api/v1/consents`` and ``GET/DELETE /api/v1/consents/{id}``.
 
+Bodies use the data API's envelope ``{"data", "links", "meta"}`` (:mod:`aggregator.api.envelope`).
+
 Authenticated with the TPP's client-credentials token (scope ``consents``). A TPP only ever sees its own
 consents: another TPP's id is a plain 404.
 """
@@ -15,13 +17,13 @@ from drf_spectacular.utils import (
     OpenApiResponse,
     extend_schema,
     extend_schema_field,
-    inline_serializer,
 )
 from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from aggregator.api.envelope import envelope, envelope_schema
 from aggregator.api.serializers import ErrorResponseSerializer
 
 from .api_auth import ClientCredentialsRequired, ConsentRequired
@@ -75,8 +77,19 @@ class ConsentSerializer(serializers.ModelSerializer):
             "authorised_at",
             "status_changed_at",
             "last_accessed_at",
+            "tokens_revoked_at",
+            "tokens_revoked_reason",
             "accounts",
         ]
+        extra_kwargs = {
+            "tokens_revoked_at": {
+                "help_text": "Set while every token of this authorised consent is revoked (e.g. after refresh-token "
+                "reuse): send the user to /oauth/authorize/ with this consent_id again to get new tokens."
+            },
+            "tokens_revoked_reason": {
+                "help_text": "Why, e.g. refresh_token_reuse; empty when tokens_revoked_at is null"
+            },
+        }
 
     @extend_schema_field(serializers.ListField(child=serializers.UUIDField()))
     def get_accounts(self, consent: Consent) -> list[str]:
@@ -129,7 +142,11 @@ class ConsentListView(APIView):
             OpenApiParameter("status", type=str, enum=list(Consent.Status.values), description="Only this status")
         ],
         responses={
-            200: inline_serializer("ConsentList", {"data": ConsentSerializer(many=True)}),
+            200: envelope_schema(
+                "ConsentList",
+                ConsentSerializer(many=True),
+                {"count": serializers.IntegerField(), "request_id": serializers.CharField()},
+            ),
             **_errors(400, 401, 403),
         },
         tags=["consents"],
@@ -141,14 +158,18 @@ class ConsentListView(APIView):
             if wanted not in Consent.Status.values:
                 raise exceptions.ValidationError({"status": [f"Unknown status {wanted!r}."]})
             qs = qs.filter(status=wanted)
-        return Response({"data": ConsentSerializer(qs[:100], many=True).data})
+        data = ConsentSerializer(qs[:100], many=True).data
+        return Response(envelope(request, data, count=len(data)))
 
     @extend_schema(
         operation_id="consents_create",
         summary="Ask for a consent; the user authorises it at /oauth/authorize/ with this consent_id",
         auth=_CONSENTS_AUTH,
         request=ConsentCreateSerializer,
-        responses={201: ConsentCreatedSerializer, **_errors(400, 401, 403)},
+        responses={
+            201: envelope_schema("ConsentCreatedEnvelope", ConsentCreatedSerializer()),
+            **_errors(400, 401, 403),
+        },
         tags=["consents"],
     )
     def post(self, request: Request) -> Response:
@@ -161,7 +182,7 @@ class ConsentListView(APIView):
         body: dict[str, Any] = ConsentSerializer(consent).data
         body["max_days"] = max_consent_days()
         location = reverse("api:consent-detail", kwargs={"consent_id": consent.pk})
-        return Response(body, status=status.HTTP_201_CREATED, headers={"Location": location})
+        return Response(envelope(request, body), status=status.HTTP_201_CREATED, headers={"Location": location})
 
 
 class ConsentDetailView(APIView):
@@ -178,11 +199,11 @@ class ConsentDetailView(APIView):
         summary="One of the third-party app's consents",
         auth=_CONSENTS_AUTH,
         parameters=[_CONSENT_ID],
-        responses={200: ConsentSerializer, **_errors(401, 403, 404)},
+        responses={200: envelope_schema("ConsentDetail", ConsentSerializer()), **_errors(401, 403, 404)},
         tags=["consents"],
     )
     def get(self, request: Request, consent_id: Any) -> Response:
-        return Response(ConsentSerializer(self._get(request, consent_id)).data)
+        return Response(envelope(request, ConsentSerializer(self._get(request, consent_id)).data))
 
     @extend_schema(
         operation_id="consents_revoke",
@@ -212,8 +233,8 @@ class CurrentConsentView(APIView):
         operation_id="consents_current",
         summary="The consent the presented user token was issued under",
         auth=[{"oauth2": []}],
-        responses={200: ConsentSerializer, **_errors(401, 403)},
+        responses={200: envelope_schema("CurrentConsent", ConsentSerializer()), **_errors(401, 403)},
         tags=["consents"],
     )
     def get(self, request: Request) -> Response:
-        return Response(ConsentSerializer(request.consent).data)
+        return Response(envelope(request, ConsentSerializer(request.consent).data))

@@ -79,6 +79,10 @@ class Consent(models.Model):
     authorised_at = models.DateTimeField(null=True, blank=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
     last_accessed_at = models.DateTimeField(null=True, blank=True)
+    # Set when every token of the consent was revoked while the consent itself stands (refresh-token reuse): the TPP
+    # can no longer read until the user authorises the same consent again, which clears both fields.
+    tokens_revoked_at = models.DateTimeField(null=True, blank=True)
+    tokens_revoked_reason = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -105,7 +109,8 @@ class Consent(models.Model):
 
 
 class ConsentEvent(models.Model):
-    """One transition of a consent. Append-only: rows are never updated or deleted."""
+    """One transition of a consent, or an event within a status (its tokens revoked, an authorisation again).
+    Append-only: rows are never updated or deleted."""
 
     class Actor(models.TextChoices):
         USER = "user", "User"
@@ -113,7 +118,13 @@ class ConsentEvent(models.Model):
         STAFF = "staff", "Staff"
         SYSTEM = "system", "System"
 
+    class Kind(models.TextChoices):
+        STATUS_CHANGED = "status_changed", "Status changed"
+        TOKENS_REVOKED = "tokens_revoked", "Tokens revoked"
+        REAUTHORISED = "reauthorised", "Authorised again"
+
     consent = models.ForeignKey(Consent, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=32, choices=Kind.choices, default=Kind.STATUS_CHANGED)
     at = models.DateTimeField(auto_now_add=True)
     actor_type = models.CharField(max_length=10, choices=Actor.choices)
     actor_user = models.ForeignKey(

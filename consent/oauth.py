@@ -7,12 +7,15 @@
   client-credentials tokens, and client-credentials tokens get nothing else.
 * PKCE is S256 only (``plain`` and a missing method are refused), codes are exchanged only while their consent is
   authorised and unexpired, and refresh fails once the consent has ended.
+* When DOT's reuse protection revokes a refresh-token family (an already used refresh token came back), the consent
+  records it (``consent_tokens_revoked``, reason ``refresh_token_reuse``).
 * Applications are registered for the authorization-code grant; confidential ones may also use client
   credentials (for scope ``consents`` only) — DOT applications carry a single grant type.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from django.utils import timezone
@@ -20,7 +23,7 @@ from oauth2_provider.models import AbstractApplication
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors
 
-from .models import Consent, Grant
+from .models import Consent, Grant, RefreshToken
 
 __all__ = ["CONSENTS_SCOPE", "DATA_SCOPES", "ConsentOAuth2Validator"]
 
@@ -30,6 +33,29 @@ DATA_SCOPES = frozenset(Consent.Permission.values)
 
 def _consent_usable(consent: Consent | None) -> bool:
     return consent is not None and consent.status == Consent.Status.AUTHORISED and consent.expires_at > timezone.now()
+
+
+def _family_of(raw_refresh_token: str) -> Any:
+    """The token family of a presented refresh token (DOT stores only the token's SHA-256 checksum)."""
+    checksum = hashlib.sha256(raw_refresh_token.encode("utf-8")).hexdigest()
+    return RefreshToken.objects.filter(token_checksum=checksum).values_list("token_family", flat=True).first()
+
+
+def _family_live(family: Any) -> bool:
+    return RefreshToken.objects.filter(token_family=family, revoked__isnull=True).exists()
+
+
+def _record_reuse(family: Any) -> None:
+    from .services import consent_tokens_revoked
+
+    consent_id = RefreshToken.objects.filter(token_family=family).values_list("consent_id", flat=True).first()
+    consent = Consent.objects.filter(pk=consent_id).first() if consent_id else None
+    if consent is not None:
+        consent_tokens_revoked(
+            consent=consent,
+            reason="refresh_token_reuse",
+            detail="an already used refresh token was presented again; every token of its family was revoked",
+        )
 
 
 class ConsentOAuth2Validator(OAuth2Validator):
@@ -96,7 +122,11 @@ class ConsentOAuth2Validator(OAuth2Validator):
 
     # --- tokens ----------------------------------------------------------------------------------------
     def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs) -> bool:  # type: ignore[no-untyped-def]
+        family = _family_of(refresh_token)
+        live_before = family is not None and _family_live(family)
         if not super().validate_refresh_token(refresh_token, client, request, *args, **kwargs):
+            if live_before and not _family_live(family):  # DOT's reuse protection just revoked the family
+                _record_reuse(family)
             return False
         rt = request.refresh_token_instance
         consent = Consent.objects.filter(pk=rt.consent_id).first() if rt.consent_id else None

@@ -43,10 +43,13 @@ def consent_get_for_application(*, application: Application, consent_id: Any) ->
 
 
 def consent_is_authorisable(*, consent: Consent, now: dt.datetime | None = None) -> bool:
-    """Awaiting authorisation, not past its expiry, and not older than the authorisation window."""
+    """Awaiting authorisation, not past its expiry, and not older than the authorisation window; or authorised but
+    with its tokens revoked (refresh-token reuse), so that its user may authorise it again."""
     from .services import AWAITING_AUTHORISATION_TTL
 
     now = now or timezone.now()
+    if consent.status == Consent.Status.AUTHORISED:
+        return consent.tokens_revoked_at is not None and consent.expires_at > now
     return (
         consent.status == Consent.Status.AWAITING_AUTHORISATION
         and consent.expires_at > now

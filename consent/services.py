@@ -2,6 +2,10 @@
 
 Lifecycle: ``awaiting_authorisation → authorised | rejected | expired``; ``authorised → revoked | expired``.
 Revoking or expiring a consent ends every token issued under it in the same database transaction.
+
+Within ``authorised``: when refresh-token reuse revokes the TPP's last live token family, the consent records it
+(``tokens_revoked_at``/``tokens_revoked_reason`` and a ``tokens_revoked`` event); the same user may then authorise
+the same consent again (``reauthorised`` event), which clears the mark and lets the TPP get new tokens.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ __all__ = [
     "consent_expire",
     "consent_reject",
     "consent_revoke",
+    "consent_tokens_revoked",
     "consents_expire_due",
     "max_consent_days",
 ]
@@ -156,6 +161,8 @@ def consent_authorise(*, consent: Consent, user: Any, accounts: Iterable[Account
     )
     if own.count() != len(account_ids):
         raise ValidationError({"accounts": ["Some accounts are not yours or not available."]}, code="foreign_account")
+    if consent.status == Status.AUTHORISED:
+        return _consent_reauthorise(consent=consent, user=user, accounts=own)
     if consent.expires_at <= timezone.now() or consent.created_at <= timezone.now() - AWAITING_AUTHORISATION_TTL:
         raise ConsentStateError("This consent request has expired.", code="expired")
     consent.user = user
@@ -169,6 +176,56 @@ def consent_authorise(*, consent: Consent, user: Any, accounts: Iterable[Account
         extra_fields=["user", "authorised_at"],
     )
     consent.accounts.set(own)
+    return consent
+
+
+def _consent_reauthorise(*, consent: Consent, user: Any, accounts: Any) -> Consent:
+    """The consent's own user approves it again after its tokens were revoked (see the module docstring)."""
+    locked = Consent.objects.select_for_update().get(pk=consent.pk)
+    if locked.status != Status.AUTHORISED or locked.tokens_revoked_at is None:
+        raise ConsentStateError("This consent is already authorised.", code="invalid_transition")
+    if locked.user_id != getattr(user, "pk", None):
+        raise ConsentStateError("This consent was authorised by another user.", code="foreign_consent")
+    if locked.expires_at <= timezone.now():
+        raise ConsentStateError("This consent has expired.", code="expired")
+    reason = f"Authorised again after its tokens were revoked ({locked.tokens_revoked_reason})."
+    consent.authorised_at = timezone.now()
+    consent.tokens_revoked_at = None
+    consent.tokens_revoked_reason = ""
+    consent.save(update_fields=["authorised_at", "tokens_revoked_at", "tokens_revoked_reason", "updated_at"])
+    consent.accounts.set(accounts)
+    ConsentEvent.objects.create(
+        consent=consent,
+        kind=ConsentEvent.Kind.REAUTHORISED,
+        actor_type=Actor.USER,
+        actor_user=user,
+        from_status=Status.AUTHORISED,
+        to_status=Status.AUTHORISED,
+        reason=reason,
+    )
+    return consent
+
+
+@transaction.atomic
+def consent_tokens_revoked(*, consent: Consent, reason: str, detail: str = "") -> Consent:
+    """Record that the TPP's tokens of an authorised consent were revoked (e.g. ``refresh_token_reuse``).
+
+    Always appends a ``tokens_revoked`` event; marks the consent (``tokens_revoked_at``, shown to the user and the
+    TPP) only when no live refresh token of it is left, i.e. the TPP really cannot read any more."""
+    locked = Consent.objects.select_for_update().get(pk=consent.pk)
+    now = timezone.now()
+    ConsentEvent.objects.create(
+        consent=locked,
+        kind=ConsentEvent.Kind.TOKENS_REVOKED,
+        actor_type=Actor.SYSTEM,
+        from_status=locked.status,
+        to_status=locked.status,
+        reason=f"{reason}: {detail}" if detail else reason,
+    )
+    live = RefreshToken.objects.filter(consent=locked, revoked__isnull=True).exists()
+    if locked.status == Status.AUTHORISED and not live:
+        Consent.objects.filter(pk=locked.pk).update(tokens_revoked_at=now, tokens_revoked_reason=reason, updated_at=now)
+        consent.tokens_revoked_at, consent.tokens_revoked_reason = now, reason
     return consent
 
 

@@ -1,7 +1,8 @@
 """The authorization endpoint with our consent screen (``/oauth/authorize/``).
 
 The TPP sends the user here with a ``consent_id`` it created through ``POST /api/v1/consents``. The consent must
-belong to the requesting client and still await authorisation; the user picks the accounts to share (connecting a
+belong to the requesting client and still await authorisation (or be authorised with its tokens revoked, for its
+own user to authorise again); the user picks the accounts to share (connecting a
 bank first if needed) and approves or denies. Approval authorises the consent and mints an authorization code
 bound to it in one transaction. An earlier approval is never re-used: ``approval_prompt=auto`` and the
 application's ``skip_authorization`` flag are ignored.
@@ -116,6 +117,13 @@ class ConsentAuthorizationView(AuthorizationView):
                 + (" or its request has timed out" if consent.status == Consent.Status.AWAITING_AUTHORISATION else "")
                 + ". Ask the app to start again.",
                 status=409,
+            )
+        if consent.status == Consent.Status.AUTHORISED and consent.user_id != self.request.user.pk:
+            # Authorising again (after the app's tokens were revoked) is for the consent's own user only.
+            raise _ConsentProblem(
+                "This consent belongs to someone else",
+                "This consent was approved by another user; only they can approve it again.",
+                status=403,
             )
         if not set(scopes) <= set(consent.permissions):
             raise _redirectable(

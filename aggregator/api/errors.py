@@ -24,6 +24,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from aggregator.db_busy import RETRY_AFTER_SECONDS, database_busy
 from aggregator.exceptions import (
     ApplicationError,
     ConflictError,
@@ -59,6 +60,7 @@ _STATUS_CODES = {
     415: "unsupported_media_type",
     429: "throttled",
     500: "server_error",
+    503: "temporarily_unavailable",
 }
 _STATUS_MESSAGES = {
     400: "The request is malformed.",
@@ -70,6 +72,7 @@ _STATUS_MESSAGES = {
     415: "Unsupported media type; send Content-Type: application/json.",
     429: "Too many requests.",
     500: "Internal server error.",
+    503: "The service is busy; retry after the Retry-After header.",
 }
 
 
@@ -185,6 +188,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
             message = str(detail) if not isinstance(detail, dict | list) else _STATUS_MESSAGES.get(status_code, "")
             errors = [_error(str(code), message, getattr(exc, "field", None))]
         set_rollback()
+    elif database_busy(exc):
+        logger.warning("Database busy in API view: %s", exc, extra={"request_id": request_id})
+        status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        errors = [_error(_STATUS_CODES[503], _STATUS_MESSAGES[503])]
+        set_rollback()
     else:
         logger.exception("Unhandled error in API view", extra={"request_id": request_id})
         status_code = status.HTTP_500_INTERNAL_SERVER_ERROR
@@ -223,5 +232,10 @@ class ApiErrorMiddleware:
             return json_error_response(request, 404)
         if isinstance(exception, DjangoPermissionDenied):
             return json_error_response(request, 403)
+        if database_busy(exception):
+            logger.warning("Database busy on %s: %s", request.path, exception)
+            response = json_error_response(request, 503)
+            response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response
         logger.exception("Unhandled error on %s", request.path, exc_info=exception)
         return json_error_response(request, 500)

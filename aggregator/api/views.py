@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
-from urllib.parse import urlencode
 
 import orjson
 from django.utils import timezone
@@ -29,13 +28,13 @@ from consent.api_auth import ConsentRequired, ConsentTokenAuthentication
 
 from . import selectors, services
 from .access_log import AccessRecord, access_log_record
+from .envelope import envelope, envelope_schema
 from .serializers import (
     TRANSACTION_FIELDS,
     AccountSerializer,
     BalanceSerializer,
     DeltaQuerySerializer,
     ErrorResponseSerializer,
-    LinksSerializer,
     SyncRunSerializer,
     TransactionQuerySerializer,
     TransactionSerializer,
@@ -86,10 +85,7 @@ def _errors(*statuses: int) -> dict[int, OpenApiResponse]:
     return {s: OpenApiResponse(ErrorResponseSerializer, description=descriptions[s]) for s in statuses}
 
 
-def _envelope(name: str, data: Any, meta: dict[str, Any] | None = None) -> Any:
-    fields: dict[str, Any] = {"data": data, "links": LinksSerializer()}
-    fields["meta"] = inline_serializer(f"{name}Meta", meta or {"request_id": serializers.CharField()})
-    return inline_serializer(name, fields)
+_envelope = envelope_schema
 
 
 _COMMON_ERRORS = (401, 403, 404, 406, 429)
@@ -121,13 +117,7 @@ class ConsentAPIView(APIView):
     def envelope(
         self, request: Request, data: Any, *, next_query: dict[str, Any] | None = None, **meta: Any
     ) -> dict[str, Any]:
-        next_url = None
-        if next_query is not None:
-            query = {k: v for k, v in request.query_params.items() if k not in next_query}
-            query.update({k: v for k, v in next_query.items() if v is not None})
-            next_url = request.build_absolute_uri(request.path) + "?" + urlencode(query)
-        meta["request_id"] = request_id_for(request._request)
-        return {"data": data, "links": {"self": request.build_absolute_uri(), "next": next_url}, "meta": meta}
+        return envelope(request, data, next_query=next_query, **meta)
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)

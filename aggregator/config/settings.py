@@ -52,7 +52,12 @@ DEBUG = env.bool("DEBUG", default=not IS_PRODUCTION)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if IS_PRODUCTION else ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # The public base URL of this deployment; used to build absolute callback URLs for banks and links in emails.
-PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:" + env.str("PORT", default="8000"))
+# Unset (and no PORT): the URL `make run` recorded in DATA_DIR/public_base_url, so that commands in a second
+# terminal reach the server whatever its port (aggregator/base_url.py).
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="")
+if not PUBLIC_BASE_URL and "PORT" not in os.environ and (DATA_DIR / "public_base_url").is_file():
+    PUBLIC_BASE_URL = (DATA_DIR / "public_base_url").read_text().strip()
+PUBLIC_BASE_URL = PUBLIC_BASE_URL or "http://127.0.0.1:" + env.str("PORT", default="8000")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -83,8 +88,14 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "aggregator.middleware.RequestIdMiddleware",
+    # /oauth/token/ and /oauth/revoke_token/ answer RFC 6749 JSON whatever fails below them (503: DB busy).
+    "consent.oauth_errors.OAuthJSONErrorMiddleware",
+    # Under /api/: the one JSON error shape, never an HTML page.
     "aggregator.api.errors.ApiErrorMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # /api/v1/accounts/ and /oauth/token (the other slash) are served as their canonical path; an unknown /api/
+    # path is a JSON 404 naming the closest real one (aggregator/api/paths.py). Before APPEND_SLASH.
+    "aggregator.api.paths.ApiPathMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -115,10 +126,16 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / '
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL + a busy timeout let the web server, worker and beat share the embedded database.
+    # WAL + a busy timeout let the web server, worker and beat share the embedded database. Transactions are
+    # BEGIN IMMEDIATE: a deferred one that reads and then writes (a token refresh, a sync page) fails at once with
+    # "database is locked" when another writer committed in between; an immediate one waits for the lock instead.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
     )
     # Tests on a file, not in memory: live-server threads then open their own connections instead of sharing
     # the test thread's one (which Django refuses to close from another thread).

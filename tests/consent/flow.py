@@ -56,7 +56,7 @@ class Tpp:
         body.update(overrides)
         response = self.management_client().post(self.base + "/api/v1/consents", json=body)
         assert response.status_code == 201, response.text
-        return response.json()
+        return response.json()["data"]
 
     def authorize_url(
         self, consent_id: str, *, scope: str = "accounts balances transactions", verifier: str | None = None, **extra

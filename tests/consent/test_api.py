@@ -60,7 +60,9 @@ def test_creating_a_consent_returns_201_with_id_and_awaiting_status(client, tpp)
     app, headers = tpp
     response = _post(client, headers, _body())
     assert response.status_code == 201, response.content
-    data = response.json()
+    body = response.json()
+    assert set(body) == {"data", "links", "meta"} and body["meta"]["request_id"] == response["X-Request-ID"]
+    data = body["data"]
     assert data["status"] == "awaiting_authorisation" and data["permissions"] == ["accounts", "balances"]
     assert Consent.objects.get(pk=data["id"]).application == app
     assert response["Location"].endswith(f"/api/v1/consents/{data['id']}")
@@ -87,11 +89,13 @@ def test_invalid_consent_requests_are_400_with_the_field(client, tpp, override, 
 
 def test_a_tpp_reads_its_consent(client, tpp):
     _, headers = tpp
-    created = _post(client, headers, _body()).json()
+    created = _post(client, headers, _body()).json()["data"]
     response = client.get(f"/api/v1/consents/{created['id']}", **headers)
-    assert response.status_code == 200 and response.json()["id"] == created["id"]
-    listed = client.get("/api/v1/consents", **headers).json()["data"]
-    assert [c["id"] for c in listed] == [created["id"]]
+    assert response.status_code == 200 and response.json()["data"]["id"] == created["id"]
+    assert response.json()["links"]["self"].endswith(f"/api/v1/consents/{created['id']}")
+    listed = client.get("/api/v1/consents", **headers).json()
+    assert [c["id"] for c in listed["data"]] == [created["id"]]
+    assert listed["links"]["next"] is None and listed["meta"]["count"] == 1
 
 
 def test_a_tpp_never_sees_another_tpps_consent(client, tpp):

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from aggregator.connections.credentials import credentials_store
 from aggregator.models import Connection
 from aggregator.webhooks.models import WebhookEvent
 from consent import disconnect
 from consent.disconnect import BankRevocation, connection_dependent_consents, connection_disconnect
 from consent.services import consent_authorise
 from providers.base import AccessTokenExpiredError, Credentials, TransientProviderError
-from aggregator.connections.credentials import credentials_store
 from tests.factories import AccountFactory, ApplicationFactory, ConnectionFactory, ConsentFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

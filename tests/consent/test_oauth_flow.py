@@ -51,8 +51,8 @@ def test_tpp_goes_from_nothing_to_a_consent_bound_token_and_loses_it_on_revoke(l
 
     user_client = tpp.client(token=token)
     current = user_client.get(live_server.url + "/api/v1/consents/current")
-    assert current.status_code == 200 and current.json()["id"] == created["id"]
-    assert current.json()["accounts"] == [everyday]
+    assert current.status_code == 200 and current.json()["data"]["id"] == created["id"]
+    assert current.json()["data"]["accounts"] == [everyday]
 
     refreshed = user_client.refresh_token(tpp.token_url, refresh_token=token["refresh_token"])
     assert refreshed["access_token"] != token["access_token"]
@@ -60,7 +60,7 @@ def test_tpp_goes_from_nothing_to_a_consent_bound_token_and_loses_it_on_revoke(l
     assert RefreshToken.objects.filter(consent=consent, revoked__isnull=True).count() == 1
 
     mgmt = tpp.management_client()
-    assert mgmt.get(live_server.url + f"/api/v1/consents/{created['id']}").json()["status"] == "authorised"
+    assert mgmt.get(live_server.url + f"/api/v1/consents/{created['id']}").json()["data"]["status"] == "authorised"
     assert mgmt.delete(live_server.url + f"/api/v1/consents/{created['id']}").status_code == 204
 
     after = tpp.client(token=refreshed).get(live_server.url + "/api/v1/consents/current")
@@ -307,3 +307,59 @@ def test_user_connects_a_sandbox_bank_from_the_consent_screen_and_shares_its_acc
     ]
     assert consent.accounts.get().connection.user == alice
     assert token["scope"] == "accounts balances"
+
+
+def test_refresh_token_reuse_is_recorded_and_the_tpp_recovers_by_authorising_the_same_consent_again(
+    live_server, alice_accounts
+):
+    from authlib.integrations.base_client.errors import OAuthError
+
+    from consent.models import ConsentEvent
+
+    tpp, consent, _params, _state, verifier, location, http = _approved(live_server, alice_accounts)
+    first = tpp.exchange(location, verifier)
+    tpp.client().refresh_token(tpp.token_url, refresh_token=first["refresh_token"])
+    with pytest.raises(OAuthError):
+        tpp.client().refresh_token(tpp.token_url, refresh_token=first["refresh_token"])  # replay: family revoked
+    with pytest.raises(OAuthError):
+        tpp.client().refresh_token(tpp.token_url, refresh_token=first["refresh_token"])  # again: no second event
+
+    # What happened is recorded and visible: an event, the consent resource, the user's dashboard.
+    events = ConsentEvent.objects.filter(consent_id=consent["id"], kind="tokens_revoked")
+    assert [e.reason.split(":")[0] for e in events] == ["refresh_token_reuse"]
+    resource = tpp.management_client().get(live_server.url + f"/api/v1/consents/{consent['id']}").json()["data"]
+    assert resource["status"] == "authorised" and resource["tokens_revoked_reason"] == "refresh_token_reuse"
+    assert resource["tokens_revoked_at"] is not None
+    dashboard = http.get("/me/consents/").text
+    assert "app access cut off" in dashboard and "used twice" in dashboard
+
+    # Recovery: the same consent_id is authorised again by alice, and the TPP gets new, working tokens.
+    url, _state, verifier = tpp.authorize_url(consent["id"])
+    screen = flow.open_consent_screen(http, url, "alice", "alice-demo")
+    assert screen.status_code == 200, screen.text[:500]
+    renewed = tpp.exchange(flow.submit_consent(http, screen, "approve").headers["location"], verifier)
+    api = tpp.client(token=renewed)
+    assert api.get(live_server.url + "/api/v1/accounts").status_code == 200
+    assert tpp.client().refresh_token(tpp.token_url, refresh_token=renewed["refresh_token"])["access_token"]
+    resource = tpp.management_client().get(live_server.url + f"/api/v1/consents/{consent['id']}").json()["data"]
+    assert resource["tokens_revoked_at"] is None and resource["tokens_revoked_reason"] == ""
+    assert ConsentEvent.objects.filter(consent_id=consent["id"], kind="reauthorised").count() == 1
+    assert "app access cut off" not in http.get("/me/consents/").text
+
+
+def test_only_the_consents_own_user_may_authorise_it_again(live_server, alice_accounts, django_user_model):
+    from consent.services import consent_tokens_revoked
+
+    tpp, consent, *_ = _approved(live_server, alice_accounts)
+    consent_tokens_revoked(consent=Consent.objects.get(pk=consent["id"]), reason="refresh_token_reuse")
+    django_user_model.objects.create_user("mallory", password="mallory-pass")
+    url, _state, _verifier = tpp.authorize_url(consent["id"])
+    screen = flow.open_consent_screen(flow.browser(live_server.url), url, "mallory", "mallory-pass")
+    assert screen.status_code == 403 and "someone else" in screen.text
+
+
+def test_an_authorised_consent_with_working_tokens_cannot_be_authorised_again(live_server, alice_accounts):
+    tpp, consent, _params, _state, verifier, location, http = _approved(live_server, alice_accounts)
+    tpp.exchange(location, verifier)
+    url, _state, _verifier = tpp.authorize_url(consent["id"])
+    assert flow.open_consent_screen(http, url, "alice", "alice-demo").status_code == 409

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from aggregator.base_url import unreachable_message, unreachable_reason
 from aggregator.models import Connection, SyncRun
 from aggregator.sync.dispatch import DISPATCHABLE_STATUSES
 from aggregator.sync.services import connection_sync
@@ -40,6 +42,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
         connections = self._connections(options)
+        self._check_sandbox_reachable(connections)
         console = Console(file=self.stdout, force_terminal=False, width=220, soft_wrap=False)
         runs: list[tuple[Connection, SyncRun]] = []
         with Progress(
@@ -82,6 +85,15 @@ class Command(BaseCommand):
         bad = [run for _, run in runs if run.outcome not in (SyncRun.Outcome.SUCCEEDED, SyncRun.Outcome.SKIPPED)]
         if bad:
             raise CommandError(f"{len(bad)} of {len(runs)} sync(s) did not succeed (see the table above).")
+
+    def _check_sandbox_reachable(self, connections: list[Connection]) -> None:
+        """Sandbox banks are served by `make run`: fail at once, naming the URL, when nothing listens there."""
+        if not any((c.institution.config or {}).get("sandbox_bank") for c in connections):
+            return
+        url = settings.SANDBOX_BASE_URL
+        reason = unreachable_reason(url)
+        if reason is not None:
+            raise CommandError(unreachable_message(url, reason, data_dir=settings.DATA_DIR))
 
     def _sync_one(self, connection: Connection) -> SyncRun:
         run = SyncRun.objects.create(connection=connection, trigger=SyncRun.Trigger.MANUAL)
