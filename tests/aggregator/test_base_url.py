@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 
 from aggregator.models import SyncRun
 from tests.aggregator.sync_fakes import make_connection
-from tests.aggregator.test_settings import print_settings
+from tests.config.test_settings import print_settings
 
 
 def _settings_urls(tmp_path: Path, **env: str) -> list[str]:

@@ -40,7 +40,7 @@ def _embedded_env(data_dir: Path, port: int) -> dict[str, str]:
         if k
         not in {"DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL", "DJANGO_ENV", "PUBLIC_BASE_URL", "SANDBOX_BASE_URL"}
     }
-    env.update({"DATA_DIR": str(data_dir), "PORT": str(port), "DJANGO_SETTINGS_MODULE": "aggregator.settings"})
+    env.update({"DATA_DIR": str(data_dir), "PORT": str(port), "DJANGO_SETTINGS_MODULE": "aggregator.config.settings"})
     return env
 
 
