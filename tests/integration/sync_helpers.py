@@ -133,7 +133,8 @@ def sync_until_done(connection: Connection, *, trigger: str = SyncRun.Trigger.MA
 def connect(bank: str, user: str, *, sync: bool = False, attempts: int = 8) -> Connection:
     """``sandbox_connect`` (the real OAuth redirect flow), retried when a flaky bank fails the login dance."""
     from django.core.management import CommandError
-    from providers.management.commands.sandbox_connect import sandbox_connect
+
+    from aggregator.management.commands.sandbox_connect import sandbox_connect
 
     error: Exception | None = None
     for _ in range(attempts):

@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from providers.management.commands.sandbox_connect import sandbox_connect
 
 from aggregator.connections.credentials import credentials_load
+from aggregator.management.commands.sandbox_connect import sandbox_connect
 from aggregator.models import Connection
 from aggregator.services import institution_sync_sandbox
 from providers import http as provider_http

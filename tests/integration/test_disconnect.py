@@ -5,8 +5,8 @@ Runs on SQLite too (pytest-django's live server; no broker or worker: the first 
 from __future__ import annotations
 
 import pytest
-from providers.management.commands.sandbox_connect import sandbox_connect
 
+from aggregator.management.commands.sandbox_connect import sandbox_connect
 from aggregator.models import Connection
 from aggregator.services import institution_sync_sandbox
 from consent.disconnect import BankRevocation, connection_disconnect

@@ -48,7 +48,13 @@ def test_when_the_sandbox_clock_moves_pending_items_post_and_the_database_follow
     connection = connect(bank, "alice")
     _, before = sync_to_ground_truth(connection, bank, "alice")
     pending_before = {t["id"] for a in before["accounts"] for t in a["transactions"] if t["status"] == "pending"}
-    assert pending_before, "alice should have pending items"
+    for _ in range(14):  # some days of the deterministic calendar have nothing pending: move on to one that has
+        if pending_before:
+            break
+        advance_clock(hours=12)
+        _, before = sync_to_ground_truth(connection, bank, "alice")
+        pending_before = {t["id"] for a in before["accounts"] for t in a["transactions"] if t["status"] == "pending"}
+    assert pending_before, "alice should have pending items within a week"
 
     advance_clock(days=3)
     run, truth = sync_to_ground_truth(connection, bank, "alice")
