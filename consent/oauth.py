@@ -24,6 +24,7 @@ from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors
 
 from .models import Consent, Grant, RefreshToken
+from .services import consent_tokens_revoked
 
 __all__ = ["CONSENTS_SCOPE", "DATA_SCOPES", "ConsentOAuth2Validator"]
 
@@ -46,8 +47,6 @@ def _family_live(family: Any) -> bool:
 
 
 def _record_reuse(family: Any) -> None:
-    from .services import consent_tokens_revoked
-
     consent_id = RefreshToken.objects.filter(token_family=family).values_list("consent_id", flat=True).first()
     consent = Consent.objects.filter(pk=consent_id).first() if consent_id else None
     if consent is not None:

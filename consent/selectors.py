@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from aggregator.models import Account, Connection
 
+from .conf import consent_settings
 from .models import AccessLogEntry, Consent
 
 if TYPE_CHECKING:
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CONSENT_ACTIVE_STATUSES",
     "CONSENT_ENDED_STATUSES",
+    "awaiting_authorisation_ttl",
     "consent_access_summary",
     "consent_accounts",
     "consent_get_for_application",
@@ -42,18 +44,21 @@ def consent_get_for_application(*, application: Application, consent_id: Any) ->
     return Consent.objects.filter(application=application, pk=consent_id).select_related("user").first()
 
 
+def awaiting_authorisation_ttl() -> dt.timedelta:
+    """How long a consent request waits for its user before it expires."""
+    return dt.timedelta(minutes=consent_settings.AWAITING_TTL_MINUTES)
+
+
 def consent_is_authorisable(*, consent: Consent, now: dt.datetime | None = None) -> bool:
     """Awaiting authorisation, not past its expiry, and not older than the authorisation window; or authorised but
     with its tokens revoked (refresh-token reuse), so that its user may authorise it again."""
-    from .services import AWAITING_AUTHORISATION_TTL
-
     now = now or timezone.now()
     if consent.status == Consent.Status.AUTHORISED:
         return consent.tokens_revoked_at is not None and consent.expires_at > now
     return (
         consent.status == Consent.Status.AWAITING_AUTHORISATION
         and consent.expires_at > now
-        and consent.created_at > now - AWAITING_AUTHORISATION_TTL
+        and consent.created_at > now - awaiting_authorisation_ttl()
     )
 
 

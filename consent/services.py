@@ -19,18 +19,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from aggregator.domain_events import DomainEvent, publish
+from aggregator.models import Account, Connection
 from providers.conf import provider_settings
 
-from .conf import consent_settings
 from .models import AccessToken, Consent, ConsentEvent, Grant, RefreshToken
+from .selectors import awaiting_authorisation_ttl
 
 if TYPE_CHECKING:
-    from aggregator.models import Account
-
     from .models import Application
 
 __all__ = [
-    "AWAITING_AUTHORISATION_TTL",
     "ConsentStateError",
     "consent_authorise",
     "consent_create",
@@ -43,7 +41,6 @@ __all__ = [
 ]
 
 # A consent nobody approves within this window expires (the authorisation link goes stale).
-AWAITING_AUTHORISATION_TTL = dt.timedelta(minutes=consent_settings.AWAITING_TTL_MINUTES)
 
 Status = Consent.Status
 Actor = ConsentEvent.Actor
@@ -148,8 +145,6 @@ def consent_create(
 @transaction.atomic
 def consent_authorise(*, consent: Consent, user: Any, accounts: Iterable[Account]) -> Consent:
     """The user approves, sharing exactly ``accounts`` — each must be one of the user's own active accounts."""
-    from aggregator.models import Account, Connection
-
     account_ids = {a.pk for a in accounts}
     if not account_ids:
         raise ValidationError({"accounts": ["Choose at least one account to share."]}, code="no_accounts")
@@ -163,7 +158,7 @@ def consent_authorise(*, consent: Consent, user: Any, accounts: Iterable[Account
         raise ValidationError({"accounts": ["Some accounts are not yours or not available."]}, code="foreign_account")
     if consent.status == Status.AUTHORISED:
         return _consent_reauthorise(consent=consent, user=user, accounts=own)
-    if consent.expires_at <= timezone.now() or consent.created_at <= timezone.now() - AWAITING_AUTHORISATION_TTL:
+    if consent.expires_at <= timezone.now() or consent.created_at <= timezone.now() - awaiting_authorisation_ttl():
         raise ConsentStateError("This consent request has expired.", code="expired")
     consent.user = user
     consent.authorised_at = timezone.now()
@@ -285,7 +280,7 @@ def consents_expire_due(*, now: dt.datetime | None = None) -> int:
         status=Status.AWAITING_AUTHORISATION, expires_at__lte=now
     )
     stale = Consent.objects.filter(
-        status=Status.AWAITING_AUTHORISATION, created_at__lte=now - AWAITING_AUTHORISATION_TTL
+        status=Status.AWAITING_AUTHORISATION, created_at__lte=now - awaiting_authorisation_ttl()
     )
     count = 0
     for consent in (due | stale).distinct().iterator():

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from django.db import close_old_connections, connections
 
 from aggregator.conf import aggregator_settings
+from consent.models import AccessLogEntry, Consent
 
 __all__ = ["AccessRecord", "access_log_flush", "access_log_record"]
 
@@ -81,8 +82,6 @@ def _printable(text: str) -> str:
 
 
 def _write(batch: list[AccessRecord]) -> None:
-    from consent.models import AccessLogEntry, Consent
-
     AccessLogEntry.objects.bulk_create(
         [
             AccessLogEntry(

@@ -1,7 +1,8 @@
 """Idempotent local bootstrap: the sandbox institutions and a local admin user.
 
-Run by ``make run`` after ``migrate``. Refuses to create the well-known ``admin``/``admin`` login outside local
-runs (``DJANGO_ENV=local``).
+Run by ``make run`` after ``migrate``. It lives in the consent app because it creates demo users (consent's
+business) besides the institutions (the data domain, which consent may use). Refuses to create the well-known
+``admin``/``admin`` login outside local runs (``DJANGO_ENV=local``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from aggregator.services import institution_sync_sandbox
+from consent.demo import demo_users_ensure
 
 
 class Command(BaseCommand):
@@ -27,7 +29,5 @@ class Command(BaseCommand):
             if not user_model.objects.filter(username="admin").exists():
                 user_model.objects.create_superuser("admin", "admin@example.invalid", "admin")
                 self.stdout.write("created superuser admin (password admin) for local use")
-            from consent.demo import demo_users_ensure
-
             for name in demo_users_ensure():
                 self.stdout.write(f"created demo user {name} (password {name}-demo)")
