@@ -115,12 +115,14 @@ def consent_create(
     """A TPP asks for access; the consent waits for the user's authorisation."""
     perms = list(dict.fromkeys(permissions))
     valid = set(Consent.Permission.values)
-    errors: dict[str, list[str]] = {}
+    errors: dict[str, list[ValidationError | str]] = {}
     if not perms:
         errors["permissions"] = ["At least one permission is required."]
-    unknown = [p for p in perms if p not in valid]
+    unknown = sorted({str(p) for p in perms if p not in valid})
     if unknown:
-        errors["permissions"] = [f"Unknown permission(s): {', '.join(map(str, unknown))}; use {sorted(valid)}."]
+        allowed = ", ".join(Consent.Permission.values)
+        message = f"Unknown permission(s): {', '.join(unknown)}. Allowed: {allowed}."
+        errors["permissions"] = [ValidationError(message, code="unknown_permission")]
     now = timezone.now()
     if expires_at <= now:
         errors["expires_at"] = ["expires_at must be in the future."]

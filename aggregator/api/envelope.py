@@ -1,8 +1,8 @@
 """The one response envelope of the third-party API: ``{"data", "links": {"self", "next"}, "meta"}``.
 
 Used by the data API (:class:`aggregator.api.views.ConsentAPIView`) and by the consent resource
-(``consent/api.py``), so every ``2xx`` body under ``/api/v1/`` has the same shape; :func:`envelope_schema` is its
-OpenAPI description.
+(``aggregator/api/consents.py``), so every ``2xx`` body under ``/api/v1/`` has the same shape;
+:func:`envelope_schema` is its OpenAPI description.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from rest_framework import exceptions, status
+from rest_framework.fields import get_error_detail
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
@@ -104,12 +105,8 @@ def _from_domain(exc: Exception) -> Exception:
         if isinstance(exc, LimitReachedError):
             api_exc.wait = exc.retry_after  # type: ignore[attr-defined]
         return api_exc
-    if isinstance(exc, DjangoValidationError):
-        if hasattr(exc, "error_dict"):
-            return exceptions.ValidationError(
-                {f: [str(m) for e in errs for m in e] for f, errs in exc.error_dict.items()}
-            )
-        return exceptions.ValidationError(exc.messages)
+    if isinstance(exc, DjangoValidationError):  # a service's rule: the messages and codes as DRF would give them
+        return exceptions.ValidationError(get_error_detail(exc))
     if isinstance(exc, Http404):
         return exceptions.NotFound()
     if isinstance(exc, DjangoPermissionDenied):

@@ -1,6 +1,6 @@
-from django.urls import include, path
+from django.urls import path
 
-from . import views
+from . import consents, views
 
 app_name = "api"
 
@@ -14,5 +14,7 @@ urlpatterns = [
     path("transactions/sync", views.TransactionSyncView.as_view(), name="transaction-sync"),
     path("consents/<str:consent_id>/refresh", views.ConsentRefreshView.as_view(), name="consent-refresh"),
     path("syncs/<str:sync_id>", views.SyncRunDetailView.as_view(), name="syncrun-detail"),
-    path("", include("consent.api_urls")),
+    path("consents", consents.ConsentListView.as_view(), name="consent-list"),
+    path("consents/current", consents.CurrentConsentView.as_view(), name="consent-current"),
+    path("consents/<uuid:consent_id>", consents.ConsentDetailView.as_view(), name="consent-detail"),
 ]

@@ -1,4 +1,5 @@
-"""The consent resource for TPPs: ``POST/GET /api/v1/consents`` and ``GET/DELETE /api/v1/consents/{id}``.
+"""The consent resource for TPPs: ``POST/GET /api/v1/consents`` and ``GET/DELETE /api/v1/consents/{id}`` (API
+layer; the rules are consent's services and selectors).
 
 Bodies use the data API's envelope ``{"data", "links", "meta"}`` (:mod:`aggregator.api.envelope`).
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import reverse
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -23,13 +23,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from aggregator.api.envelope import envelope, envelope_schema
-from aggregator.api.serializers import ErrorResponseSerializer
+from consent.api_auth import ClientCredentialsRequired, ConsentRequired
+from consent.models import Consent
+from consent.selectors import consent_accounts, consent_get_for_application
+from consent.services import consent_create, consent_revoke, max_consent_days
 
-from .api_auth import ClientCredentialsRequired, ConsentRequired
-from .models import Consent
-from .selectors import consent_accounts, consent_get_for_application
-from .services import consent_create, consent_revoke, max_consent_days
+from .envelope import envelope, envelope_schema
+from .serializers import ErrorResponseSerializer
 
 __all__ = ["ConsentDetailView", "ConsentListView", "CurrentConsentView"]
 
@@ -50,15 +50,6 @@ class ConsentCreateSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField(help_text="Future instant, at most CONSENT_MAX_DAYS (90) days ahead.")
     transactions_from = serializers.DateTimeField(required=False, allow_null=True)
     transactions_to = serializers.DateTimeField(required=False, allow_null=True)
-
-    def validate_permissions(self, value: list[str]) -> list[str]:
-        unknown = sorted(set(value) - set(Consent.Permission.values))
-        if unknown:
-            raise serializers.ValidationError(
-                f"Unknown permission(s): {', '.join(unknown)}. Allowed: accounts, balances, transactions.",
-                code="unknown_permission",
-            )
-        return value
 
 
 class ConsentSerializer(serializers.ModelSerializer):
@@ -125,12 +116,6 @@ class ConsentCreatedSerializer(ConsentSerializer):
         fields = [*ConsentSerializer.Meta.fields, "max_days"]
 
 
-def _django_to_drf(exc: DjangoValidationError) -> exceptions.ValidationError:
-    if hasattr(exc, "error_dict"):
-        return exceptions.ValidationError({k: [m for e in v for m in e.messages] for k, v in exc.error_dict.items()})
-    return exceptions.ValidationError(exc.messages)
-
-
 class ConsentListView(APIView):
     permission_classes = [ClientCredentialsRequired]
 
@@ -175,10 +160,7 @@ class ConsentListView(APIView):
     def post(self, request: Request) -> Response:
         serializer = ConsentCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            consent = consent_create(application=request.application, **serializer.validated_data)
-        except DjangoValidationError as exc:
-            raise _django_to_drf(exc) from exc
+        consent = consent_create(application=request.application, **serializer.validated_data)
         body: dict[str, Any] = ConsentSerializer(consent).data
         body["max_days"] = max_consent_days()
         location = reverse("api:consent-detail", kwargs={"consent_id": consent.pk})
