@@ -16,6 +16,7 @@ from django.db.models import Q
 from .fields import CurrencyField, MoneyField, currency_check
 
 __all__ = [
+    "TRANSACTION_DATA_COLUMNS",
     "Account",
     "Balance",
     "Connection",
@@ -185,6 +186,28 @@ class Balance(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.amount} {self.currency}"
+
+
+# The bank's data of a transaction, in one place: the sync copies these from ``TransactionData`` and compares them
+# to decide "changed" (``aggregator.sync.upsert``); the API reads them (``aggregator.api.serializers``). ``raw``
+# (the bank's own JSON, never shown to third parties) comes last.
+TRANSACTION_DATA_COLUMNS: tuple[str, ...] = (
+    "status",
+    "booking_date",
+    "booked_at",
+    "value_date",
+    "amount",
+    "currency",
+    "description",
+    "merchant_name",
+    "category",
+    "counterparty_name",
+    "bank_transaction_code",
+    "pending_transaction_id",
+    "raw",
+)
+if TRANSACTION_DATA_COLUMNS[-1] != "raw":  # pragma: no cover - the readers rely on it
+    raise AssertionError("TRANSACTION_DATA_COLUMNS must end with 'raw'")
 
 
 class Transaction(models.Model):

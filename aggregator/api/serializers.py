@@ -15,7 +15,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from aggregator.models import Account, Balance, SyncRun, Transaction
+from aggregator.models import TRANSACTION_DATA_COLUMNS, Account, Balance, SyncRun, Transaction
 
 __all__ = [
     "TRANSACTION_FIELDS",
@@ -196,23 +196,7 @@ class TransactionSerializer(serializers.Serializer):
 
 
 # Columns read for a transaction (``values()``); ``id`` (the keyset tie-breaker) and ``account_id`` never leave.
-TRANSACTION_FIELDS: tuple[str, ...] = (
-    "id",
-    "account_id",
-    "public_id",
-    "status",
-    "booking_date",
-    "booked_at",
-    "value_date",
-    "amount",
-    "currency",
-    "description",
-    "merchant_name",
-    "category",
-    "counterparty_name",
-    "bank_transaction_code",
-    "pending_transaction_id",
-)
+TRANSACTION_FIELDS: tuple[str, ...] = ("id", "account_id", "public_id", *TRANSACTION_DATA_COLUMNS[:-1])  # no raw
 
 
 def transaction_data(row: dict[str, Any], account_public_id: Any, pending_public_id: Any = None) -> dict[str, Any]:

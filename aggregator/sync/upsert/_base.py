@@ -9,26 +9,12 @@ from dataclasses import dataclass
 import orjson
 from django.core.serializers.json import DjangoJSONEncoder
 
-from ...models import Transaction
+from ...models import TRANSACTION_DATA_COLUMNS, Transaction
 
 __all__ = ["TXN_COLUMNS", "UpsertResult", "changed_clause", "raw_json", "raw_json_bytes"]
 
 # Columns copied from TransactionData (the data part of the row, compared to decide "changed").
-TXN_COLUMNS: tuple[str, ...] = (
-    "status",
-    "booking_date",
-    "booked_at",
-    "value_date",
-    "amount",
-    "currency",
-    "description",
-    "merchant_name",
-    "category",
-    "counterparty_name",
-    "bank_transaction_code",
-    "pending_transaction_id",
-    "raw",
-)
+TXN_COLUMNS: tuple[str, ...] = TRANSACTION_DATA_COLUMNS
 TABLE = Transaction._meta.db_table
 
 
