@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import consents, views
+from . import consents, syncs, views
 
 app_name = "api"
 
@@ -12,8 +12,8 @@ urlpatterns = [
         "accounts/<str:account_id>/transactions", views.AccountTransactionsView.as_view(), name="account-transactions"
     ),
     path("transactions/sync", views.TransactionSyncView.as_view(), name="transaction-sync"),
-    path("consents/<str:consent_id>/refresh", views.ConsentRefreshView.as_view(), name="consent-refresh"),
-    path("syncs/<str:sync_id>", views.SyncRunDetailView.as_view(), name="syncrun-detail"),
+    path("consents/<str:consent_id>/refresh", syncs.ConsentRefreshView.as_view(), name="consent-refresh"),
+    path("syncs/<str:sync_id>", syncs.SyncRunDetailView.as_view(), name="syncrun-detail"),
     path("consents", consents.ConsentListView.as_view(), name="consent-list"),
     path("consents/current", consents.CurrentConsentView.as_view(), name="consent-current"),
     path("consents/<uuid:consent_id>", consents.ConsentDetailView.as_view(), name="consent-detail"),

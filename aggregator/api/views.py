@@ -1,144 +1,38 @@
-"""The third-party data API: thin views over consent-applying selectors.
-
-Every view: OAuth2 bearer token (issued by DOT, checked with its consent in one query by
-:class:`consent.api_auth.ConsentTokenAuthentication`) → :class:`consent.api_auth.ConsentRequired` (authorised, unexpired
-consent; the view's ``required_permission`` in the consent and the token's scopes; sets ``request.consent``) →
-throttles (per TPP, per consent) → a selector that applies the consent → the envelope
-``{"data", "links": {"self", "next"}, "meta"}``. Objects outside the consent are 404, whoever owns them.
+"""The third-party data API: accounts, balances, transactions and the delta feed — thin views over
+consent-applying selectors (``selectors``); what every view shares is in ``base``, syncs in ``syncs``.
 """
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
-import orjson
-from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound
-from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from aggregator.middleware import request_id_for
-from consent.api_auth import ConsentRequired, ConsentTokenAuthentication
-
-from . import selectors, services
-from .access_log import AccessRecord, access_log_record
-from .envelope import envelope, envelope_schema
+from . import selectors
+from .base import ACCOUNT_ID, COMMON_ERRORS, ConsentAPIView, envelope_schema, errors_schema, parse_uuid
 from .serializers import (
     TRANSACTION_FIELDS,
     AccountSerializer,
     BalanceSerializer,
     DeltaQuerySerializer,
-    ErrorResponseSerializer,
-    SyncRunSerializer,
     TransactionQuerySerializer,
     TransactionSerializer,
     account_data,
     balance_data,
-    syncrun_data,
     transaction_data,
     transaction_query,
 )
-from .throttles import ConsentRefreshThrottle, DataAPIThrottle
 
 __all__ = [
     "AccountBalancesView",
     "AccountDetailView",
     "AccountListView",
     "AccountTransactionsView",
-    "ConsentRefreshView",
-    "ORJSONRenderer",
-    "SyncRunDetailView",
     "TransactionSyncView",
 ]
-
-
-class ORJSONRenderer(BaseRenderer):
-    """``application/json`` with orjson: UTC datetimes end in ``Z``, UUIDs and dates as strings."""
-
-    media_type = "application/json"
-    format = "json"
-    charset = None
-
-    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
-        if data is None:
-            return b""
-        return orjson.dumps(data, default=str, option=orjson.OPT_UTC_Z)
-
-
-def _errors(*statuses: int) -> dict[int, OpenApiResponse]:
-    descriptions = {
-        400: "Invalid parameter (see `errors[].field`)",
-        401: "Missing/invalid token, or the consent was revoked or expired",
-        403: "The consent or the token lacks the permission (`permission_missing`)",
-        404: "Not found, or not part of the consent",
-        406: "Only application/json is served",
-        409: "No active bank connection",
-        415: "Only application/json bodies are accepted",
-        429: "Throttled; see the Retry-After header",
-    }
-    return {s: OpenApiResponse(ErrorResponseSerializer, description=descriptions[s]) for s in statuses}
-
-
-_envelope = envelope_schema
-
-
-_COMMON_ERRORS = (401, 403, 404, 406, 429)
-
-
-def _path_id(name: str, what: str) -> OpenApiParameter:
-    return OpenApiParameter(name, OpenApiTypes.UUID, OpenApiParameter.PATH, description=f"The {what}'s opaque id")
-
-
-ACCOUNT_ID = _path_id("account_id", "account")
-
-
-def _parse_uuid(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except (ValueError, TypeError) as exc:
-        raise NotFound() from exc
-
-
-class ConsentAPIView(APIView):
-    """Base: consent permission, throttles, orjson, the envelope and the access log."""
-
-    authentication_classes = [ConsentTokenAuthentication]
-    permission_classes = [ConsentRequired]
-    throttle_classes = [DataAPIThrottle]
-    renderer_classes = [ORJSONRenderer]
-    required_permission: str | None = None
-
-    def envelope(
-        self, request: Request, data: Any, *, next_query: dict[str, Any] | None = None, **meta: Any
-    ) -> dict[str, Any]:
-        return envelope(request, data, next_query=next_query, **meta)
-
-    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
-        response = super().finalize_response(request, response, *args, **kwargs)
-        token = request.auth
-        consent_id = getattr(token, "consent_id", None)
-        if consent_id is not None:
-            access_log_record(
-                AccessRecord(
-                    consent_id=consent_id,
-                    application_id=token.application_id,
-                    at=timezone.now(),
-                    method=request.method,
-                    endpoint=request.path,
-                    status_code=response.status_code,
-                    request_id=request_id_for(request._request),
-                )
-            )
-        return response
-
-    def get_account(self, request: Request, account_id: str) -> Any:
-        return selectors.account_get_for_consent(consent=request.consent, account_id=_parse_uuid(account_id))
 
 
 class AccountListView(ConsentAPIView):
@@ -150,7 +44,7 @@ class AccountListView(ConsentAPIView):
         operation_id="accounts_list",
         summary="The consent's accounts",
         auth=[{"oauth2": ["accounts"]}],
-        responses={200: _envelope("AccountList", AccountSerializer(many=True)), **_errors(*_COMMON_ERRORS)},
+        responses={200: envelope_schema("AccountList", AccountSerializer(many=True)), **errors_schema(*COMMON_ERRORS)},
         tags=["accounts"],
     )
     def get(self, request: Request) -> Response:
@@ -168,7 +62,7 @@ class AccountDetailView(ConsentAPIView):
         parameters=[ACCOUNT_ID],
         summary="One account of the consent",
         auth=[{"oauth2": ["accounts"]}],
-        responses={200: _envelope("AccountDetail", AccountSerializer()), **_errors(*_COMMON_ERRORS)},
+        responses={200: envelope_schema("AccountDetail", AccountSerializer()), **errors_schema(*COMMON_ERRORS)},
         tags=["accounts"],
     )
     def get(self, request: Request, account_id: str) -> Response:
@@ -185,7 +79,7 @@ class AccountBalancesView(ConsentAPIView):
         parameters=[ACCOUNT_ID],
         summary="Balances of one account",
         auth=[{"oauth2": ["balances"]}],
-        responses={200: _envelope("BalanceList", BalanceSerializer(many=True)), **_errors(*_COMMON_ERRORS)},
+        responses={200: envelope_schema("BalanceList", BalanceSerializer(many=True)), **errors_schema(*COMMON_ERRORS)},
         tags=["balances"],
     )
     def get(self, request: Request, account_id: str) -> Response:
@@ -210,7 +104,7 @@ class AccountTransactionsView(ConsentAPIView):
         auth=[{"oauth2": ["transactions"]}],
         parameters=[ACCOUNT_ID, TransactionQuerySerializer],
         responses={
-            200: _envelope(
+            200: envelope_schema(
                 "TransactionPage",
                 TransactionSerializer(many=True),
                 {
@@ -220,13 +114,13 @@ class AccountTransactionsView(ConsentAPIView):
                     "transactions_to": serializers.DateField(allow_null=True),
                 },
             ),
-            **_errors(400, *_COMMON_ERRORS),
+            **errors_schema(400, *COMMON_ERRORS),
         },
         tags=["transactions"],
     )
     def get(self, request: Request, account_id: str) -> Response:
         q = transaction_query(request.query_params)
-        account_uuid = _parse_uuid(account_id)
+        account_uuid = parse_uuid(account_id)
         filters = selectors.TransactionFilters(
             booked_from=q.get("booked_from"),
             booked_to=q.get("booked_to"),
@@ -283,7 +177,7 @@ class TransactionSyncView(ConsentAPIView):
         auth=[{"oauth2": ["transactions"]}],
         parameters=[DeltaQuerySerializer],
         responses={
-            200: _envelope(
+            200: envelope_schema(
                 "TransactionDelta",
                 inline_serializer(
                     "TransactionDeltaData",
@@ -300,7 +194,7 @@ class TransactionSyncView(ConsentAPIView):
                     },
                 ),
             ),
-            **_errors(400, *_COMMON_ERRORS),
+            **errors_schema(400, *COMMON_ERRORS),
         },
         tags=["transactions"],
     )
@@ -329,64 +223,3 @@ class TransactionSyncView(ConsentAPIView):
             "has_more": page.has_more,
         }
         return Response(self.envelope(request, data, next_query={"cursor": next_cursor} if page.has_more else None))
-
-
-class ConsentRefreshView(ConsentAPIView):
-    """Ask for fresh data from the banks behind the consent (any permission)."""
-
-    required_permission = None
-    throttle_classes = [DataAPIThrottle, ConsentRefreshThrottle]
-
-    @extend_schema(
-        operation_id="consents_refresh",
-        parameters=[_path_id("consent_id", "consent")],
-        summary="Ask for a fresh sync of the consent's bank connections",
-        description=(
-            "Queues one sync per active bank connection behind the consent and answers 202 with the sync id "
-            "(`data.id`; all of them in `meta.sync_ids`). Limited per consent (default 3 an hour) and never "
-            "beyond a bank's own limit of unattended calls (e.g. 4 a day): 429 with `Retry-After`."
-        ),
-        auth=[{"oauth2": []}],
-        request=None,
-        responses={
-            202: _envelope(
-                "RefreshAccepted",
-                SyncRunSerializer(),
-                {
-                    "request_id": serializers.CharField(),
-                    "sync_ids": serializers.ListField(child=serializers.UUIDField()),
-                },
-            ),
-            **_errors(*_COMMON_ERRORS, 409, 415),
-        },
-        tags=["syncs"],
-    )
-    def post(self, request: Request, consent_id: str) -> Response:
-        if _parse_uuid(consent_id) != request.consent.pk:
-            raise NotFound("No such consent for this token.")
-        _ = request.data  # a body, if any, must be JSON (415 otherwise)
-        runs = services.consent_refresh_request(consent=request.consent)
-        body = self.envelope(
-            request,
-            syncrun_data(runs[0], runs[0].connection.institution.slug),
-            sync_ids=[r.public_id for r in runs],
-        )
-        return Response(body, status=202)
-
-
-class SyncRunDetailView(ConsentAPIView):
-    """State and counts of a sync of one of the consent's connections (any permission)."""
-
-    required_permission = None
-
-    @extend_schema(
-        operation_id="syncs_retrieve",
-        parameters=[_path_id("sync_id", "sync")],
-        summary="State of a sync",
-        auth=[{"oauth2": []}],
-        responses={200: _envelope("SyncRunDetail", SyncRunSerializer()), **_errors(*_COMMON_ERRORS)},
-        tags=["syncs"],
-    )
-    def get(self, request: Request, sync_id: str) -> Response:
-        run = selectors.syncrun_get_for_consent(consent=request.consent, sync_id=_parse_uuid(sync_id))
-        return Response(self.envelope(request, syncrun_data(run, run.connection.institution.slug)))
