@@ -113,7 +113,7 @@ def _ingest(connection, accounts, pages) -> tuple[float, int, int]:  # type: ign
     """Upsert every page as a sync does; (seconds, rows served, rows written)."""
     from aggregator.models import SyncRun
     from aggregator.sync.accounts import accounts_upsert
-    from aggregator.sync.engine import _store_page
+    from aggregator.sync.pull import store_page as _store_page
 
     stored = {a.provider_account_id: a for a in accounts_upsert(connection=connection, accounts=accounts)}
     run = SyncRun.objects.create(connection=connection)

@@ -128,6 +128,8 @@ def test_scheduled_syncs_never_exceed_the_berlin_banks_daily_limit(sandbox):
     outcomes = []
     with (
         mock.patch("aggregator.sync.engine.timezone", fake_timezone),
+        mock.patch("aggregator.sync.allowance.timezone", fake_timezone),
+        mock.patch("aggregator.sync.pull.timezone", fake_timezone),
         mock.patch("aggregator.sync.services.enqueue_connection_sync", side_effect=run_now),
     ):
         for _ in range(36):
