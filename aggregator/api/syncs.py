@@ -29,7 +29,9 @@ class ConsentRefreshView(ConsentAPIView):
         description=(
             "Queues one sync per active bank connection behind the consent and answers 202 with the sync id "
             "(`data.id`; all of them in `meta.sync_ids`). Limited per consent (default 3 an hour) and never "
-            "beyond a bank's own limit of unattended calls (e.g. 4 a day): 429 with `Retry-After`."
+            "beyond a bank's own limit of unattended access, counting the syncs already queued (rhein: 4 counted calls "
+            "a day, 2 per sync): 429 `bank_limit_reached` with `Retry-After`, never a 202 for a sync the bank "
+            "would refuse."
         ),
         auth=[{"oauth2": []}],
         request=None,
