@@ -22,8 +22,9 @@ from django.utils import timezone
 
 from aggregator.delta import delta_cursor_since
 from aggregator.domain_events import DomainEvent
-from aggregator.models import Account, Connection, SyncRun
+from aggregator.models import Connection, SyncRun
 from consent.models import Consent
+from consent.selectors import consent_accounts
 
 from .services import webhook_event_create
 
@@ -48,7 +49,8 @@ def _consents_covering(connection_id: int) -> list[tuple[Consent, list[str]]]:
     out = []
     for consent in consents:
         accounts = list(
-            Account.objects.filter(consents=consent, connection_id=connection_id, removed_at__isnull=True)
+            consent_accounts(consent=consent)
+            .filter(connection_id=connection_id)
             .order_by("id")
             .values_list("public_id", flat=True)
         )
