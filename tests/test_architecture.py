@@ -20,25 +20,7 @@ KNOWN_BACK_IMPORTS = [
     "aggregator.management.commands.bootstrap_demo imports consent.demo",
     "aggregator.management.commands.bootstrap_demo imports consent.demo.demo_users_ensure",
 ]
-KNOWN_CYCLE_EDGES = [
-    "providers.sandbox.bankdata -> providers.sandbox.data",
-    "providers.sandbox.bankdata -> providers.sandbox.data.catalog",
-    "providers.sandbox.data -> providers.sandbox.bankdata",
-    "providers.sandbox.data -> providers.sandbox.data.catalog",
-    "providers.sandbox.data -> providers.sandbox.data.clock",
-    "providers.sandbox.data -> providers.sandbox.data.timeline",
-    "providers.sandbox.data.catalog -> providers.sandbox.bankdata",
-    "providers.sandbox.data.clock -> providers.sandbox.models",
-    "providers.sandbox.data.generator -> providers.sandbox.data.catalog",
-    "providers.sandbox.data.generator -> providers.sandbox.data.palette",
-    "providers.sandbox.data.palette -> providers.sandbox.data.catalog",
-    "providers.sandbox.data.timeline -> providers.sandbox.bankdata",
-    "providers.sandbox.data.timeline -> providers.sandbox.data.catalog",
-    "providers.sandbox.data.timeline -> providers.sandbox.data.generator",
-    "providers.sandbox.data.timeline -> providers.sandbox.data.views",
-    "providers.sandbox.data.views -> providers.sandbox.bankdata",
-    "providers.sandbox.models -> providers.sandbox.bankdata",
-]
+KNOWN_CYCLE_EDGES = []
 KNOWN_INNER_IMPORTS = [
     "aggregator.api.access_log imports consent.models in a function",
     "aggregator.api.access_log imports consent.models.AccessLogEntry in a function",
@@ -57,25 +39,6 @@ KNOWN_INNER_IMPORTS = [
     "consent.services imports aggregator.models in a function",
     "consent.services imports aggregator.models.Account in a function",
     "consent.services imports aggregator.models.Connection in a function",
-    "providers.sandbox.bankdata imports providers.sandbox in a function",
-    "providers.sandbox.bankdata imports providers.sandbox.data in a function",
-    "providers.sandbox.bankdata imports providers.sandbox.data.catalog in a function",
-    "providers.sandbox.bankdata imports providers.sandbox.data.catalog.bank_info in a function",
-    "providers.sandbox.data.bench imports providers.sandbox in a function",
-    "providers.sandbox.data.bench imports providers.sandbox.bankdata in a function",
-    "providers.sandbox.data.bench imports providers.sandbox.data.timeline in a function",
-    "providers.sandbox.data.bench imports providers.sandbox.data.timeline.clear_cache in a function",
-    "providers.sandbox.data.clock imports providers.sandbox.models in a function",
-    "providers.sandbox.data.clock imports providers.sandbox.models.SandboxClock in a function",
-    "providers.sandbox.models imports providers.sandbox.bankdata in a function",
-    "providers.sandbox.models imports providers.sandbox.bankdata.sandbox_now in a function",
-    "providers.sandbox.models imports providers.sandbox.oauth.dialects in a function",
-    "providers.sandbox.models imports providers.sandbox.oauth.dialects.allowed_scope in a function",
-    "providers.sandbox.oauth.consents imports providers.sandbox.bankdata in a function",
-    "providers.sandbox.oauth.consents imports providers.sandbox.bankdata.sandbox_now in a function",
-    "providers.sandbox.oauth.server imports providers.sandbox.bankdata in a function",
-    "providers.sandbox.oauth.server imports providers.sandbox.bankdata.get_user in a function",
-    "providers.sandbox.oauth.server imports providers.sandbox.bankdata.sandbox_now in a function",
 ]
 # Known and listed, to be moved in a follow-up: the consent resource's DRF views live in consent/ but render
 # with the API's envelope and error serializers (they belong to the API layer).

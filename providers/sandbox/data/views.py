@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from itertools import accumulate
 from typing import TYPE_CHECKING, overload
 
-from ..bankdata import SandboxTransaction
+from .records import SandboxTransaction
 
 if TYPE_CHECKING:
     from .timeline import Timeline, _Columns
