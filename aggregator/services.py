@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from providers.sandbox.data.catalog import bank_info  # plain data (fixtures/sandbox), no Django app needed
+
 from .models import Institution
 
 __all__ = ["SANDBOX_INSTITUTIONS", "institution_sync_sandbox"]
@@ -20,8 +22,6 @@ SANDBOX_INSTITUTIONS: tuple[dict, ...] = (
 @transaction.atomic
 def institution_sync_sandbox() -> list[Institution]:
     """Create or update the sandbox institutions (idempotent)."""
-    from providers.sandbox.data.catalog import bank_info
-
     institutions = []
     for spec in SANDBOX_INSTITUTIONS:
         institution, _ = Institution.objects.update_or_create(

@@ -33,6 +33,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from django.utils import timezone
+
 __all__ = [
     "AccessTokenExpiredError",
     "AccountData",
@@ -128,8 +130,6 @@ class Credentials:
         """True when the access token expires within ``leeway`` seconds (and a refresh token exists)."""
         if not self.refresh_token or self.expires_at is None:
             return False
-        from django.utils import timezone
-
         now = now or timezone.now()
         return (self.expires_at - now).total_seconds() <= leeway
 

@@ -17,50 +17,11 @@ UPPER_AGGREGATOR = ("aggregator.api", "aggregator.webhooks", "aggregator.config"
 # Debt that existed when this test was written, listed so that nothing NEW can join it (the redesign issue
 # follow-up removes these).
 KNOWN_BACK_IMPORTS = []
-KNOWN_CYCLE_EDGES = [
-    "providers.sandbox.bankdata -> providers.sandbox.data",
-    "providers.sandbox.bankdata -> providers.sandbox.data.catalog",
-    "providers.sandbox.data -> providers.sandbox.bankdata",
-    "providers.sandbox.data -> providers.sandbox.data.catalog",
-    "providers.sandbox.data -> providers.sandbox.data.clock",
-    "providers.sandbox.data -> providers.sandbox.data.timeline",
-    "providers.sandbox.data.catalog -> providers.sandbox.bankdata",
-    "providers.sandbox.data.clock -> providers.sandbox.models",
-    "providers.sandbox.data.generator -> providers.sandbox.data.catalog",
-    "providers.sandbox.data.generator -> providers.sandbox.data.palette",
-    "providers.sandbox.data.palette -> providers.sandbox.data.catalog",
-    "providers.sandbox.data.timeline -> providers.sandbox.bankdata",
-    "providers.sandbox.data.timeline -> providers.sandbox.data.catalog",
-    "providers.sandbox.data.timeline -> providers.sandbox.data.generator",
-    "providers.sandbox.data.timeline -> providers.sandbox.data.views",
-    "providers.sandbox.data.views -> providers.sandbox.bankdata",
-    "providers.sandbox.models -> providers.sandbox.bankdata",
-]
+KNOWN_CYCLE_EDGES = []
 KNOWN_INNER_IMPORTS = [
-    "aggregator.services imports providers.sandbox.data.catalog in a function",
-    "aggregator.services imports providers.sandbox.data.catalog.bank_info in a function",
     "consent.api_auth imports consent.services in a function",
     "consent.api_auth imports consent.services.ConsentStateError in a function",
     "consent.api_auth imports consent.services.consent_expire in a function",
-    "providers.sandbox.bankdata imports providers.sandbox in a function",
-    "providers.sandbox.bankdata imports providers.sandbox.data in a function",
-    "providers.sandbox.bankdata imports providers.sandbox.data.catalog in a function",
-    "providers.sandbox.bankdata imports providers.sandbox.data.catalog.bank_info in a function",
-    "providers.sandbox.data.bench imports providers.sandbox in a function",
-    "providers.sandbox.data.bench imports providers.sandbox.bankdata in a function",
-    "providers.sandbox.data.bench imports providers.sandbox.data.timeline in a function",
-    "providers.sandbox.data.bench imports providers.sandbox.data.timeline.clear_cache in a function",
-    "providers.sandbox.data.clock imports providers.sandbox.models in a function",
-    "providers.sandbox.data.clock imports providers.sandbox.models.SandboxClock in a function",
-    "providers.sandbox.models imports providers.sandbox.bankdata in a function",
-    "providers.sandbox.models imports providers.sandbox.bankdata.sandbox_now in a function",
-    "providers.sandbox.models imports providers.sandbox.oauth.dialects in a function",
-    "providers.sandbox.models imports providers.sandbox.oauth.dialects.allowed_scope in a function",
-    "providers.sandbox.oauth.consents imports providers.sandbox.bankdata in a function",
-    "providers.sandbox.oauth.consents imports providers.sandbox.bankdata.sandbox_now in a function",
-    "providers.sandbox.oauth.server imports providers.sandbox.bankdata in a function",
-    "providers.sandbox.oauth.server imports providers.sandbox.bankdata.get_user in a function",
-    "providers.sandbox.oauth.server imports providers.sandbox.bankdata.sandbox_now in a function",
 ]
 
 

@@ -1,16 +1,21 @@
 """Models of the sandbox mock banks: the clock, and each bank's own OAuth clients, consents, codes and tokens.
 
 Every bank (``albion``, ``rhein``, ``liberty``) runs its own authorization server: rows carry a ``bank`` column
-and are never shared across banks. All lifetimes are measured on the sandbox clock
-(``bankdata.sandbox_now()``), so advancing the clock expires tokens and consents for real.
+and are never shared across banks. All lifetimes are measured on the sandbox clock (``clock.sandbox_now()``),
+so advancing the clock expires tokens and consents for real. ``SandboxClock`` is defined in :mod:`.clock`, beside
+the functions that read it, and registered from here; nothing here imports the bank data.
 """
 
 from __future__ import annotations
 
+import hmac
 from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import AuthorizationCodeMixin, ClientMixin, TokenMixin
 from django.db import models
+
+from .clock import SandboxClock, sandbox_now
+from .oauth.dialects import allowed_scope
 
 __all__ = [
     "SandboxAuthorizationCode",
@@ -25,19 +30,7 @@ BANK_CHOICES = [("albion", "Albion (OBIE)"), ("rhein", "Rhein (Berlin Group)"), 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
-class SandboxClock(models.Model):
-    """A single row: how far the sandbox clock runs ahead of real time (see ``sandbox_clock``)."""
-
-    offset_seconds = models.BigIntegerField(default=0)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    def __str__(self) -> str:
-        return f"sandbox clock +{self.offset_seconds}s"
-
-
 def _now_ts() -> int:
-    from .bankdata import sandbox_now
-
     return int(sandbox_now().timestamp())
 
 
@@ -67,8 +60,6 @@ class SandboxClient(models.Model, ClientMixin):
         return self.redirect_uris[0] if self.redirect_uris else ""
 
     def get_allowed_scope(self, scope: str | None) -> str:
-        from .oauth.dialects import allowed_scope
-
         return allowed_scope(self.scope, scope)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
@@ -94,8 +85,6 @@ class SandboxClient(models.Model, ClientMixin):
         return False
 
     def check_client_secret(self, client_secret: str) -> bool:
-        import hmac
-
         return hmac.compare_digest(self.client_secret.encode(), (client_secret or "").encode())
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:

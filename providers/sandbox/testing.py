@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from types import TracebackType
 
-from .data.clock import clock_advance, clock_offset, clock_reset, clock_set_offset
+from .clock import clock_advance, clock_offset, clock_reset, clock_set_offset
 
 __all__ = ["ClockShift", "advance_clock", "reset_clock"]
 

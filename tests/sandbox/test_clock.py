@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from providers.sandbox import bankdata as bd
-from providers.sandbox.data import clock
+from providers.sandbox import clock
 from providers.sandbox.models import SandboxClock
 from providers.sandbox.testing import advance_clock, reset_clock
 

@@ -15,7 +15,7 @@ import pytest
 
 from providers.sandbox import bankdata as bd
 from providers.sandbox.data.catalog import FIXTURES_DIR
-from providers.sandbox.data.export import export_user
+from providers.sandbox.export import export_user
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +49,7 @@ def test_data_is_identical_in_a_fresh_process_with_another_hash_seed():
         "import django, hashlib, json, os, sys; "
         "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'aggregator.config.settings');"
         "django.setup(); from datetime import datetime, UTC;"
-        "from providers.sandbox.data.export import export_user;"
+        "from providers.sandbox.export import export_user;"
         "doc = export_user('rhein', 'bob', now=datetime(2026, 6, 15, 12, tzinfo=UTC));"
         "print(hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest())"
     )
@@ -57,6 +57,21 @@ def test_data_is_identical_in_a_fresh_process_with_another_hash_seed():
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     here = hashlib.sha256(json.dumps(export_user("rhein", "bob", now=NOW), sort_keys=True).encode()).hexdigest()
     assert out.stdout.strip() == here
+
+
+def test_the_data_package_answers_without_django_in_a_fresh_process():
+    """``providers.sandbox.data`` takes ``now`` explicitly and never loads Django (its benchmark runs bare)."""
+    script = (
+        "import sys; from datetime import datetime, UTC; import providers.sandbox.data as data;"
+        "account = data.user_accounts('rhein', 'bob')[0];"
+        "txs = data.account_transactions('rhein', 'bob', account.id, now=datetime(2026, 6, 15, 12, tzinfo=UTC));"
+        "print(len(txs), txs[-1].id, 'django' in sys.modules)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    account = bd.user_accounts("rhein", "bob")[0]
+    txs = bd.account_transactions("rhein", "bob", account.id, now=NOW)
+    assert out.stdout.split() == [str(len(txs)), txs[-1].id, "False"]
 
 
 def test_different_users_and_banks_get_different_data():

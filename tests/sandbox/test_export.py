@@ -12,7 +12,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from providers.sandbox import bankdata as bd
-from providers.sandbox.data.export import export_user, format_datetime
+from providers.sandbox.export import export_user, format_datetime
 
 NOW = datetime(2026, 6, 15, 12, 0, 30, tzinfo=UTC)
 DATETIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")

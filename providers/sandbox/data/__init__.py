@@ -1,10 +1,13 @@
-"""Implementation of :mod:`providers.sandbox.bankdata`: deterministic sandbox bank data and the sandbox clock.
+"""Deterministic sandbox bank data: a pure function of (bank, username, moment), with no Django and no clock.
 
+* :mod:`.records` — the frozen dataclasses (``SandboxAccount``, ``SandboxTransaction``, …) and ``BANKS``.
 * :mod:`.catalog` — banks, users, accounts and merchants from ``fixtures/sandbox/``.
 * :mod:`.generator` — seeded month-by-month transaction generation (integer cents, never floats).
 * :mod:`.timeline` — cached per-account histories and what is visible at a moment (bisect, prefix sums).
-* :mod:`.clock` — the persisted clock offset.
-* :mod:`.export` — the canonical ground-truth JSON printed by ``manage.py sandbox_export``.
+
+Every time-dependent function takes ``now`` explicitly; :mod:`providers.sandbox.bankdata` is the public front
+that adds the sandbox clock (``now`` defaults to ``sandbox_now()``). So this package imports, and answers, in a
+process without Django set up (``python -m providers.sandbox.data.bench``).
 
 Unknown banks, users and accounts raise :class:`LookupError` subclasses (``UnknownBank``, ``UnknownUser``,
 ``UnknownAccount``) whose message lists the valid choices.
@@ -15,31 +18,28 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from ..bankdata import BANKS, SandboxAccount, SandboxBalance, SandboxTransaction, SandboxUser
 from .catalog import UnknownAccount, UnknownBank, UnknownUser, account_plan, account_plans, bank_info, users
-from .clock import clock_advance, clock_reset, sandbox_now
+from .records import BANKS, SandboxAccount, SandboxBalance, SandboxTransaction, SandboxUser
 from .timeline import ChainView, timeline_for, to_timestamp
 
 __all__ = [
+    "BANKS",
+    "SandboxAccount",
+    "SandboxBalance",
+    "SandboxTransaction",
+    "SandboxUser",
     "UnknownAccount",
     "UnknownBank",
     "UnknownUser",
     "account_balances",
     "account_transactions",
     "all_users",
-    "clock_advance",
-    "clock_reset",
+    "bank_info",
     "get_user",
-    "sandbox_now",
     "transaction_changes_since",
     "user_accounts",
     "user_exists",
 ]
-
-
-def _now(now: datetime | None) -> tuple[datetime, float]:
-    moment = sandbox_now() if now is None else now
-    return moment, to_timestamp(moment)
 
 
 def user_exists(bank: str, username: str) -> bool:
@@ -47,6 +47,7 @@ def user_exists(bank: str, username: str) -> bool:
 
 
 def get_user(username: str) -> SandboxUser | None:
+    """The user definition, or None for an unknown username."""
     return next((u for u in users() if u.username == username), None)
 
 
@@ -65,31 +66,31 @@ def account_transactions(
     username: str,
     account_id: str,
     *,
-    now: datetime | None = None,
+    now: datetime,
     booked_from: datetime | None = None,
     booked_to: datetime | None = None,
     status: str | None = None,
 ) -> Sequence[SandboxTransaction]:
-    """Visible transactions, oldest first (by ``booked_at`` then id), as a lazy sequence (see TransactionView).
+    """Every transaction the bank shows at ``now``, oldest first (by ``booked_at`` then id), both booked and
+    pending, as a lazy sequence (see TransactionView): fast for 100k+ rows (a cached per-account timeline,
+    bisect on times, objects built only for the rows read; slice it for pages, avoid list() on big accounts).
 
     ``booked_from``/``booked_to`` (inclusive) apply to ``booked_at`` (for pending items: the authorisation time);
     ``status`` keeps only "booked" or only "pending" items.
     """
     if status not in (None, "booked", "pending"):
         raise ValueError(f"status must be 'booked', 'pending' or None, not {status!r}")
-    _moment, ts = _now(now)
+    ts = to_timestamp(now)
     start = None if booked_from is None else to_timestamp(booked_from)
     end = None if booked_to is None else to_timestamp(booked_to)
     return timeline_for(account_plan(bank, username, account_id), ts).visible(ts, start, end, status=status)
 
 
-def account_balances(
-    bank: str, username: str, account_id: str, *, now: datetime | None = None
-) -> Sequence[SandboxBalance]:
+def account_balances(bank: str, username: str, account_id: str, *, now: datetime) -> Sequence[SandboxBalance]:
     """``booked`` (closing booked = opening + booked amounts), ``available`` (booked + pending, plus the credit
     limit for credit cards, with ``credit_line_included``) and ``expected`` (booked + pending), as of ``now``."""
-    moment, ts = _now(now)
-    return timeline_for(account_plan(bank, username, account_id), ts).balances(ts, moment)
+    ts = to_timestamp(now)
+    return timeline_for(account_plan(bank, username, account_id), ts).balances(ts, now)
 
 
 def transaction_changes_since(
@@ -97,7 +98,7 @@ def transaction_changes_since(
     username: str,
     *,
     since: datetime | None,
-    now: datetime | None = None,
+    now: datetime,
     account_ids: Collection[str] | None = None,
 ) -> tuple[Sequence[SandboxTransaction], Sequence[SandboxTransaction], Sequence[str]]:
     """(added, modified, removed_ids) across the user's accounts (account order, each oldest first), or only
@@ -110,10 +111,10 @@ def transaction_changes_since(
     * modified is always empty: sandbox items never change while keeping their id. A tip added to a restaurant
       bill shows only in the booked item's amount (new id), as with real card schemes.
     """
-    _moment, ts = _now(now)
+    ts = to_timestamp(now)
     since_ts = None if since is None else to_timestamp(since)
     if since_ts is not None and since_ts > ts:
-        raise ValueError(f"since ({since.isoformat()}) is after now ({_moment.isoformat()})")  # type: ignore[union-attr]
+        raise ValueError(f"since ({since.isoformat()}) is after now ({now.isoformat()})")  # type: ignore[union-attr]
     added = []
     removed: list[str] = []
     for plan in account_plans(bank, username):

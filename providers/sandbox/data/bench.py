@@ -3,17 +3,19 @@
 Run: ``python -m providers.sandbox.data.bench`` (or wire ``run`` into ``benchmarks/``). Prints, per bank, the
 cold generation time of the whole history, the cost of a repeat call, of reading a page of 500 (first and
 second time), of balances and of a one-day changes feed — medians over a few runs. ``now`` is fixed so runs
-are comparable.
+are comparable, and the data package needs neither the sandbox clock nor Django: nothing to set up.
 """
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+
+from . import BANKS, account_balances, account_transactions, transaction_changes_since, user_accounts
+from .timeline import clear_cache
 
 __all__ = ["run"]
 
@@ -32,16 +34,13 @@ def _median(fn: Callable[[], object], repeat: int, setup: Callable[[], object] |
 
 
 def run(argv: list[str]) -> None:
-    from providers.sandbox import bankdata as bd
-    from providers.sandbox.data.timeline import clear_cache
-
     repeat = 5 if "--quick" not in argv else 2
     print(f"bulk user, now={NOW.isoformat()}, medians of {repeat} runs")
-    for bank in bd.BANKS:
-        (account,) = bd.user_accounts(bank, "bulk")
+    for bank in BANKS:
+        (account,) = user_accounts(bank, "bulk")
 
         def txs(account_id: str = account.id, bank: str = bank) -> object:
-            return bd.account_transactions(bank, "bulk", account_id, now=NOW)
+            return account_transactions(bank, "bulk", account_id, now=NOW)
 
         cold = _median(txs, repeat, setup=clear_cache)
         cpu_samples = []
@@ -61,15 +60,15 @@ def run(argv: list[str]) -> None:
         view[mid : mid + 500]
         page_cold = time.perf_counter() - started
         page_warm = _median(lambda view=view, mid=mid: view[mid : mid + 500], 20)
-        balances = _median(lambda a=account.id, b=bank: bd.account_balances(b, "bulk", a, now=NOW), 50)
+        balances = _median(lambda a=account.id, b=bank: account_balances(b, "bulk", a, now=NOW), 50)
         window = _median(
-            lambda a=account.id, b=bank: bd.account_transactions(
+            lambda a=account.id, b=bank: account_transactions(
                 b, "bulk", a, now=NOW, booked_from=NOW - timedelta(days=30), booked_to=NOW - timedelta(days=29)
             ),
             50,
         )
         changes = _median(
-            lambda b=bank: list(bd.transaction_changes_since(b, "bulk", since=NOW - timedelta(days=1), now=NOW)[0]),
+            lambda b=bank: list(transaction_changes_since(b, "bulk", since=NOW - timedelta(days=1), now=NOW)[0]),
             20,
         )
         print(
@@ -82,8 +81,4 @@ def run(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aggregator.config.settings")
-    import django
-
-    django.setup()
     run(sys.argv[1:])

@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ..bankdata import BANKS, SandboxAccount, SandboxUser
+from .records import BANKS, SandboxAccount, SandboxUser
 
 __all__ = [
     "FIXTURES_DIR",
@@ -88,6 +88,7 @@ def history_start() -> datetime:
 
 
 def bank_info(bank: str) -> dict[str, Any]:
+    """The bank's definition from ``fixtures/sandbox/banks.json`` (name, country, routing number, …)."""
     try:
         return _banks()["banks"][bank]
     except KeyError:

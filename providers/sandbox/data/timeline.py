@@ -21,9 +21,9 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from itertools import accumulate
 
-from ..bankdata import SandboxBalance, SandboxTransaction
 from .catalog import AccountPlan
 from .generator import MAX_PENDING_SECONDS, BookedRow, PendingRow, Template, generate_month, month_index
+from .records import SandboxBalance, SandboxTransaction
 from .views import ChainView, TransactionView
 
 __all__ = ["ChainView", "Timeline", "TransactionView", "clear_cache", "timeline_for", "to_timestamp"]

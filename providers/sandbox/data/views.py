@@ -6,14 +6,17 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from itertools import accumulate
-from typing import TYPE_CHECKING, overload
+from typing import Any, Protocol, overload
 
-from ..bankdata import SandboxTransaction
+from .records import SandboxTransaction
 
-if TYPE_CHECKING:
-    from .timeline import Timeline, _Columns
+__all__ = ["BookedRows", "ChainView", "TransactionView"]
 
-__all__ = ["ChainView", "TransactionView"]
+
+class BookedRows(Protocol):
+    """Where a :class:`TransactionView` reads its booked rows from (a timeline; ``cols`` is its row snapshot)."""
+
+    def booked_object(self, cols: Any, i: int, /) -> SandboxTransaction: ...
 
 
 class _LazyView(Sequence[SandboxTransaction]):
@@ -60,7 +63,7 @@ class TransactionView(_LazyView):
 
     __slots__ = ("_cols", "_lo", "_mid", "_tail", "_timeline")
 
-    def __init__(self, timeline: Timeline, cols: _Columns, lo: int, mid: int, tail: list[SandboxTransaction]) -> None:
+    def __init__(self, timeline: BookedRows, cols: Any, lo: int, mid: int, tail: list[SandboxTransaction]) -> None:
         self._timeline, self._cols, self._lo, self._mid, self._tail = timeline, cols, lo, mid, tail
 
     def __len__(self) -> int:

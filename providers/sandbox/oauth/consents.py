@@ -8,10 +8,11 @@ the sandbox clock: albion consents end at ``ExpirationDateTime``; rhein consents
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date
 
 from django.db import transaction
 
+from ..clock import sandbox_now
 from ..models import SandboxClient, SandboxConsent, SandboxToken
 
 __all__ = [
@@ -31,12 +32,6 @@ REJECTED_STATUS = {"albion": "Rejected", "rhein": "rejected", "liberty": "reject
 REVOKED_STATUS = {"albion": "Revoked", "rhein": "terminatedByTpp", "liberty": "revoked"}
 
 
-def _now() -> datetime:
-    from ..bankdata import sandbox_now
-
-    return sandbox_now()
-
-
 def _new_id(bank: str) -> str:
     prefix = {"albion": "aac-", "rhein": "", "liberty": "lib-"}[bank]
     return f"{prefix}{uuid.uuid4()}"
@@ -44,7 +39,7 @@ def _new_id(bank: str) -> str:
 
 @transaction.atomic
 def consent_create(*, bank: str, client: SandboxClient | None, **fields: object) -> SandboxConsent:
-    now = _now()
+    now = sandbox_now()
     return SandboxConsent.objects.create(
         id=_new_id(bank),
         bank=bank,
@@ -58,7 +53,7 @@ def consent_create(*, bank: str, client: SandboxClient | None, **fields: object)
 
 def consent_refresh_expiry(*, consent: SandboxConsent) -> SandboxConsent:
     """Apply time-based expiry (rhein: ``valid`` → ``expired`` once the sandbox date passes validUntil)."""
-    now = _now()
+    now = sandbox_now()
     expired = consent.bank == "rhein" and consent.valid_until is not None and now.date() > consent.valid_until
     if expired and consent.status in {"received", "valid"}:
         consent.status = "expired"
@@ -71,12 +66,12 @@ def consent_is_active(*, consent: SandboxConsent) -> bool:
     consent_refresh_expiry(consent=consent)
     if consent.status != ACTIVE_STATUS[consent.bank]:
         return False
-    return not (consent.bank == "albion" and consent.expires_at and _now() >= consent.expires_at)
+    return not (consent.bank == "albion" and consent.expires_at and sandbox_now() >= consent.expires_at)
 
 
 def _set_status(consent: SandboxConsent, status: str) -> SandboxConsent:
     consent.status = status
-    consent.status_updated_at = _now()
+    consent.status_updated_at = sandbox_now()
     consent.save(update_fields=["status", "status_updated_at", "username", "account_ids", "client"])
     return consent
 

@@ -26,6 +26,9 @@ import warnings
 from collections.abc import Mapping
 
 from authlib.oauth2.rfc6749.util import list_to_scope, scope_to_list
+from joserfc import jwt
+from joserfc.errors import JoseError, SecurityWarning
+from joserfc.jwk import OctKey
 
 __all__ = [
     "BANK_SCOPES",
@@ -88,10 +91,6 @@ def allowed_scope(client_scope: str, requested: str | None) -> str:
 def request_object_params(request_object: str, *, client_id: str, client_secret: str) -> dict[str, str]:
     """The OAuth parameters and the OBIE intent id (as ``consent_id``) of an OIDC request object signed
     ``HS256`` with the client secret. Raises ``ConsentReferenceError`` (``invalid_request_object``)."""
-    from joserfc import jwt
-    from joserfc.errors import JoseError, SecurityWarning
-    from joserfc.jwk import OctKey
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SecurityWarning)  # short sandbox secrets

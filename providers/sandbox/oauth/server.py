@@ -21,6 +21,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from django.conf import settings
 from django.http import HttpRequest
 
+from ..bankdata import get_user, sandbox_now
 from ..models import SandboxAuthorizationCode, SandboxClient, SandboxToken
 from . import consents, dialects
 
@@ -54,8 +55,6 @@ class PSU:
 
 
 def _now_ts() -> int:
-    from ..bankdata import sandbox_now
-
     return int(sandbox_now().timestamp())
 
 
@@ -153,8 +152,6 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     INCLUDE_NEW_REFRESH_TOKEN = True
 
     def authenticate_refresh_token(self, refresh_token):  # type: ignore[no-untyped-def]
-        from ..bankdata import get_user
-
         token = (
             SandboxToken.objects.select_related("consent", "client")
             .filter(bank=self.server.bank, refresh_token=refresh_token)
@@ -208,8 +205,6 @@ class BankAuthorizationServer(AuthorizationServer):
         return SandboxClient.objects.filter(bank=self.bank, client_id=client_id).first()
 
     def save_token(self, token, request):  # type: ignore[no-untyped-def]
-        from ..bankdata import get_user
-
         user: PSU | None = request.user if isinstance(request.user, PSU) else None
         if user is not None:
             sandbox_user = get_user(user.username)

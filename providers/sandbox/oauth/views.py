@@ -22,7 +22,6 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from .. import bankdata
-from ..data.catalog import bank_info
 from ..models import SandboxConsent
 from . import consents, dialects
 from .server import BANK_OAUTH, PSU, TOKEN_AUTH_METHODS, oauth_request_from_params, server_for
@@ -35,7 +34,7 @@ _DIALECTS = {
     "rhein": "EU, Berlin Group NextGenPSD2 1.3.11",
     "liberty": "US, cursor-delta API",
 }
-BANK_TITLES = {bank: f"{bank_info(bank)['name']} ({dialect})" for bank, dialect in _DIALECTS.items()}
+BANK_TITLES = {bank: f"{bankdata.bank_info(bank)['name']} ({dialect})" for bank, dialect in _DIALECTS.items()}
 _SESSION_PREFIX = "sandbox_authz_"
 
 

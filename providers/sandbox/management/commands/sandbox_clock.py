@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from providers.sandbox.data.clock import (
+from providers.sandbox.clock import (
     clock_advance,
     clock_offset,
     clock_reset,
@@ -14,7 +14,7 @@ from providers.sandbox.data.clock import (
     parse_duration,
     sandbox_now,
 )
-from providers.sandbox.data.export import format_datetime
+from providers.sandbox.export import format_datetime
 
 
 class Command(BaseCommand):

@@ -1,6 +1,6 @@
 """``manage.py sandbox_export BANK USER``: the canonical ground-truth JSON of a sandbox bank for one user.
 
-The format is documented in :mod:`providers.sandbox.data.export`.
+The format is documented in :mod:`providers.sandbox.export`.
 """
 
 from __future__ import annotations
@@ -10,9 +10,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from providers.sandbox.bankdata import BANKS
-from providers.sandbox.data import UnknownBank, UnknownUser, all_users
-from providers.sandbox.data.export import export_json
+from providers.sandbox.bankdata import BANKS, UnknownBank, UnknownUser, all_users
+from providers.sandbox.export import export_json
 
 
 def _parse_as_of(value: str) -> datetime:

@@ -1,5 +1,10 @@
 """The sandbox clock: real UTC time plus an offset persisted in the ``SandboxClock`` row (pk 1).
 
+The model lives here, beside the only code that reads and writes it; ``providers.sandbox.models`` re-exports it
+(Django registers it from there) and measures token and code lifetimes on :func:`sandbox_now`. This module
+imports nothing from the sandbox, so the models, the bank data front (``bankdata``) and the OAuth servers all
+build on it one way.
+
 Every process reads the same row, so ``manage.py sandbox_clock --advance 3d`` moves the web server, the worker
 and the tests together. Reads are cached per process for ``SANDBOX_CLOCK_CACHE_SECONDS`` (default 0.5 s)
 outside transactions; inside an atomic block (every test using the ``db`` fixture, any request under
@@ -15,11 +20,12 @@ import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
 __all__ = [
+    "SandboxClock",
     "clock_advance",
     "clock_offset",
     "clock_reset",
@@ -35,6 +41,16 @@ _cached: tuple[int, float] | None = None  # (offset seconds, monotonic time read
 
 _UNITS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
 _DURATION = re.compile(r"(\d+)\s*([wdhms])")
+
+
+class SandboxClock(models.Model):
+    """A single row: how far the sandbox clock runs ahead of real time (see ``sandbox_clock``)."""
+
+    offset_seconds = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"sandbox clock +{self.offset_seconds}s"
 
 
 def _cache_seconds() -> float:
@@ -55,8 +71,6 @@ def clock_offset() -> int:
         cached = _cached
         if cached is not None and time.monotonic() - cached[1] < _cache_seconds():
             return cached[0]
-    from ..models import SandboxClock
-
     offset = SandboxClock.objects.filter(pk=_CLOCK_PK).values_list("offset_seconds", flat=True).first() or 0
     if use_cache:
         with _lock:
@@ -75,8 +89,6 @@ def clock_advance(seconds: int) -> datetime:
         raise TypeError(f"clock_advance takes whole seconds as int, got {seconds!r}")
     if seconds <= 0:
         raise ValueError(f"the sandbox clock only moves forward (got {seconds} s); use clock_reset() to go back")
-    from ..models import SandboxClock
-
     with transaction.atomic():
         SandboxClock.objects.get_or_create(pk=_CLOCK_PK)
         SandboxClock.objects.filter(pk=_CLOCK_PK).update(
@@ -88,8 +100,6 @@ def clock_advance(seconds: int) -> datetime:
 
 def clock_set_offset(seconds: int) -> None:
     """Set the offset outright (test helpers use it to restore a previous clock)."""
-    from ..models import SandboxClock
-
     SandboxClock.objects.update_or_create(pk=_CLOCK_PK, defaults={"offset_seconds": int(seconds)})
     _invalidate()
 

@@ -43,7 +43,7 @@ from typing import Any
 
 import orjson
 
-from . import account_balances, account_transactions, sandbox_now, user_accounts
+from .bankdata import account_balances, account_transactions, sandbox_now, user_accounts
 
 __all__ = ["export_json", "export_user", "format_datetime", "to_jsonable"]
 
