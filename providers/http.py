@@ -22,20 +22,15 @@ other 4xx and unexpected redirects → ``PermanentProviderError``. Adapters refi
 
 from __future__ import annotations
 
-import email.utils
 import http.cookiejar
-import json
 import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
-from django.utils import timezone
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -48,10 +43,10 @@ from .base import (
     PermanentProviderError,
     ProviderError,
     RateLimitedError,
-    ReauthRequiredError,
     TransientProviderError,
 )
 from .conf import provider_settings
+from .responses import HttpResponse, error_for_response, parse_retry_after, path_of
 
 __all__ = [
     "USER_AGENT",
@@ -74,93 +69,6 @@ ErrorMapper = Callable[["HttpResponse"], ProviderError | None]
 
 # tenacity's sleep, through a module attribute so tests can observe the waits without waiting.
 _sleep: Callable[[float], None] = time.sleep
-
-
-@dataclass(frozen=True)
-class HttpResponse:
-    """A fully read response: status, headers (lower-case keys), body bytes and the request id used."""
-
-    status: int
-    headers: Mapping[str, str]
-    content: bytes
-    url: str
-    request_id: str
-    method: str = "GET"
-    _json_cache: list = field(default_factory=list, repr=False, compare=False)
-
-    @property
-    def text(self) -> str:
-        return self.content.decode("utf-8", errors="replace")
-
-    @property
-    def is_redirect(self) -> bool:
-        return 300 <= self.status < 400 and "location" in self.headers
-
-    @property
-    def location(self) -> str:
-        return self.headers.get("location", "")
-
-    def json(self) -> Any:
-        """The body as JSON; a malformed or truncated body is a ``TransientProviderError`` (never partial data)."""
-        if not self._json_cache:
-            try:
-                self._json_cache.append(json.loads(self.content))
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise TransientProviderError(
-                    f"malformed JSON from {self.method} {_path(self.url)} (request {self.request_id})",
-                    code="malformed_response",
-                ) from exc
-        return self._json_cache[0]
-
-    def json_object(self) -> dict[str, Any]:
-        body = self.json()
-        if not isinstance(body, dict):
-            raise TransientProviderError(
-                f"expected a JSON object from {_path(self.url)} (request {self.request_id})", code="malformed_response"
-            )
-        return body
-
-
-def _path(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """``Retry-After`` as seconds: delta-seconds or an HTTP-date; None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, (when - timezone.now()).total_seconds())
-
-
-def error_for_response(response: HttpResponse) -> ProviderError | None:
-    """The default mapping of a response to the error taxonomy (None for 2xx)."""
-    status = response.status
-    where = f"{response.method} {_path(response.url)} → {status} (request {response.request_id})"
-    if 200 <= status < 300:
-        return None
-    if status == 429:
-        return RateLimitedError(
-            f"rate limited: {where}", retry_after=parse_retry_after(response.headers.get("retry-after"))
-        )
-    if status == 401:
-        return ReauthRequiredError(f"unauthorised: {where}", code="unauthorised")
-    if status >= 500:
-        return TransientProviderError(f"bank error: {where}", code=f"http_{status}")
-    if 300 <= status < 400:
-        return PermanentProviderError(f"unexpected redirect: {where}", code="unexpected_redirect")
-    return PermanentProviderError(f"refused: {where}", code=f"http_{status}")
 
 
 class _RetryPolicy:
@@ -263,7 +171,7 @@ class ProviderClient:
             before_sleep=lambda state: logger.warning(
                 "bank call retry %s %s attempt=%s request_id=%s error=%s",
                 method,
-                _path(url),
+                path_of(url),
                 state.attempt_number,
                 request_id,
                 state.outcome.exception() if state.outcome else "",
@@ -315,7 +223,7 @@ class ProviderClient:
                 declared = resp.headers.get("content-length")
                 if declared and declared.isdigit() and int(declared) > max_bytes:
                     raise PermanentProviderError(
-                        f"response too large ({declared} bytes) from {_path(url)}", code="response_too_large"
+                        f"response too large ({declared} bytes) from {path_of(url)}", code="response_too_large"
                     )
                 chunks: list[bytes] = []
                 size = 0
@@ -323,7 +231,7 @@ class ProviderClient:
                     size += len(chunk)
                     if size > max_bytes:
                         raise PermanentProviderError(
-                            f"response larger than {max_bytes} bytes from {_path(url)}", code="response_too_large"
+                            f"response larger than {max_bytes} bytes from {path_of(url)}", code="response_too_large"
                         )
                     chunks.append(chunk)
                 return HttpResponse(
@@ -335,17 +243,17 @@ class ProviderClient:
                     method=method,
                 )
         except httpx.ConnectError as exc:
-            raise _ConnectFailed(f"cannot connect to {_path(url)}: {exc}") from exc
+            raise _ConnectFailed(f"cannot connect to {path_of(url)}: {exc}") from exc
         except httpx.TimeoutException as exc:
-            raise TransientProviderError(f"timeout calling {_path(url)}", code="timeout") from exc
+            raise TransientProviderError(f"timeout calling {path_of(url)}", code="timeout") from exc
         except httpx.TransportError as exc:
             # Includes a body cut short of its Content-Length (RemoteProtocolError): never partial data.
-            raise TransientProviderError(f"transport error calling {_path(url)}: {exc}", code="transport") from exc
+            raise TransientProviderError(f"transport error calling {path_of(url)}: {exc}", code="transport") from exc
         finally:
             logger.info(
                 "bank call %s %s status=%s ms=%d request_id=%s",
                 method,
-                _path(url),
+                path_of(url),
                 status,
                 (time.monotonic() - started) * 1000,
                 request_id,
