@@ -175,3 +175,51 @@ def test_token_requests_during_long_write_transactions_never_answer_5xx(embedded
 
     assert statuses == {200: THREADS * REQUESTS_PER_THREAD}, bodies[:5]
     assert len(written) >= 3  # the writer really wrote throughout
+
+
+def test_token_requests_while_the_bulk_user_syncs_never_answer_5xx_and_the_sync_completes(embedded_server):
+    """The issue's own scenario: `make run`'s defaults, ``bulk`` (~147k transactions) syncing from the CLI, and
+    8 threads asking for tokens the whole time."""
+    base, creds, _db_path, env = embedded_server
+    _manage(env, "sandbox_connect", "--user", "bulk", "--bank", "albion", "--no-sync")
+    statuses: Counter[int] = Counter()
+    problems: list[str] = []
+    sync = subprocess.Popen(
+        [sys.executable, "manage.py", "sync", "--user", "bulk"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 240
+
+    def ask(refresh_token: str) -> None:
+        with httpx.Client(timeout=60) as client:
+            n = 0
+            while sync.poll() is None and time.monotonic() < deadline:
+                if n % 2 == 0:
+                    data = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+                else:
+                    data = {"grant_type": "client_credentials", "scope": "consents"}
+                try:
+                    response = client.post(
+                        base + "/oauth/token/", data=data, auth=(creds["client_id"], creds["client_secret"])
+                    )
+                except Exception as exc:  # a thread's exception would vanish: make it part of the assertion
+                    problems.append(repr(exc))
+                    return
+                statuses[response.status_code] += 1
+                if response.status_code != 200:
+                    problems.append(f"{response.status_code} {response.text[:300]}")
+                    return
+                refresh_token = response.json().get("refresh_token", refresh_token)
+                n += 1
+                time.sleep(0.05)
+
+    askers = [threading.Thread(target=ask, args=(token,)) for token in creds["refresh_tokens"]]
+    for thread in askers:
+        thread.start()
+    sync_output, _ = sync.communicate(timeout=300)
+    for thread in askers:
+        thread.join(timeout=120)
+
+    assert sync.returncode == 0 and "succeeded" in sync_output, sync_output[-3000:]
+    assert problems == []
+    assert set(statuses) == {200} and sum(statuses.values()) >= THREADS * 4  # they really asked during the sync
