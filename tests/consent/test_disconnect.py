@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from aggregator.connections import disconnect as connections_disconnect
 from aggregator.connections.credentials import credentials_store
 from aggregator.models import Connection
 from aggregator.webhooks.models import WebhookEvent
-from consent import disconnect
 from consent.disconnect import BankRevocation, connection_dependent_consents, connection_disconnect
 from consent.services import consent_authorise
 from providers.base import AccessTokenExpiredError, Credentials, TransientProviderError
@@ -39,7 +39,7 @@ class FakeAdapter:
 @pytest.fixture
 def bank(monkeypatch):  # type: ignore[no-untyped-def]
     adapter = FakeAdapter()
-    monkeypatch.setattr(disconnect, "adapter_for", lambda institution: adapter)
+    monkeypatch.setattr(connections_disconnect, "adapter_for", lambda institution: adapter)
     return adapter
 
 
