@@ -167,7 +167,7 @@ def setup_main() -> None:
         .order_by("-booking_date", "-id")
         .values_list("booking_date", "id")[4_999 * 100 - 1]
     )
-    from aggregator.api.pagination import cursor_encode
+    from aggregator.cursors import cursor_encode
 
     cursor = cursor_encode(
         {"d": position[0].isoformat(), "i": position[1]}, purpose="transactions", owner=str(big.public_id)
