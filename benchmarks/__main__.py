@@ -8,6 +8,9 @@ import pkgutil
 import sys
 import time
 
+# bench_api's server settings and URLs: named like benchmarks, but nothing to run.
+_SUPPORT_MODULES = {"bench_settings", "bench_urls"}
+
 
 def main(argv: list[str]) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aggregator.config.settings")
@@ -17,7 +20,9 @@ def main(argv: list[str]) -> int:
     import benchmarks
 
     available = sorted(
-        m.name[len("bench_") :] for m in pkgutil.iter_modules(benchmarks.__path__) if m.name.startswith("bench_")
+        m.name[len("bench_") :]
+        for m in pkgutil.iter_modules(benchmarks.__path__)
+        if m.name.startswith("bench_") and m.name not in _SUPPORT_MODULES
     )
     wanted = [a for a in argv if not a.startswith("-")] or available
     unknown = sorted(set(wanted) - set(available))

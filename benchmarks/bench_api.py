@@ -16,7 +16,11 @@ with httpx in threads and prints, never asserts:
    page 5,000, as the peer baseline;
 4. the cost of one request in-process (Django's WSGI handler called directly, as gunicorn does, no HTTP and no
    client threads competing for the CPU): API vs bare, in short alternating blocks, best and 10th-percentile
-   block (``--no-inprocess`` skips it).
+   block (``--no-inprocess`` skips it; ``benchmarks/api_inprocess.py``).
+
+Sections 1 and 4 also measure what each framework-internals decision buys (``benchmarks/variants.py``): section 1
+on a second gunicorn serving the API with the public ORM token lookup instead of the compiled one, section 4 in
+the same process with each variant swapped in block by block.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+from .api_inprocess import print_inprocess
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -167,72 +173,12 @@ def setup_main() -> None:
         .order_by("-booking_date", "-id")
         .values_list("booking_date", "id")[4_999 * 100 - 1]
     )
-    from aggregator.api.pagination import cursor_encode
+    from aggregator.cursors import cursor_encode
 
     cursor = cursor_encode(
         {"d": position[0].isoformat(), "i": position[1]}, purpose="transactions", owner=str(big.public_id)
     )
     print(json.dumps({"account": str(big.public_id), "deep_cursor": cursor}))
-
-
-def inprocess_main() -> None:
-    """Per-request milliseconds of the API and the bare view through the WSGI handler (no HTTP); prints JSON."""
-    import io
-    import warnings
-
-    warnings.simplefilter("ignore")
-    import django
-
-    django.setup()
-    from django.core.handlers.wsgi import WSGIHandler
-
-    ids = json.loads(os.environ["BENCH_API_IDS"])
-    handler = WSGIHandler()
-    statuses: list[str] = []
-
-    def call(path: str, auth: str | None) -> None:
-        environ = {
-            "REQUEST_METHOD": "GET",
-            "PATH_INFO": path,
-            "QUERY_STRING": "page_size=100",
-            "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": "8000",
-            "HTTP_HOST": "127.0.0.1:8000",
-            "HTTP_ACCEPT": "*/*",
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "wsgi.url_scheme": "http",
-            "wsgi.input": io.BytesIO(b""),
-            "wsgi.errors": sys.stderr,
-        }
-        if auth:
-            environ["HTTP_AUTHORIZATION"] = auth
-        response = handler(environ, lambda status, headers, exc_info=None: statuses.append(status))
-        b"".join(response)
-        response.close()
-
-    api = (f"/api/v1/accounts/{ids['account']}/transactions", f"Bearer {TOKEN}")
-    bare = (f"/bench/bare/accounts/{ids['account']}/transactions", None)
-
-    def block(target: tuple[str, str | None], n: int = 30) -> float:
-        started = time.perf_counter()
-        for _ in range(n):
-            call(*target)
-        return (time.perf_counter() - started) / n * 1000
-
-    for _ in range(100):
-        call(*api)
-        call(*bare)
-    api_ms, bare_ms = [], []
-    for _ in range(60):
-        bare_ms.append(block(bare))
-        api_ms.append(block(api))
-    if any(not s.startswith("200") for s in statuses):
-        raise SystemExit(f"non-200 responses in-process: {sorted(set(statuses))}")
-
-    def p10(values: list[float]) -> float:
-        return sorted(values)[len(values) // 10]
-
-    print(json.dumps({"api": [min(api_ms), p10(api_ms)], "bare": [min(bare_ms), p10(bare_ms)]}))
 
 
 # --- server and client ---------------------------------------------------------------------------------------
@@ -287,26 +233,6 @@ def _load(client_factory, url: str, headers: dict, requests: int, concurrency: i
     }
 
 
-def _print_inprocess(env: dict[str, str], ids: dict) -> None:
-    print("\n4) in-process cost per request (WSGI handler, no HTTP; 60 alternating blocks of 30 requests)")
-    result = subprocess.run(
-        [PY, "-c", "from benchmarks.bench_api import inprocess_main; inprocess_main()"],
-        cwd=ROOT,
-        env={**env, "DJANGO_SETTINGS_MODULE": "benchmarks.bench_settings", "BENCH_API_IDS": json.dumps(ids)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        print(result.stderr[-2000:], file=sys.stderr)
-        return
-    figures = json.loads(result.stdout.strip().splitlines()[-1])
-    for name, key in (("bare values()+orjson", "bare"), ("API (consent, throttles, log)", "api")):
-        best, p10 = figures[key]
-        print(f"   {name:38s} best block {best:5.2f} ms/request   p10 block {p10:5.2f} ms/request")
-    print(f"   bare / API cost ratio (best blocks): {figures['bare'][0] / figures['api'][0]:.2f}")
-
-
 def run(argv: list[str]) -> None:
     from django.conf import settings
 
@@ -345,33 +271,20 @@ def run(argv: list[str]) -> None:
     sys.stderr.write(setup.stderr)
     ids = json.loads(setup.stdout.strip().splitlines()[-1])
 
-    port = _free_port()
     server_env = {**env, "DJANGO_SETTINGS_MODULE": "benchmarks.bench_settings"}
-    server = subprocess.Popen(
-        [
-            str(Path(PY).parent / "gunicorn"),
-            "aggregator.config.wsgi",
-            f"--workers={workers}",
-            f"--bind=127.0.0.1:{port}",
-            "--log-level=warning",
-        ],
-        cwd=ROOT,
-        env=server_env,
+    # The shipped code, and beside it the same code with the public ORM token lookup instead of the compiled one
+    # (benchmarks/variants.py), so that section 1 measures what that framework internal buys in the same run.
+    base, server = _start_server("aggregator.config.wsgi", server_env, workers)
+    orm_base, orm_server = _start_server(
+        "benchmarks.wsgi_variant", {**server_env, "BENCH_API_VARIANT": "orm_lookup"}, workers
     )
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 30
-        while True:
-            try:
-                httpx.get(f"{base}/api/v1/accounts", timeout=2)
-                break
-            except httpx.TransportError:
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.2)
+        _wait_ready(base)
+        _wait_ready(orm_base)
         auth = {"Authorization": f"Bearer {TOKEN}"}
         account = ids["account"]
         api = f"{base}/api/v1/accounts/{account}/transactions?page_size=100"
+        api_orm = f"{orm_base}/api/v1/accounts/{account}/transactions?page_size=100"
         deep = f"{api}&cursor={ids['deep_cursor']}"
         bare = f"{base}/bench/bare/accounts/{account}/transactions?page_size=100"
         everyday = f"{base}/bench/everyday/accounts/{account}/transactions?page_size=100"
@@ -382,8 +295,9 @@ def run(argv: list[str]) -> None:
             return body
 
         api_body, bare_body = httpx.get(api, headers=auth).json(), httpx.get(bare).json()
-        same = strip(api_body) == strip(bare_body)
-        print(f"API and bare view bodies identical (except meta.request_id): {same}")
+        orm_body = json.loads(httpx.get(api_orm, headers=auth).text.replace(orm_base, base))  # links name the server
+        same = strip(api_body) == strip(bare_body) == strip(orm_body)
+        print(f"API (both token lookups) and bare view bodies identical (except meta.request_id): {same}")
         deep_body = httpx.get(deep, headers=auth).json()
         print(
             f"page 5,000 holds {len(deep_body['data'])} rows, first booking date {deep_body['data'][0]['booking_date']}"
@@ -392,21 +306,22 @@ def run(argv: list[str]) -> None:
         def client() -> httpx.Client:
             return httpx.Client(timeout=30)
 
-        for url, hdrs in ((api, auth), (bare, {}), (everyday, auth)):
+        for url, hdrs in ((api, auth), (api_orm, auth), (bare, {}), (everyday, auth)):
             _load(client, url, hdrs, 100, concurrency)  # warm-up: connections, caches, plans
 
         print(
             f"\n1) throughput, {requests} requests each, {concurrency} client threads, {workers} gunicorn workers"
-            f" (interleaved in {ROUNDS} rounds so a noisy neighbour hits every variant alike)"
+            f" (interleaved in {ROUNDS} rounds, the order rotating, so a noisy neighbour hits every variant alike)"
         )
         variants = (
             ("bare values()+orjson", bare, {}),
             ("API (consent, throttles, log)", api, auth),
+            ("API, token lookup via the public ORM", api_orm, auth),
             ("everyday ModelSerializer+PageNumber", everyday, auth),
         )
         rounds: dict[str, list[dict]] = {name: [] for name, _, _ in variants}
-        for _ in range(ROUNDS):
-            for name, url, hdrs in variants:
+        for i in range(ROUNDS):
+            for name, url, hdrs in variants[i % len(variants) :] + variants[: i % len(variants)]:
                 rounds[name].append(_load(client, url, hdrs, requests // ROUNDS, concurrency))
         results = {}
         for name, parts in rounds.items():
@@ -421,9 +336,14 @@ def run(argv: list[str]) -> None:
                 f"   {name:38s} {r['rps']:8.1f} req/s   p50 {r['p50']:6.1f} ms   p99 {r['p99']:6.1f} ms"
                 f"   non-200: {r['errors']}"
             )
-        ratio = results["API (consent, throttles, log)"]["rps"] / results["bare values()+orjson"]["rps"]
-        peer = results["everyday ModelSerializer+PageNumber"]["rps"] / results["bare values()+orjson"]["rps"]
-        print(f"   API / bare throughput ratio: {ratio:.2f} (target ≥ 0.8); everyday / bare: {peer:.2f}")
+        bare_rps = results["bare values()+orjson"]["rps"]
+        ratio = results["API (consent, throttles, log)"]["rps"] / bare_rps
+        orm_ratio = results["API, token lookup via the public ORM"]["rps"] / bare_rps
+        peer = results["everyday ModelSerializer+PageNumber"]["rps"] / bare_rps
+        print(
+            f"   API / bare throughput ratio: {ratio:.2f} (target ≥ 0.8); with the public ORM token lookup:"
+            f" {orm_ratio:.2f}; everyday / bare: {peer:.2f}"
+        )
 
         print(
             f"\n2) latency, page 1 vs page 5,000 (sequential, 300 requests each, 40 for the OFFSET page 5,000;"
@@ -452,10 +372,32 @@ def run(argv: list[str]) -> None:
         everyday_ratio = seq["everyday page 5,000 (OFFSET)"]["p50"] / seq["everyday page 1"]["p50"]
         print(f"   API page 5,000 / page 1 p50 ratio: {deep_ratio:.2f} (target ≤ 1.2); everyday: {everyday_ratio:.1f}")
         if "--no-inprocess" not in argv:
-            _print_inprocess(env, ids)
+            print_inprocess(ROOT, env, ids)
     finally:
-        server.terminate()
+        for process in (server, orm_server):
+            process.terminate()
+        for process in (server, orm_server):
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _start_server(module: str, env: dict[str, str], workers: int) -> tuple[str, subprocess.Popen]:
+    port = _free_port()
+    command = [str(Path(PY).parent / "gunicorn"), module, f"--workers={workers}", f"--bind=127.0.0.1:{port}"]
+    return f"http://127.0.0.1:{port}", subprocess.Popen([*command, "--log-level=warning"], cwd=ROOT, env=env)
+
+
+def _wait_ready(base: str) -> None:
+    import httpx
+
+    deadline = time.time() + 30
+    while True:
         try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+            httpx.get(f"{base}/api/v1/accounts", timeout=2)
+            return
+        except httpx.TransportError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.2)

@@ -15,9 +15,9 @@ from django.urls import path
 from rest_framework import generics, serializers
 from rest_framework.pagination import PageNumberPagination
 
-from aggregator.api.pagination import cursor_encode
 from aggregator.api.serializers import TRANSACTION_FIELDS, transaction_data
 from aggregator.config.urls import urlpatterns as real_urlpatterns
+from aggregator.cursors import cursor_encode
 from aggregator.models import Account, Transaction
 from consent.api_auth import ConsentRequired
 

@@ -43,7 +43,7 @@ __all__ = [
     "bearer_token_from_request",
 ]
 
-# Where ConsentTokenAuthentication leaves the token row it looked up (or None) on the Django request, so that
+# Where ConsentTokenAuthentication leaves the token row it looked up (or None) on the DRF request, so that
 # explaining a refusal (consent revoked/expired) needs no second query.
 _LOOKED_UP = "_consent_api_token_lookup"
 
@@ -72,9 +72,13 @@ def _token_checksum(raw: str) -> str:
 class _CompiledTokenLookup:
     """``AccessToken.objects.select_related("consent").filter(token_checksum=…)``, compiled by the ORM once.
 
-    The data API runs this lookup on every request; building and compiling the queryset each time costs about as
-    much as the database round trip. The SQL, the column layout and the value converters are taken from the
-    ORM's own compiler, so the instances are the ones the queryset would give (``tests/api`` compares them).
+    A deliberate use of Django's SQL compiler internals (``get_compiler``, ``klass_info``, ``get_converters``):
+    the data API runs this lookup on every request, and building and compiling the queryset each time costs more
+    than the database round trip. ``python -m benchmarks api`` measures what it buys on every run, in the same
+    process, against the public queryset (``benchmarks/variants.py``); without it the transactions page falls
+    short of its goal of 0.8 of the bare view (README, "Benchmarks"). The SQL, the column layout and the value
+    converters are the ORM's own, so the instances are the ones the queryset would give (``tests/api`` compares
+    them).
     """
 
     def __init__(self, alias: str) -> None:
@@ -131,11 +135,8 @@ def _explain_rejected_token(request: Any) -> exceptions.APIException:
     raw = bearer_token_from_request(request)
     if raw is None:
         return _unauthenticated("not_authenticated", "Send an OAuth2 bearer token in the Authorization header.")
-    django_request = getattr(request, "_request", request)
-    if hasattr(django_request, _LOOKED_UP):
-        token = getattr(django_request, _LOOKED_UP)
-    else:  # authenticated by DOT's OAuth2Authentication (consent management endpoints)
-        token = AccessToken.objects.select_related("consent").filter(token_checksum=_token_checksum(raw)).first()
+    # Not looked up yet when DOT's OAuth2Authentication authenticated the request (consent management endpoints).
+    token = getattr(request, _LOOKED_UP) if hasattr(request, _LOOKED_UP) else access_token_lookup(raw)
     consent = token.consent if token is not None else None
     if consent is not None and consent.status == Consent.Status.REVOKED:
         return _unauthenticated("consent_revoked", "The consent behind this token has been revoked.")
@@ -175,25 +176,24 @@ class ConsentTokenAuthentication(BaseAuthentication):
     www_authenticate_realm = "api"
 
     def authenticate(self, request: Any) -> tuple[Any, AccessToken] | None:
-        django_request = request._request
-        if "access_token" in django_request.GET:
+        if "access_token" in request.query_params:
             return None  # RFC 9700 §4.3.2: never a token in the URL (DOT refuses the request the same way)
         # oauthlib's reading of the header: exactly two words, the scheme case-insensitive.
-        parts = django_request.META.get("HTTP_AUTHORIZATION", "").split()
+        parts = request.META.get("HTTP_AUTHORIZATION", "").split()
         if len(parts) != 2 or parts[0].lower() != "bearer":
             return None
         token = access_token_lookup(parts[1])
-        setattr(django_request, _LOOKED_UP, token)
+        setattr(request, _LOOKED_UP, token)
         if token is None:
             request.oauth2_error = _invalid_token("The access token is invalid.")
             return None
         if token.is_expired():
             request.oauth2_error = _invalid_token("The access token has expired.")
             return None
-        if token.resource and not token.allows_audience(django_request.build_absolute_uri(django_request.path)):
+        if token.resource and not token.allows_audience(request.build_absolute_uri(request.path)):
             request.oauth2_error = _invalid_token("The access token is not valid for this resource.")
             return None
-        if _application_gated(token) and not token.application.is_usable(django_request):
+        if _application_gated(token) and not token.application.is_usable(request):
             request.oauth2_error = _invalid_token("The access token is invalid.")
             return None
         # The user is loaded only if someone asks for it (no data endpoint does).

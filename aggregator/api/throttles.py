@@ -1,16 +1,16 @@
 """Throttles of the data API: per third-party app, per consent, and consent refreshes.
 
-A fixed-window counter in the cache (atomic ``INCR`` on Redis, which production uses through ``CACHE_URL``):
-O(1) per request whatever the rate, where DRF's ``SimpleRateThrottle`` would read and rewrite a list of every
-request time in the window. Other cache backends fall back to ``cache.incr``. A client can burst up to twice the
-rate across a window boundary; the limits are sized for that. Rates come from
+A fixed-window counter in the cache through Django's public cache API (``cache.incr``, atomic ``INCRBY`` on
+Redis, which production uses through ``CACHE_URL``; ``cache.add`` starts a window): O(1) per request whatever
+the rate, where DRF's ``SimpleRateThrottle`` would read and rewrite a list of every request time in the window. A
+client can burst up to twice the rate across a window boundary; the limits are sized for that. Rates come from
 ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]`` (``tpp``, ``consent``, ``consent_refresh``); a refused request gets
 ``429`` with ``Retry-After``.
 
 :class:`DataAPIThrottle` (every data request) does not go to the cache on every request: each worker process
-*reserves* a few requests of a window at a time — ``INCRBY n`` on the shared counter, at most 1% of the limit and
-never more than :data:`RESERVE_MAX` — and hands them out locally; the per-TPP and the per-consent reservation
-share one Redis round trip (a pipeline of ``INCRBY`` + ``EXPIRE … NX``). The shared counter therefore never lets
+*reserves* a few requests of a window at a time — ``cache.incr(key, n)`` on the shared counter, at most 1% of the
+limit and never more than :data:`RESERVE_MAX` — and hands them out locally, so the cache's round trips (two per
+counter on Redis: ``EXISTS`` + ``INCRBY``) are paid once every ``n`` requests. The shared counter therefore never lets
 more than the limit through across all workers; what a worker reserved but did not use before its window ended
 is lost, so near the limit a client may be refused up to ``workers * n`` requests early (at most 1% of the limit
 per worker). Limits under 200 a window reserve one request at a time: they are counted exactly.
@@ -45,37 +45,21 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(num), _PERIODS[period.strip()[0]]
 
 
-def _redis_client(backend: Any) -> Any:
-    """The Redis client of the cache backend, made once per backend instance: Django's ``RedisCacheClient``
-    builds a new client object (about as costly as the round trip itself) on every call. The client shares the
-    backend's connection pool, which reconnects by itself in a forked worker."""
-    client = getattr(backend, "_api_throttle_client", None)
-    if client is None:
-        client = backend._api_throttle_client = backend._cache.get_client(write=True)
-    return client
+def _incr(key: str, amount: int, ttl: int) -> int:
+    """Add ``amount`` to the counter ``key``, creating it with ``ttl`` seconds to live; returns the new count.
+
+    ``cache.incr`` is atomic (``INCRBY`` on Redis) but refuses a missing key; ``cache.add`` creates one only if
+    it is still missing, so two workers starting the same window both count. A counter lives one second longer
+    than its window and is only incremented during it, so it never expires between the two calls."""
+    try:
+        return cache.incr(key, amount)
+    except ValueError:
+        return amount if cache.add(key, amount, timeout=ttl) else cache.incr(key, amount)
 
 
 def _incr_many(keys: list[tuple[str, int, int]]) -> list[int]:
-    """Add ``amount`` to each ``(key, amount, ttl)`` counter, creating it with its ttl; one round trip on Redis."""
-    from django.core.cache import caches
-    from django.core.cache.backends.redis import RedisCache
-
-    backend = caches["default"]
-    if isinstance(backend, RedisCache):
-        # Our keys are short, printable and space-free: no need for the memcached key validation.
-        pipe = _redis_client(backend).pipeline(transaction=False)
-        for key, amount, ttl in keys:
-            made = backend.make_key(key)
-            pipe.incrby(made, amount)
-            pipe.expire(made, ttl, nx=True)
-        return [int(v) for v in pipe.execute()[::2]]
-    counts = []
-    for key, amount, ttl in keys:
-        try:
-            counts.append(cache.incr(key, amount))
-        except ValueError:
-            counts.append(amount if cache.add(key, amount, timeout=ttl) else cache.incr(key, amount))
-    return counts
+    """Add ``amount`` to each ``(key, amount, ttl)`` counter, creating it with its ttl."""
+    return [_incr(key, amount, ttl) for key, amount, ttl in keys]
 
 
 class _WindowThrottle(BaseThrottle):
@@ -96,11 +80,7 @@ class _WindowThrottle(BaseThrottle):
         now = time.time()
         window = int(now // duration)
         key = f"api-throttle:{self.scope}:{ident}:{window}"
-        try:
-            count = cache.incr(key)
-        except ValueError:
-            count = 1 if cache.add(key, 1, timeout=duration + 1) else cache.incr(key)
-        if count > limit:
+        if _incr(key, 1, duration + 1) > limit:
             self._wait = (window + 1) * duration - now
             return False
         return True

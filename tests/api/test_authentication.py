@@ -125,10 +125,12 @@ def test_consent_management_still_authenticates_with_dot(consent):
     assert data.status_code == 403 and _code(data) == "consent_required"
 
 
-def test_the_compiled_lookup_gives_the_instances_the_orm_gives(token, consent):
+def test_the_compiled_lookup_gives_the_instances_the_orm_gives_in_one_query(token, consent, django_assert_num_queries):
     from consent.api_auth import access_token_lookup
 
-    found = access_token_lookup(token.token)
+    with django_assert_num_queries(1):
+        found = access_token_lookup(token.token)
+        assert found.consent.pk == consent.pk
     expected = AccessToken.objects.select_related("consent").get(pk=token.pk)
     for field in AccessToken._meta.concrete_fields:
         assert getattr(found, field.attname) == getattr(expected, field.attname), field.name

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import uuid
+
 import pytest
 
 pytestmark = pytest.mark.django_db
@@ -30,27 +33,52 @@ def test_the_tpp_limit_spans_its_consents(settings, alice, shared_account, conse
     assert statuses == [200, 200, 200, 429]
 
 
-def test_throttles_count_in_redis(settings, api):
+# A Redis database the throttle tests may write to (TEST_REDIS_CACHE_URL to choose another one).
+REDIS_URL = os.environ.get("TEST_REDIS_CACHE_URL", "redis://127.0.0.1:6379/13")
+
+
+@pytest.fixture
+def redis_cache(settings):  # type: ignore[no-untyped-def]
+    """The default cache on Redis under a key prefix of this test's own (tests in parallel share the database);
+    yields ``(redis client, key prefix)``. Only this test's keys are removed afterwards, never the database."""
     import redis
 
-    url = "redis://127.0.0.1:6379/13"
+    client = redis.Redis.from_url(REDIS_URL)
     try:
-        redis.Redis.from_url(url).ping()
+        client.ping()
     except redis.exceptions.ConnectionError:
         pytest.skip("needs a local Redis on 127.0.0.1:6379")
-    settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, "KEY_PREFIX": "t"}
-    }
-    from django.core.cache import cache
+    prefix = f"t-{uuid.uuid4().hex}"
+    previous = settings.CACHES
+    backend = "django.core.cache.backends.redis.RedisCache"
+    settings.CACHES = {"default": {"BACKEND": backend, "LOCATION": REDIS_URL, "KEY_PREFIX": prefix}}
+    yield client, prefix
+    for key in client.scan_iter(f"{prefix}:*"):
+        client.delete(key)
+    settings.CACHES = previous  # before the shared fixture's cache.clear(), which would empty the whole database
 
-    cache.clear()
+
+def test_throttles_count_in_redis(settings, api, redis_cache):
+    client, prefix = redis_cache
     _rates(settings, consent="2/min")
-    try:
-        assert [api.get("/api/v1/accounts").status_code for _ in range(3)] == [200, 200, 429]
-        keys = redis.Redis.from_url(url).keys("t:*api-throttle:consent:*")
-        assert len(keys) == 1 and 0 < redis.Redis.from_url(url).ttl(keys[0]) <= 61
-    finally:
-        cache.clear()
+    assert [api.get("/api/v1/accounts").status_code for _ in range(3)] == [200, 200, 429]
+    keys = client.keys(f"{prefix}:*api-throttle:consent:*")
+    assert len(keys) == 1 and 0 < client.ttl(keys[0]) <= 61
+
+
+def test_reservations_on_redis_never_let_more_than_the_limit_through(settings, monkeypatch, redis_cache):
+    from aggregator.api import throttles
+
+    _rates(settings, tpp="100000/min", consent="500/min")  # reservations of 5
+    workers: list[dict] = [{}, {}, {}]
+    allowed = 0
+    for i in range(600):
+        monkeypatch.setattr(throttles, "_reserved", workers[i % 3])
+        allowed += _allowed(1)
+    assert 500 - 3 * 5 <= allowed <= 500
+    client, prefix = redis_cache
+    (key,) = client.keys(f"{prefix}:*api-throttle:consent:*")
+    assert int(client.get(key)) >= 500 and 0 < client.ttl(key) <= 61
 
 
 class _Auth:
