@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 
@@ -13,8 +14,9 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 __all__ = ["RequestIdMiddleware", "request_id_for"]
 
 
-def request_id_for(request: HttpRequest) -> str:
-    """The id of this request: the client's ``X-Request-ID`` when well-formed, else a fresh UUID."""
+def request_id_for(request: HttpRequest | Any) -> str:
+    """The id of this request (an ``HttpRequest`` or DRF's ``Request``, which proxies it): the client's
+    ``X-Request-ID`` when well-formed, else a fresh UUID."""
     existing = getattr(request, "request_id", None)
     if existing:
         return existing

@@ -5,8 +5,9 @@ Views declare ``required_permission`` (``"accounts"``, ``"balances"``, ``"transa
 consent the bearer token was issued under. Failures:
 
 * 401 ``token_invalid`` — no token, an unknown one, or one that expired on its own;
-* 401 ``consent_revoked`` / ``consent_expired`` — the consent behind the token ended (expiry is enforced here, on
-  every request, not only by the periodic task);
+* 401 ``consent_revoked`` / ``consent_expired`` — the consent behind the token ended (expiry is decided here, on
+  every request, not only by the periodic task; the permission only decides — the API views record a due
+  expiry first with ``consent.services.consent_expire_if_due``);
 * 403 ``permission_missing`` — the consent or the token's scopes lack ``required_permission``;
 * 403 ``consent_required`` — a client-credentials token (no consent) used on a data endpoint.
 
@@ -221,16 +222,11 @@ class ConsentRequired(BasePermission):
             consent = token.consent
         else:
             consent = Consent.objects.select_related("application", "user").get(pk=token.consent_id)
-        if consent.status == Consent.Status.AUTHORISED and consent.expires_at <= timezone.now():
-            from .services import ConsentStateError, consent_expire
-
-            try:
-                consent_expire(consent=consent, reason="Consent period ended (detected on request).")
-            except ConsentStateError:
-                consent.refresh_from_db()
         if consent.status == Consent.Status.REVOKED:
             raise _unauthenticated("consent_revoked", "The consent behind this token has been revoked.")
-        if consent.status == Consent.Status.EXPIRED:
+        # Time is up even if nobody has recorded it yet (the views record it first: ``consent_expire_if_due``).
+        expired = consent.status == Consent.Status.AUTHORISED and consent.expires_at <= timezone.now()
+        if consent.status == Consent.Status.EXPIRED or expired:
             raise _unauthenticated("consent_expired", "The consent behind this token has expired.")
         if consent.status != Consent.Status.AUTHORISED:
             raise _unauthenticated("token_invalid", "The consent behind this token is not authorised.")

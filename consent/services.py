@@ -33,6 +33,7 @@ __all__ = [
     "consent_authorise",
     "consent_create",
     "consent_expire",
+    "consent_expire_if_due",
     "consent_reject",
     "consent_revoke",
     "consent_tokens_revoked",
@@ -272,6 +273,17 @@ def consent_expire(*, consent: Consent, reason: str = "") -> Consent:
         reason=reason or "Consent period ended.",
     )
     _end_tokens(consent=consent)
+    return consent
+
+
+def consent_expire_if_due(*, consent: Consent, now: dt.datetime | None = None) -> Consent:
+    """Record the expiry of an authorised consent whose time is up (the request that notices it does); the
+    consent as it now stands. Idempotent; a consent that ended meanwhile is reloaded."""
+    if consent.status == Status.AUTHORISED and consent.expires_at <= (now or timezone.now()):
+        try:
+            consent_expire(consent=consent, reason="Consent period ended (detected on request).")
+        except ConsentStateError:
+            consent.refresh_from_db()
     return consent
 
 

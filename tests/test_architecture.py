@@ -6,7 +6,6 @@ providers → aggregator data domain → consent → aggregator.api / aggregator
 from __future__ import annotations
 
 import ast
-import itertools
 from pathlib import Path
 
 import pytest
@@ -14,15 +13,6 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("providers", "aggregator", "consent")
 UPPER_AGGREGATOR = ("aggregator.api", "aggregator.webhooks", "aggregator.config")
-# Debt that existed when this test was written, listed so that nothing NEW can join it (the redesign issue
-# follow-up removes these).
-KNOWN_BACK_IMPORTS = []
-KNOWN_CYCLE_EDGES = []
-KNOWN_INNER_IMPORTS = [
-    "consent.api_auth imports consent.services in a function",
-    "consent.api_auth imports consent.services.ConsentStateError in a function",
-    "consent.api_auth imports consent.services.consent_expire in a function",
-]
 
 
 def _module_name(path: Path) -> str:
@@ -119,8 +109,7 @@ def test_providers_import_nothing_from_the_aggregator_or_consent():
 
 
 def test_the_data_domain_imports_nothing_from_the_api_webhooks_project_or_consent():
-    found = set(_layer_violations("aggregator", (*UPPER_AGGREGATOR, "consent")))
-    assert sorted(found - set(KNOWN_BACK_IMPORTS)) == []
+    assert _layer_violations("aggregator", (*UPPER_AGGREGATOR, "consent")) == []
 
 
 def test_consent_uses_only_the_data_domain_of_the_aggregator():
@@ -137,10 +126,7 @@ def test_no_import_cycle_between_files():
         stack.append(node)
         for nxt in sorted(edges.get(node, ())):
             if state.get(nxt) == 1:
-                cycle = [*stack[stack.index(nxt) :], nxt]
-                new = [f"{a} -> {b}" for a, b in itertools.pairwise(cycle)]
-                if not set(new) <= set(KNOWN_CYCLE_EDGES):
-                    cycles.append(cycle)
+                cycles.append([*stack[stack.index(nxt) :], nxt])
             elif nxt not in state:
                 walk(nxt, stack)
         stack.pop()
@@ -162,20 +148,4 @@ def test_no_project_import_inside_a_function_body(package):
         for name, in_function in _imports(path)
         if in_function
     ]
-    assert sorted(set(inner) - set(KNOWN_INNER_IMPORTS)) == []
-
-
-def test_the_debt_lists_hold_only_what_still_happens():
-    """Paying debt means deleting its line: a listed back-import, cycle edge or inner import that no longer
-    exists fails here, so the lists only ever shrink."""
-    back = set(_layer_violations("aggregator", (*UPPER_AGGREGATOR, "consent")))
-    edges = {f"{a} -> {b}" for a, targets in _edges().items() for b in targets}
-    inner = {
-        f"{module} imports {name} in a function"
-        for module, path in SOURCES.items()
-        for name, in_function in _imports(path)
-        if in_function
-    }
-    assert sorted(set(KNOWN_BACK_IMPORTS) - back) == []
-    assert sorted(set(KNOWN_CYCLE_EDGES) - edges) == []
-    assert sorted(set(KNOWN_INNER_IMPORTS) - inner) == []
+    assert inner == []

@@ -24,6 +24,7 @@ from rest_framework.views import APIView
 
 from aggregator.middleware import request_id_for
 from consent.api_auth import ConsentRequired, ConsentTokenAuthentication
+from consent.services import consent_expire_if_due
 
 from . import selectors
 from .access_log import AccessRecord, access_log_record
@@ -35,6 +36,7 @@ __all__ = [
     "ACCOUNT_ID",
     "COMMON_ERRORS",
     "ConsentAPIView",
+    "ConsentExpiryRecorded",
     "ORJSONRenderer",
     "envelope_schema",
     "errors_schema",
@@ -87,7 +89,18 @@ def parse_uuid(value: str) -> uuid.UUID:
         raise NotFound() from exc
 
 
-class ConsentAPIView(APIView):
+class ConsentExpiryRecorded:
+    """A view guarded by ``ConsentRequired``: a consent whose time is up is recorded as expired (one service call)
+    before the permission decides — permissions only decide."""
+
+    def check_permissions(self, request: Request) -> None:
+        token = request.auth
+        if getattr(token, "consent_id", None) is not None:
+            consent_expire_if_due(consent=token.consent)
+        super().check_permissions(request)  # type: ignore[misc]
+
+
+class ConsentAPIView(ConsentExpiryRecorded, APIView):
     """Base: consent permission, throttles, orjson, the envelope and the access log."""
 
     authentication_classes = [ConsentTokenAuthentication]
@@ -114,7 +127,7 @@ class ConsentAPIView(APIView):
                     method=request.method,
                     endpoint=request.path,
                     status_code=response.status_code,
-                    request_id=request_id_for(request._request),
+                    request_id=request_id_for(request),
                 )
             )
         return response

@@ -28,6 +28,7 @@ from consent.models import Consent
 from consent.selectors import consent_accounts, consent_get_for_application
 from consent.services import consent_create, consent_revoke, max_consent_days
 
+from .base import ConsentExpiryRecorded
 from .envelope import envelope, envelope_schema
 from .serializers import ErrorResponseSerializer
 
@@ -205,7 +206,7 @@ class ConsentDetailView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class CurrentConsentView(APIView):
+class CurrentConsentView(ConsentExpiryRecorded, APIView):
     """``GET /api/v1/consents/current``: the consent a user-bound access token was issued under."""
 
     permission_classes = [ConsentRequired]

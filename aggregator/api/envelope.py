@@ -32,7 +32,7 @@ def envelope(request: Request, data: Any, *, next_query: dict[str, Any] | None =
         query = {k: v for k, v in request.query_params.items() if k not in next_query}
         query.update({k: v for k, v in next_query.items() if v is not None})
         next_url = request.build_absolute_uri(request.path) + "?" + urlencode(query)
-    meta["request_id"] = request_id_for(request._request)
+    meta["request_id"] = request_id_for(request)
     return {"data": data, "links": {"self": request.build_absolute_uri(), "next": next_url}, "meta": meta}
 
 

@@ -164,7 +164,7 @@ def _flatten_validation(detail: Any, field: str | None = None) -> list[dict[str,
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """``REST_FRAMEWORK["EXCEPTION_HANDLER"]``: every exception → the API error shape (never ``None``)."""
     request = context.get("request")
-    request_id = request_id_for(request._request if hasattr(request, "_request") else request) if request else ""
+    request_id = request_id_for(request) if request else ""  # a DRF Request proxies the HttpRequest
 
     exc = _from_domain(exc)
     headers: dict[str, str] = {}
