@@ -22,7 +22,8 @@ def test_healthz_answers_200_when_database_and_broker_are_reachable(client):
 def test_healthz_answers_503_when_the_broker_is_unreachable(client, monkeypatch):
     # Celery lets CELERY_BROKER_URL from the environment win over the constructor argument.
     monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
-    unreachable = Celery("unreachable", broker="redis://127.0.0.1:1/0")
+    # Not the current app: the rest of the run sends tasks through current_app.
+    unreachable = Celery("unreachable", broker="redis://127.0.0.1:1/0", set_as_current=False)
     monkeypatch.setattr(views, "celery_app", unreachable)
     response = client.get("/healthz")
     assert response.status_code == 503
