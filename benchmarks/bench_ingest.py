@@ -308,8 +308,8 @@ def _end_to_end(database_name: str, bank: str) -> None:
     from unittest import mock
 
     from django.conf import settings
-    from aggregator.management.commands.sandbox_connect import sandbox_connect
 
+    from aggregator.management.commands.sandbox_connect import sandbox_connect
     from aggregator.models import Transaction
     from aggregator.services import institution_sync_sandbox
     from aggregator.sync import engine

@@ -42,7 +42,7 @@ def test_a_full_sync_equals_the_ground_truth_and_a_second_sync_changes_nothing(s
 
 
 def _pending_ids(bank: str, user: str, at: dt.datetime) -> set[str]:
-    from providers.sandbox.data.export import export_user
+    from providers.sandbox.export import export_user
 
     truth = export_user(bank, user, now=at)
     return {t["id"] for a in truth["accounts"] for t in a["transactions"] if t["status"] == "pending"}
@@ -51,7 +51,7 @@ def _pending_ids(bank: str, user: str, at: dt.datetime) -> set[str]:
 def _advance_to_pending_items(bank: str, user: str) -> None:
     """The deterministic calendar has days with nothing pending (alice's card payments are sparse): move the
     sandbox clock to the next moment with pending items some of which post within three days."""
-    from providers.sandbox.data.clock import sandbox_now
+    from providers.sandbox.clock import sandbox_now
     from providers.sandbox.testing import advance_clock
 
     now = sandbox_now()
