@@ -18,6 +18,7 @@ from oauth2_provider.forms import ApplicationForm as DotApplicationForm
 
 from .models import AccessLogEntry, Application, Consent, ConsentEvent
 from .services import ConsentStateError, consent_revoke
+from .tpp import webhook_url_validate
 
 # The grant types a TPP registration can use (see consent.oauth.ConsentOAuth2Validator.validate_grant_type).
 TPP_GRANT_TYPES = (Application.GRANT_AUTHORIZATION_CODE, Application.GRANT_CLIENT_CREDENTIALS)
@@ -188,6 +189,10 @@ class TppApplicationForm(DotApplicationForm):
         if field is not None:
             current = getattr(self.instance, "authorization_grant_type", "")
             field.choices = [(v, label) for v, label in field.choices if v in TPP_GRANT_TYPES or v == current]
+
+    def clean_webhook_url(self) -> str:
+        url = self.cleaned_data.get("webhook_url") or ""
+        return webhook_url_validate(url) if url else url
 
     def save(self, commit: bool = True) -> Application:
         app = super().save(commit=False)

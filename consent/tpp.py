@@ -10,6 +10,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from oauth2_provider.generators import generate_client_secret
 
+from providers.destinations import DestinationError, destination_check
+
 from .models import Application
 
 __all__ = ["RegisteredTpp", "redirect_uri_validate", "tpp_create"]
@@ -35,6 +37,15 @@ def redirect_uri_validate(uri: str) -> str:
     return uri
 
 
+def webhook_url_validate(url: str) -> str:
+    """A webhook URL we may POST to: https, resolving only to public addresses (``providers.destinations``:
+    loopback and private ones too in local and test runs)."""
+    try:
+        return destination_check(url)
+    except DestinationError as exc:
+        raise ValidationError({"webhook_url": [str(exc)]}, code="webhook_url") from exc
+
+
 @transaction.atomic
 def tpp_create(
     *, name: str, redirect_uris: list[str], webhook_url: str = "", webhook_secret: str = ""
@@ -46,9 +57,7 @@ def tpp_create(
         raise ValidationError("At least one redirect URI is required.")
     uris = [redirect_uri_validate(u) for u in redirect_uris]
     if webhook_url:
-        scheme = urlsplit(webhook_url).scheme
-        if scheme != "https" and not (settings.DJANGO_ENV in {"local", "test"} and scheme == "http"):
-            raise ValidationError("The webhook URL must be https.")
+        webhook_url_validate(webhook_url)
     secret = generate_client_secret()
     app = Application(
         name=name.strip(),

@@ -74,6 +74,9 @@ PROVIDER_DEFAULTS: dict[str, Any] = {
     "HTTP_MAX_CONNECTIONS": 50,
     # A bank's Retry-After longer than this is not waited for in-process: the error goes to the caller.
     "HTTP_MAX_RETRY_AFTER": 30.0,
+    # Third-party destinations (webhook URLs) may be loopback/private addresses and plain http: local and test
+    # runs only (settings turn it on there); production refuses them (providers.destinations).
+    "ALLOW_PRIVATE_DESTINATIONS": False,
 }
 
 provider_settings = AppSettings("AGGREGATOR", PROVIDER_DEFAULTS)

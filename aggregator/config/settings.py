@@ -339,6 +339,8 @@ AGGREGATOR = _set(
     HTTP_MAX_RESPONSE_BYTES=env.int("HTTP_MAX_RESPONSE_BYTES", default=None),
     HTTP_MAX_RETRIES=env.int("HTTP_MAX_RETRIES", default=None),
     HTTP_MAX_RETRY_AFTER=env.float("HTTP_MAX_RETRY_AFTER", default=None),
+    # Webhook URLs on loopback/private addresses (a TPP on this machine): local and test runs only.
+    ALLOW_PRIVATE_DESTINATIONS=env.bool("ALLOW_PRIVATE_DESTINATIONS", default=DJANGO_ENV in {"local", "test"}),
     # aggregator (sync, data API, webhooks)
     SYNC_INTERVAL=_minutes(env.int("SYNC_INTERVAL_MINUTES", default=None)),
     ACCESS_LOG_FLUSH_SECONDS=env.float("API_ACCESS_LOG_FLUSH_SECONDS", default=None),

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from aggregator.conf import aggregator_settings
+from providers.destinations import DestinationError, destination_resolve
 
 from .models import WebhookDelivery, WebhookEvent
 from .signing import SIGNATURE_HEADER, webhook_signature_header
@@ -102,14 +103,21 @@ def webhook_delivery_attempt(*, delivery_id: int, client: httpx.Client | None = 
     response_code: int | None = None
     error = ""
     try:
+        # Resolved and checked again now, and the checked address pinned: the name cannot point elsewhere in
+        # between (DNS rebinding). The receiver's answer is not kept: only its status.
+        pinned = destination_resolve(delivery.url)
+        request_headers = {**headers, "Host": pinned.host}
+        extensions = {"sni_hostname": pinned.host}
         if client is None:
             with httpx.Client(timeout=timeout, follow_redirects=False) as own:
-                response = own.post(delivery.url, content=body, headers=headers)
+                response = own.post(pinned.url, content=body, headers=request_headers, extensions=extensions)
         else:
-            response = client.post(delivery.url, content=body, headers=headers)
+            response = client.post(pinned.url, content=body, headers=request_headers, extensions=extensions)
         response_code = response.status_code
         if not 200 <= response_code < 300:
-            error = f"HTTP {response_code}: {response.text[:500]}"
+            error = f"HTTP {response_code}"
+    except DestinationError as exc:
+        error = f"refused destination: {exc}"[:1000]
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}"[:1000]
 

@@ -23,6 +23,21 @@ from .factories import AuthorisedConsentFactory, TPPFactory
 pytestmark = pytest.mark.django_db
 
 HOOK = "https://tpp.example/hooks"
+TPP_ADDRESS = "93.184.215.14"  # a public address the test resolver gives tpp.example
+HOOK_AT = f"https://{TPP_ADDRESS}/hooks"  # where the delivery connects: the checked address, pinned
+
+
+@pytest.fixture(autouse=True)
+def tpp_dns(monkeypatch, settings):  # type: ignore[no-untyped-def]
+    """Production rules (only public destinations, checked and pinned); tpp.example resolves to a public address
+    (other names as the machine resolves them)."""
+    from providers import destinations
+
+    settings.AGGREGATOR = {**settings.AGGREGATOR, "ALLOW_PRIVATE_DESTINATIONS": False}
+    names: dict[str, list[str]] = {"tpp.example": [TPP_ADDRESS]}
+    real = destinations._addresses
+    monkeypatch.setattr(destinations, "_addresses", lambda host, port: names.get(host) or real(host, port))
+    return names
 
 
 @pytest.fixture
@@ -60,9 +75,10 @@ def test_an_event_is_delivered_signed_with_its_id(tpp, queued, django_capture_on
         event = services.webhook_event_create(application=tpp, type="consent.revoked", payload={"consent_id": "c1"})
     ((delivery_id, _),) = queued
     with respx.mock:
-        route = respx.post(HOOK).mock(return_value=httpx.Response(204))
+        route = respx.post(HOOK_AT).mock(return_value=httpx.Response(204))
         assert services.webhook_delivery_attempt(delivery_id=delivery_id) is None
     request = route.calls.last.request
+    assert request.headers["Host"] == "tpp.example" and request.extensions["sni_hostname"] == "tpp.example"
     body = request.content
     assert json.loads(body) == {
         "id": str(event.id),
@@ -82,7 +98,7 @@ def test_failures_are_retried_with_exponential_backoff_then_given_up(tpp, queued
     delivery = WebhookDelivery.objects.get()
     waits = []
     with respx.mock:
-        respx.post(HOOK).mock(
+        respx.post(HOOK_AT).mock(
             side_effect=[httpx.Response(500), httpx.ConnectError("refused"), httpx.Response(502), httpx.Response(503)]
         )
         for _ in range(4):
@@ -98,7 +114,7 @@ def test_a_retry_that_succeeds_stops_retrying(tpp, queued):
     services.webhook_event_create(application=tpp, type="consent.expired", payload={})
     delivery = WebhookDelivery.objects.get()
     with respx.mock:
-        respx.post(HOOK).mock(side_effect=[httpx.ReadTimeout("slow"), httpx.Response(200)])
+        respx.post(HOOK_AT).mock(side_effect=[httpx.ReadTimeout("slow"), httpx.Response(200)])
         assert services.webhook_delivery_attempt(delivery_id=delivery.pk) is not None
         delivery.refresh_from_db()
         assert delivery.next_retry_at > timezone.now() and "ReadTimeout" in delivery.last_error
@@ -235,6 +251,7 @@ def test_nothing_is_announced_for_a_rolled_back_change(tpp, alice, shared_accoun
 
 def test_delivery_against_a_real_local_http_server(tpp, queued, settings):
     """End to end over a socket: the receiver verifies the signature exactly as docs/tpp-quickstart.md shows."""
+    settings.AGGREGATOR = {**settings.AGGREGATOR, "ALLOW_PRIVATE_DESTINATIONS": True}  # a TPP on this machine
     import http.server
     import threading
 
@@ -263,3 +280,54 @@ def test_delivery_against_a_real_local_http_server(tpp, queued, settings):
     finally:
         server.shutdown()
     assert received == {"ok": True, "id": str(event.id)}
+
+
+def test_a_failed_delivery_keeps_the_status_but_not_the_receivers_answer(tpp, queued):
+    services.webhook_event_create(application=tpp, type="consent.expired", payload={})
+    delivery = WebhookDelivery.objects.get()
+    with respx.mock:
+        respx.post(HOOK_AT).mock(return_value=httpx.Response(500, text="internal secrets of the receiver"))
+        services.webhook_delivery_attempt(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.response_code == 500 and "secrets" not in delivery.last_error
+
+
+def test_a_name_that_resolves_to_a_private_address_at_send_time_is_not_contacted(tpp, queued, settings, tpp_dns):
+    """DNS rebinding: public at registration, 169.254.169.254 (cloud metadata) when we send."""
+    services.webhook_event_create(application=tpp, type="consent.expired", payload={})
+    delivery = WebhookDelivery.objects.get()
+    tpp_dns["tpp.example"] = ["169.254.169.254"]
+    with respx.mock(assert_all_called=False) as mock:
+        anything = mock.route().mock(return_value=httpx.Response(200))
+        services.webhook_delivery_attempt(delivery_id=delivery.pk)
+    assert not anything.called
+    delivery.refresh_from_db()
+    assert delivery.status == "pending" and "non-public address" in delivery.last_error
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data",
+        "https://127.0.0.1/hook",
+        "https://10.0.0.7/hook",
+        "https://[::1]/hook",
+        "https://localhost/hook",
+        "http://tpp.example/hooks",  # plain http
+        "https://user:pw@tpp.example/hooks",
+    ],
+)
+def test_registration_refuses_destinations_inside_our_network(settings, url):
+    from django.core.exceptions import ValidationError
+
+    from consent.tpp import tpp_create
+
+    with pytest.raises(ValidationError):
+        tpp_create(name="Hooky", redirect_uris=["https://tpp.example/cb"], webhook_url=url)
+
+
+def test_registration_accepts_a_public_https_destination(settings):
+    from consent.tpp import tpp_create
+
+    registered = tpp_create(name="Hooky", redirect_uris=["https://tpp.example/cb"], webhook_url=HOOK)
+    assert registered.application.webhook_url == HOOK
