@@ -218,6 +218,14 @@ class TppApplicationAdmin(DotApplicationAdmin):
     # DOT's own filters offer grant types (implicit, password, device code) and flags our OAuth server ignores.
     list_filter = ("client_type", TppGrantTypeFilter)
 
+    # The stored client secret is a hash: showing it helps nobody and hands an offline-guessing target to whoever
+    # sees the page. A secret is issued once, by ``create_tpp``; an existing app's page does not offer the field.
+    SECRET_FIELDS = ("client_secret", "hash_client_secret")
+
+    def get_fields(self, request: HttpRequest, obj: Application | None = None) -> list[str]:
+        fields = list(super().get_fields(request, obj))
+        return [f for f in fields if f not in self.SECRET_FIELDS] if obj is not None else fields
+
     @admin.display(description="client id", ordering="client_id")
     def short_client_id(self, obj: Application) -> str:
         return format_html('<span title="{}">{}…</span>', obj.client_id, obj.client_id[:10])

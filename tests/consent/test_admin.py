@@ -61,3 +61,14 @@ def test_the_tpp_form_offers_only_usable_grant_types(staff_client):
     page = staff_client.get("/admin/consent/application/add/").content.decode()
     assert 'value="authorization-code"' in page and 'value="client-credentials"' in page
     assert 'value="implicit"' not in page and 'value="password"' not in page
+
+
+def test_an_apps_admin_page_never_shows_its_client_secret_hash(admin_client):
+    from consent.tpp import tpp_create
+
+    registered = tpp_create(name="Hashy", redirect_uris=["https://tpp.example/cb"])
+    stored = registered.application.client_secret
+    assert stored.startswith("pbkdf2_") or "$" in stored  # only a hash is stored
+    page = admin_client.get(f"/admin/consent/application/{registered.application.pk}/change/")
+    assert page.status_code == 200
+    assert stored not in page.content.decode() and 'name="client_secret"' not in page.content.decode()
