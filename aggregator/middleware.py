@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
-__all__ = ["RequestIdMiddleware", "request_id_for"]
+__all__ = ["HeadResponseMiddleware", "RequestIdMiddleware", "request_id_for"]
 
 
 def request_id_for(request: HttpRequest | Any) -> str:
@@ -34,4 +34,24 @@ class RequestIdMiddleware:
         request_id = request_id_for(request)
         response = self.get_response(request)
         response.setdefault("X-Request-ID", request_id)
+        return response
+
+
+class HeadResponseMiddleware:
+    """A ``HEAD`` answer has the ``GET`` answer's headers and no body (RFC 9110 §9.3.2).
+
+    Django and DRF serve ``HEAD`` with the ``GET`` view and leave the body in the response; a WSGI server that
+    writes it anyway puts bytes on a keep-alive connection that the client does not expect, and they corrupt the
+    next response on that connection. ``Content-Length`` stays what ``GET`` would send.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if request.method == "HEAD" and not response.streaming:
+            length = len(response.content)
+            response.content = b""
+            response["Content-Length"] = str(length)
         return response

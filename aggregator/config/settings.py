@@ -87,6 +87,8 @@ if SANDBOX_ENABLED:
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # HEAD answers carry no body, whatever the view wrote (a body would corrupt a keep-alive connection).
+    "aggregator.middleware.HeadResponseMiddleware",
     "aggregator.middleware.RequestIdMiddleware",
     # /oauth/token/ and /oauth/revoke_token/ answer RFC 6749 JSON whatever fails below them (503: DB busy).
     "consent.oauth_errors.OAuthJSONErrorMiddleware",
