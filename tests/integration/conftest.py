@@ -84,19 +84,33 @@ def _no_session_left_when_the_test_database_is_dropped(django_db_setup, django_d
 
 
 @pytest.fixture
-def sandbox(live_server, settings, transactional_db):  # type: ignore[no-untyped-def]
-    """The sandbox banks over real HTTP, ready for ``sandbox_connect``."""
-    require_postgres()
+def sandbox_banks(live_server, settings):  # type: ignore[no-untyped-def]
+    """The sandbox banks over real HTTP on any database: institutions, demo OAuth clients, fresh discovery and
+    HTTP client (ready for ``sandbox_connect``)."""
     from aggregator.services import institution_sync_sandbox
+    from providers import http as provider_http
+    from providers.oauth import discovery_cache_clear
     from providers.sandbox.oauth.clients import client_sync_demo
-    from providers.sandbox.testing import reset_clock
 
     settings.SANDBOX_BASE_URL = live_server.url + "/sandbox"
     settings.PUBLIC_BASE_URL = live_server.url
     institution_sync_sandbox()
     client_sync_demo()
-    reset_clock()
+    discovery_cache_clear()
+    provider_http.reset_provider_client()
     yield live_server
+    discovery_cache_clear()
+    provider_http.reset_provider_client()
+
+
+@pytest.fixture
+def sandbox(sandbox_banks, transactional_db):  # type: ignore[no-untyped-def]
+    """The sandbox banks on PostgreSQL, with the sandbox clock reset before and after."""
+    require_postgres()
+    from providers.sandbox.testing import reset_clock
+
+    reset_clock()
+    yield sandbox_banks
     reset_clock()
 
 

@@ -12,30 +12,12 @@ from django.core.management.base import CommandError
 from aggregator.connections.credentials import credentials_load
 from aggregator.management.commands.sandbox_connect import sandbox_connect
 from aggregator.models import Connection
-from aggregator.services import institution_sync_sandbox
-from providers import http as provider_http
-from providers.oauth import discovery_cache_clear
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def sandbox(live_server, settings):  # type: ignore[no-untyped-def]
-    from providers.sandbox.oauth.clients import client_sync_demo
-
-    settings.SANDBOX_BASE_URL = live_server.url + "/sandbox"
-    settings.PUBLIC_BASE_URL = live_server.url
-    client_sync_demo()
-    institution_sync_sandbox()
-    discovery_cache_clear()
-    provider_http.reset_provider_client()
-    yield live_server
-    discovery_cache_clear()
-    provider_http.reset_provider_client()
-
-
 @pytest.mark.parametrize("bank", ["albion", "rhein", "liberty"])
-def test_sandbox_connect_gives_alice_an_encrypted_connection_with_her_accounts(sandbox, bank):
+def test_sandbox_connect_gives_alice_an_encrypted_connection_with_her_accounts(sandbox_banks, bank):
     from providers.sandbox import bankdata
 
     connection = sandbox_connect(username="alice", bank=bank, sync=False)
@@ -59,7 +41,7 @@ def test_sandbox_connect_gives_alice_an_encrypted_connection_with_her_accounts(s
         assert best and account.masked_identifier.endswith("••••" + best[-4:]), (account_id, best)
 
 
-def test_connecting_twice_reuses_the_connection(sandbox):
+def test_connecting_twice_reuses_the_connection(sandbox_banks):
     first = sandbox_connect(username="alice", bank="albion", sync=False)
     first.status = Connection.Status.REAUTH_REQUIRED
     first.save(update_fields=["status"])
@@ -71,20 +53,20 @@ def test_connecting_twice_reuses_the_connection(sandbox):
     assert second.accounts.count() == accounts
 
 
-def test_the_command_prints_the_connection_id(sandbox, capsys):
+def test_the_command_prints_the_connection_id(sandbox_banks, capsys):
     call_command("sandbox_connect", "--user", "bob", "--bank", "liberty", "--no-sync")
     printed = capsys.readouterr().out.strip()
     assert Connection.objects.filter(public_id=printed, user__username="bob").exists()
 
 
-def test_a_locked_user_is_refused_by_the_bank(sandbox):
+def test_a_locked_user_is_refused_by_the_bank(sandbox_banks):
     with pytest.raises(CommandError, match="refused the login"):
         sandbox_connect(username="locked", bank="albion", sync=False)
     assert not Connection.objects.filter(user__username="locked").exists()
 
 
 @pytest.mark.parametrize("bank", ["albion", "rhein", "liberty"])
-def test_adapters_read_alice_exactly_as_the_bank_holds_her_data(sandbox, bank):
+def test_adapters_read_alice_exactly_as_the_bank_holds_her_data(sandbox_banks, bank):
     """The adapter's normalization of the live sandbox equals the sandbox's own ground truth (fields each
     dialect carries: ids, signed amounts, currencies, statuses, dates, texts, pending links)."""
     from providers.registry import adapter_for
@@ -133,7 +115,7 @@ def test_adapters_read_alice_exactly_as_the_bank_holds_her_data(sandbox, bank):
 
 
 @pytest.mark.parametrize("bank", ["albion", "rhein", "liberty"])
-def test_a_bank_that_does_not_know_our_client_says_so_and_how_to_register_it(sandbox, bank):
+def test_a_bank_that_does_not_know_our_client_says_so_and_how_to_register_it(sandbox_banks, bank):
     from providers.sandbox.models import SandboxClient
 
     SandboxClient.objects.filter(bank=bank).delete()

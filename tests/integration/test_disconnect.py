@@ -8,11 +8,8 @@ import pytest
 
 from aggregator.management.commands.sandbox_connect import sandbox_connect
 from aggregator.models import Connection
-from aggregator.services import institution_sync_sandbox
 from consent.disconnect import BankRevocation, connection_disconnect
 from consent.services import consent_authorise
-from providers import http as provider_http
-from providers.oauth import discovery_cache_clear
 from tests.factories import ConsentFactory, UserFactory
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -20,23 +17,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 SANDBOX_STATUS = {"albion": "Revoked", "rhein": "terminatedByTpp", "liberty": "revoked"}
 
 
-@pytest.fixture
-def sandbox(live_server, settings):  # type: ignore[no-untyped-def]
-    from providers.sandbox.oauth.clients import client_sync_demo
-
-    settings.SANDBOX_BASE_URL = live_server.url + "/sandbox"
-    settings.PUBLIC_BASE_URL = live_server.url
-    client_sync_demo()
-    institution_sync_sandbox()
-    discovery_cache_clear()
-    provider_http.reset_provider_client()
-    yield live_server
-    discovery_cache_clear()
-    provider_http.reset_provider_client()
-
-
 @pytest.mark.parametrize("bank", ["albion", "rhein", "liberty"])
-def test_disconnecting_ends_the_consent_at_the_sandbox_bank(sandbox, bank):
+def test_disconnecting_ends_the_consent_at_the_sandbox_bank(sandbox_banks, bank):
     from providers.sandbox.models import SandboxConsent
 
     alice = UserFactory(username="alice")
