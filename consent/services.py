@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ConsentStateError",
     "consent_authorise",
+    "consent_code_replayed",
     "consent_create",
     "consent_expire",
     "consent_expire_if_due",
@@ -225,6 +226,18 @@ def consent_tokens_revoked(*, consent: Consent, reason: str, detail: str = "") -
         Consent.objects.filter(pk=locked.pk).update(tokens_revoked_at=now, tokens_revoked_reason=reason, updated_at=now)
         consent.tokens_revoked_at, consent.tokens_revoked_reason = now, reason
     return consent
+
+
+@transaction.atomic
+def consent_code_replayed(*, consent: Consent) -> Consent:
+    """An authorization code of this consent was presented again after its exchange (RFC 6749 §4.1.2): someone
+    else may hold it, so every token of the consent ends now and the consent records why."""
+    _end_tokens(consent=consent)
+    return consent_tokens_revoked(
+        consent=consent,
+        reason="authorization_code_reuse",
+        detail="an already exchanged authorization code was presented again; every token of the consent was revoked",
+    )
 
 
 @transaction.atomic
