@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from oauth2_provider.models import clear_expired
 
 from aggregator.domain_events import DomainEvent, publish
 from aggregator.models import Account, Connection
@@ -40,6 +41,7 @@ __all__ = [
     "consent_tokens_revoked",
     "consents_expire_due",
     "max_consent_days",
+    "oauth_clear_expired",
 ]
 
 # A consent nobody approves within this window expires (the authorisation link goes stale).
@@ -320,3 +322,10 @@ def consents_expire_due(*, now: dt.datetime | None = None) -> int:
             continue  # changed concurrently; nothing to do
         count += 1
     return count
+
+
+def oauth_clear_expired() -> None:
+    """Delete expired authorization codes (exchanged or not), expired access tokens without a refresh token, and
+    refresh tokens past REFRESH_TOKEN_EXPIRE_SECONDS (revoked ones are kept that long for reuse detection):
+    django-oauth-toolkit's ``cleartokens``, in batches. Idempotent."""
+    clear_expired()
