@@ -172,6 +172,8 @@ class AccessLogEntry(models.Model):
 
 
 class Grant(AbstractGrant):
+    """An authorization code; ``code`` holds the SHA-256 of the code (consent.oauth.code_checksum), never the code."""
+
     consent = models.ForeignKey(Consent, null=True, blank=True, on_delete=models.CASCADE, related_name="grants")
 
     class Meta(AbstractGrant.Meta):
@@ -185,6 +187,9 @@ class IDToken(AbstractIDToken):
 
 class AccessToken(AbstractAccessToken):
     consent = models.ForeignKey(Consent, null=True, blank=True, on_delete=models.CASCADE, related_name="access_tokens")
+    # SHA-256 of the authorization code this token was issued for (blank for refreshed and client-credentials
+    # tokens): a replay of that code ends the consent's tokens (RFC 6749 §4.1.2) after the grant row is gone.
+    code_checksum = models.CharField(max_length=64, blank=True, db_index=True)
 
     class Meta(AbstractAccessToken.Meta):
         swappable = "OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL"

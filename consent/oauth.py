@@ -7,6 +7,13 @@
   client-credentials tokens, and client-credentials tokens get nothing else.
 * PKCE is S256 only (``plain`` and a missing method are refused), codes are exchanged only while their consent is
   authorised and unexpired, and refresh fails once the consent has ended.
+* Authorization codes are stored as their SHA-256 checksum only (like DOT stores tokens): every lookup hashes the
+  presented code first. A code presented again after its exchange (RFC 6749 §4.1.2) ends every token of its consent
+  (``consent_code_replayed``); access tokens remember the checksum of the code they came from to find it.
+* ``code_challenge`` must be 43 to 128 characters of the unreserved set (RFC 7636 §4.1/4.2); the token request must
+  repeat the ``redirect_uri`` (the grant always records one); redirect URIs match a registered one exactly, loopback
+  ports included (stricter than RFC 8252 §7.3: our TPPs are web apps, not native apps). RFC 8707 resource
+  indicators are refused (``invalid_target``): a token's reach is its consent.
 * When DOT's reuse protection revokes a refresh-token family (an already used refresh token came back), the consent
   records it (``consent_tokens_revoked``, reason ``refresh_token_reuse``).
 * Applications are registered for the authorization-code grant; confidential ones may also use client
@@ -16,6 +23,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
 from django.utils import timezone
@@ -23,13 +31,24 @@ from oauth2_provider.models import AbstractApplication
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors
 
-from .models import Consent, Grant, RefreshToken
-from .services import consent_tokens_revoked
+from .models import AccessToken, Consent, Grant, RefreshToken
+from .services import consent_code_replayed, consent_tokens_revoked
 
-__all__ = ["CONSENTS_SCOPE", "DATA_SCOPES", "ConsentOAuth2Validator"]
+__all__ = ["CONSENTS_SCOPE", "DATA_SCOPES", "ConsentOAuth2Validator", "code_challenge_valid", "code_checksum"]
 
 CONSENTS_SCOPE = "consents"
 DATA_SCOPES = frozenset(Consent.Permission.values)
+# RFC 7636 §4.2: code_challenge = 43*128unreserved (ALPHA / DIGIT / "-" / "." / "_" / "~").
+_CODE_CHALLENGE_RE = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
+
+
+def code_checksum(code: str) -> str:
+    """What is stored for an authorization code (its SHA-256, hex), the way DOT stores token checksums."""
+    return hashlib.sha256(code.encode("utf-8")).hexdigest()
+
+
+def code_challenge_valid(challenge: str | None) -> bool:
+    return bool(challenge) and _CODE_CHALLENGE_RE.fullmatch(challenge) is not None
 
 
 def _consent_usable(consent: Consent | None) -> bool:
@@ -55,6 +74,27 @@ def _record_reuse(family: Any) -> None:
             reason="refresh_token_reuse",
             detail="an already used refresh token was presented again; every token of its family was revoked",
         )
+
+
+def _refuse_resource(request: Any) -> None:
+    if getattr(request, "resource", None):
+        raise errors.CustomOAuth2Error(
+            error="invalid_target",
+            description="Resource indicators are not supported: a token reaches what its consent allows.",
+            request=request,
+        )
+
+
+def _end_tokens_of_replayed_code(checksum: str, client: Any) -> None:
+    """A code that was already exchanged came back: end every token of its consent (RFC 6749 §4.1.2)."""
+    consent_id = (
+        AccessToken.objects.filter(code_checksum=checksum, application=client)
+        .values_list("consent_id", flat=True)
+        .first()
+    )
+    consent = Consent.objects.filter(pk=consent_id).first() if consent_id else None
+    if consent is not None:
+        consent_code_replayed(consent=consent)
 
 
 class ConsentOAuth2Validator(OAuth2Validator):
@@ -96,28 +136,73 @@ class ConsentOAuth2Validator(OAuth2Validator):
             return [CONSENTS_SCOPE]
         return super().get_default_scopes(client_id, request, *args, **kwargs)
 
-    # --- authorization codes ---------------------------------------------------------------------------
+    # --- redirect URIs --------------------------------------------------------------------------------
+    def validate_redirect_uri(self, client_id, redirect_uri, request, *args, **kwargs) -> bool:  # type: ignore[no-untyped-def]
+        # Exact match with a registered URI; DOT would accept any port for a loopback URI (RFC 8252 §7.3).
+        return redirect_uri in request.client.redirect_uris.split() and super().validate_redirect_uri(
+            client_id, redirect_uri, request, *args, **kwargs
+        )
+
+    def get_default_redirect_uri(self, client_id, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+        # At the token endpoint the redirect_uri must be repeated (RFC 6749 §4.1.3; every grant records one):
+        # no default, so oauthlib refuses a token request without it.
+        if getattr(request, "grant_type", None) == "authorization_code":
+            return None
+        return super().get_default_redirect_uri(client_id, request, *args, **kwargs)
+
+    # --- authorization codes (stored as checksums) -----------------------------------------------------
     def _create_authorization_code(self, request, code, expires=None):  # type: ignore[no-untyped-def]
         consent = getattr(request, "consent", None)
         if consent is None or consent.application_id != request.client.pk or not _consent_usable(consent):
             raise errors.InvalidRequestError(description="An approved consent is required.", request=request)
         if request.code_challenge_method != "S256" or not request.code_challenge:
             raise errors.InvalidRequestError(description="PKCE with code_challenge_method=S256 is required.")
+        if not code_challenge_valid(request.code_challenge):
+            raise errors.InvalidRequestError(
+                description="code_challenge must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636).",
+                request=request,
+            )
+        _refuse_resource(request)
         if not set(request.scopes) <= set(consent.permissions):
             raise errors.InvalidScopeError(request=request)
-        grant = super()._create_authorization_code(request, code, expires=expires)
+        grant = super()._create_authorization_code(request, {**code, "code": code_checksum(code["code"])}, expires)
         grant.consent = consent
         grant.save(update_fields=["consent"])
         return grant
 
     def validate_code(self, client_id, code, client, request, *args, **kwargs) -> bool:  # type: ignore[no-untyped-def]
-        if not super().validate_code(client_id, code, client, request, *args, **kwargs):
+        checksum = code_checksum(code)
+        _refuse_resource(request)
+        grant = Grant.objects.select_related("consent").filter(code=checksum, application=client).first()
+        if grant is None:
+            _end_tokens_of_replayed_code(checksum, client)
             return False
-        grant = Grant.objects.select_related("consent").filter(code=code, application=client).first()
-        if grant is None or not _consent_usable(grant.consent):
+        if not super().validate_code(client_id, checksum, client, request, *args, **kwargs):
+            return False
+        if not _consent_usable(grant.consent):
             return False
         request.consent = grant.consent
         return True
+
+    def confirm_redirect_uri(self, client_id, code, redirect_uri, client, *args, **kwargs) -> bool:  # type: ignore[no-untyped-def]
+        return bool(redirect_uri) and super().confirm_redirect_uri(
+            client_id, code_checksum(code), redirect_uri, client, *args, **kwargs
+        )
+
+    def invalidate_authorization_code(self, client_id, code, request, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().invalidate_authorization_code(client_id, code_checksum(code), request, *args, **kwargs)
+
+    def get_code_challenge(self, code, request):  # type: ignore[no-untyped-def]
+        return super().get_code_challenge(code_checksum(code), request)
+
+    def get_code_challenge_method(self, code, request):  # type: ignore[no-untyped-def]
+        return super().get_code_challenge_method(code_checksum(code), request)
+
+    def get_authorization_code_scopes(self, client_id, code, redirect_uri, request):  # type: ignore[no-untyped-def]
+        return super().get_authorization_code_scopes(client_id, code_checksum(code), redirect_uri, request)
+
+    def get_authorization_code_nonce(self, client_id, code, redirect_uri, request):  # type: ignore[no-untyped-def]
+        return super().get_authorization_code_nonce(client_id, code_checksum(code), redirect_uri, request)
 
     # --- tokens ----------------------------------------------------------------------------------------
     def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs) -> bool:  # type: ignore[no-untyped-def]
@@ -139,7 +224,9 @@ class ConsentOAuth2Validator(OAuth2Validator):
         consent = self._request_consent(request)
         if consent is not None:
             access_token.consent = consent
-            access_token.save(update_fields=["consent"])
+            if getattr(request, "grant_type", None) == "authorization_code" and request.code:
+                access_token.code_checksum = code_checksum(request.code)
+            access_token.save(update_fields=["consent", "code_checksum"])
         return access_token
 
     def _create_refresh_token(self, request, refresh_token_code, access_token, previous_refresh_token):  # type: ignore[no-untyped-def]

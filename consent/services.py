@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from oauth2_provider.models import clear_expired
 
 from aggregator.domain_events import DomainEvent, publish
 from aggregator.models import Account, Connection
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ConsentStateError",
     "consent_authorise",
+    "consent_code_replayed",
     "consent_create",
     "consent_expire",
     "consent_expire_if_due",
@@ -39,6 +41,7 @@ __all__ = [
     "consent_tokens_revoked",
     "consents_expire_due",
     "max_consent_days",
+    "oauth_clear_expired",
 ]
 
 # A consent nobody approves within this window expires (the authorisation link goes stale).
@@ -228,6 +231,18 @@ def consent_tokens_revoked(*, consent: Consent, reason: str, detail: str = "") -
 
 
 @transaction.atomic
+def consent_code_replayed(*, consent: Consent) -> Consent:
+    """An authorization code of this consent was presented again after its exchange (RFC 6749 §4.1.2): someone
+    else may hold it, so every token of the consent ends now and the consent records why."""
+    _end_tokens(consent=consent)
+    return consent_tokens_revoked(
+        consent=consent,
+        reason="authorization_code_reuse",
+        detail="an already exchanged authorization code was presented again; every token of the consent was revoked",
+    )
+
+
+@transaction.atomic
 def consent_reject(*, consent: Consent, user: Any, reason: str = "") -> Consent:
     """The user denies the request."""
     consent.user = user
@@ -307,3 +322,10 @@ def consents_expire_due(*, now: dt.datetime | None = None) -> int:
             continue  # changed concurrently; nothing to do
         count += 1
     return count
+
+
+def oauth_clear_expired() -> None:
+    """Delete expired authorization codes (exchanged or not), expired access tokens without a refresh token, and
+    refresh tokens past REFRESH_TOKEN_EXPIRE_SECONDS (revoked ones are kept that long for reuse detection):
+    django-oauth-toolkit's ``cleartokens``, in batches. Idempotent."""
+    clear_expired()

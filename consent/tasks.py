@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from .services import consents_expire_due
+from .services import consents_expire_due, oauth_clear_expired
 
-__all__ = ["consents_expire_due_task"]
+__all__ = ["consents_expire_due_task", "oauth_clear_expired_task"]
 
 
 @shared_task(name="consent.tasks.consents_expire_due_task", ignore_result=True)
 def consents_expire_due_task() -> int:
     """Mark consents past their expiry (and unanswered requests past the window) expired. Idempotent."""
     return consents_expire_due()
+
+
+@shared_task(name="consent.tasks.oauth_clear_expired_task", ignore_result=True)
+def oauth_clear_expired_task() -> None:
+    """Delete expired authorization codes and tokens (django-oauth-toolkit's cleartokens). Idempotent."""
+    oauth_clear_expired()

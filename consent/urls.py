@@ -9,14 +9,14 @@ from django.urls import path
 from oauth2_provider import views as oauth_views
 
 from . import account_views
-from .views import ConsentAuthorizationView
+from .views import ConsentAuthorizationView, ConsentTokenView
 
 app_name = "consent"
 
 urlpatterns = [
     path("", account_views.home, name="home"),
     path("oauth/authorize/", ConsentAuthorizationView.as_view(), name="authorize"),
-    path("oauth/token/", oauth_views.TokenView.as_view(), name="token"),
+    path("oauth/token/", ConsentTokenView.as_view(), name="token"),
     path("oauth/revoke_token/", oauth_views.RevokeTokenView.as_view(), name="revoke-token"),
     path("accounts/login/", account_views.RateLimitedLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -22,17 +22,19 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.clickjacking import xframe_options_deny
 from django.views.decorators.debug import sensitive_post_parameters
 from oauth2_provider.exceptions import OAuthToolkitError
-from oauth2_provider.views import AuthorizationView
+from oauth2_provider.views import AuthorizationView, TokenView
 from oauth2_provider.views.mixins import OAuthLibMixin
 from oauthlib.oauth2.rfc6749 import errors
 
 from aggregator.models import Connection, Institution
 
 from .models import Application, Consent
+from .oauth import code_challenge_valid
+from .oauth_errors import oauth_error_response
 from .selectors import consent_is_authorisable, user_accounts_for_consent_screen, user_connections
 from .services import ConsentStateError, consent_authorise, consent_reject
 
-__all__ = ["PERMISSION_TEXT", "ConsentAuthorizationView", "error_page"]
+__all__ = ["PERMISSION_TEXT", "ConsentAuthorizationView", "ConsentTokenView", "error_page"]
 
 # What each permission lets the TPP see, in plain words.
 PERMISSION_TEXT = {
@@ -95,6 +97,12 @@ class ConsentAuthorizationView(AuthorizationView):
             raise _redirectable(
                 errors.InvalidRequestError,
                 "PKCE is required with code_challenge_method=S256 (plain is not accepted).",
+                credentials,
+            )
+        if not code_challenge_valid(credentials.get("code_challenge")):
+            raise _redirectable(
+                errors.InvalidRequestError,
+                "code_challenge must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636).",
                 credentials,
             )
         raw_id = params.get("consent_id", "")
@@ -245,3 +253,17 @@ class ConsentAuthorizationView(AuthorizationView):
         except ValidationError as exc:
             return error_page(request, "This consent can no longer be approved", " ".join(exc.messages), 409)
         return self.redirect(uri, application)
+
+
+DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+
+
+class ConsentTokenView(TokenView):
+    """DOT's token endpoint without its device-code shortcut: DOT answers a device-code poll itself (``404
+    device_not_found``) before oauthlib sees the grant type; we issue no device codes, so it is an
+    ``unsupported_grant_type`` like any other grant we do not offer (RFC 6749 §5.2)."""
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.POST.get("grant_type") == DEVICE_CODE_GRANT:
+            return oauth_error_response(400, "unsupported_grant_type", "The device code grant is not supported.")
+        return super().post(request, *args, **kwargs)

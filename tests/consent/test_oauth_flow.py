@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
+import httpx
 import pytest
 
 from consent.models import AccessToken, Consent, Grant, RefreshToken
@@ -363,3 +365,85 @@ def test_an_authorised_consent_with_working_tokens_cannot_be_authorised_again(li
     tpp.exchange(location, verifier)
     url, _state, _verifier = tpp.authorize_url(consent["id"])
     assert flow.open_consent_screen(http, url, "alice", "alice-demo").status_code == 409
+
+
+# --- issue 17 #10: OAuth details -------------------------------------------------------------------------
+
+
+def _token_post(live_server, tpp, **data):  # type: ignore[no-untyped-def]
+    return httpx.post(tpp.token_url, data=data, auth=(tpp.client_id, tpp.client_secret), timeout=20)
+
+
+def test_replaying_a_code_revokes_the_tokens_it_issued(live_server, alice_accounts):
+    from authlib.integrations.base_client.errors import OAuthError
+
+    tpp, consent, _params, _state, verifier, location, _ = _approved(live_server, alice_accounts)
+    token = tpp.exchange(location, verifier)
+    with pytest.raises(OAuthError) as excinfo:
+        tpp.exchange(location, verifier)
+    assert excinfo.value.error == "invalid_grant"
+    # RFC 6749 §4.1.2: the tokens issued from the replayed code are revoked.
+    assert tpp.client(token=token).get(live_server.url + "/api/v1/consents/current").status_code == 401
+    with pytest.raises(OAuthError):
+        tpp.client().refresh_token(tpp.token_url, refresh_token=token["refresh_token"])
+    stored = Consent.objects.get(pk=consent["id"])
+    assert stored.tokens_revoked_reason == "authorization_code_reuse"
+
+
+def test_redirect_uri_omitted_at_the_token_endpoint_is_refused(live_server, alice_accounts):
+    tpp, consent, params, _state, verifier, _location, _ = _approved(live_server, alice_accounts)
+    response = _token_post(
+        live_server, tpp, grant_type="authorization_code", code=params["code"], code_verifier=verifier
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_request"
+    assert not AccessToken.objects.filter(consent_id=consent["id"]).exists()
+
+
+def test_the_device_code_grant_is_an_unsupported_grant_type(live_server, alice_accounts):
+    tpp = flow.create_tpp(live_server.url)
+    response = _token_post(
+        live_server, tpp, grant_type="urn:ietf:params:oauth:grant-type:device_code", device_code="anything"
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "unsupported_grant_type"
+
+
+@pytest.mark.parametrize("challenge", ["abc", "a" * 42, "a" * 129, "a" * 42 + "!"])
+def test_a_code_challenge_outside_rfc_7636_is_refused(live_server, alice_accounts, challenge):
+    tpp = flow.create_tpp(live_server.url)
+    consent = tpp.create_consent()
+    client = tpp.client(scope="accounts")
+    url, _ = client.create_authorization_url(
+        live_server.url + "/oauth/authorize/",
+        consent_id=consent["id"],
+        code_challenge=challenge,
+        code_challenge_method="S256",
+    )
+    response = flow.open_consent_screen(flow.browser(live_server.url), url, "alice", "alice-demo")
+    params = flow.callback_params(response)
+    assert params["error"] == "invalid_request"
+    assert "code_challenge" in params["error_description"]
+
+
+def test_a_loopback_redirect_uri_with_another_port_is_refused(live_server, alice_accounts):
+    tpp = flow.create_tpp(live_server.url, redirect_uri="http://127.0.0.1:8765/callback")
+    consent = tpp.create_consent()
+    client = tpp.client(scope="accounts", code_challenge_method="S256", redirect_uri="http://127.0.0.1:9999/callback")
+    url, _ = client.create_authorization_url(
+        live_server.url + "/oauth/authorize/", code_verifier="v" * 50, consent_id=consent["id"]
+    )
+    page = flow.open_consent_screen(flow.browser(live_server.url), url, "alice", "alice-demo")
+    assert page.status_code == 400
+    assert "127.0.0.1:9999" not in page.headers.get("location", "")
+
+
+# --- issue 17 #11: codes hashed at rest, expired grants and tokens cleared --------------------------------
+
+
+def test_authorization_codes_are_stored_only_as_hashes(live_server, alice_accounts):
+    _tpp, consent, params, *_rest = _approved(live_server, alice_accounts)
+    stored = Grant.objects.get(consent_id=consent["id"])
+    assert stored.code != params["code"]
+    assert stored.code == hashlib.sha256(params["code"].encode()).hexdigest()
+    assert not Grant.objects.filter(code=params["code"]).exists()

@@ -216,3 +216,35 @@ def test_revocation_announces_the_status_change(alice, alice_accounts, published
         (e.data["to_status"], e.data["from_status"]) for e in published_events if e.name == "consent.status_changed"
     ]
     assert calls == [("revoked", "authorised")]
+
+
+def test_the_cleanup_task_deletes_expired_codes_and_tokens_and_keeps_live_ones(alice, alice_accounts):
+    from consent.tasks import oauth_clear_expired_task
+
+    consent = _authorised(alice, alice_accounts)
+    live_access, live_refresh = _tokens_for(consent)
+
+    def grant(code: str, expires: dt.datetime) -> Grant:
+        return Grant.objects.create(
+            application=consent.application, user=alice, consent=consent, code=code, expires=expires,
+            redirect_uri="http://tpp.example/callback", scope="accounts",
+        )  # fmt: skip
+
+    grant("expired-unexchanged", _in(-1))
+    fresh = grant("fresh", _in(1))
+    expired_access = AccessToken.objects.create(
+        application=consent.application, user=alice, consent=consent, token="at-old", expires=_in(-1), scope="accounts"
+    )
+    oauth_clear_expired_task.apply().get()
+    assert list(Grant.objects.values_list("pk", flat=True)) == [fresh.pk]
+    assert not AccessToken.objects.filter(pk=expired_access.pk).exists()
+    assert AccessToken.objects.filter(pk=live_access.pk).exists()
+    assert RefreshToken.objects.filter(pk=live_refresh.pk).exists()
+
+
+def test_the_oauth_cleanup_is_scheduled_by_a_migration():
+    from django_celery_beat.models import PeriodicTask
+
+    task = PeriodicTask.objects.get(name="clear expired OAuth codes and tokens")
+    assert task.task == "consent.tasks.oauth_clear_expired_task" and task.enabled
+    assert (task.interval.every, task.interval.period) == (1, "hours")
