@@ -14,6 +14,7 @@ __all__ = [
     "LimitReachedError",
     "NotFoundError",
     "PermissionDeniedError",
+    "ServiceUnavailableError",
 ]
 
 
@@ -58,6 +59,16 @@ class LimitReachedError(ApplicationError):
     """A limit is used up; ``retry_after`` seconds until it frees up."""
 
     default_code = "limit_reached"
+
+    def __init__(self, message: str, *, retry_after: float, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class ServiceUnavailableError(ApplicationError):
+    """A dependency (the task broker) is down; nothing was changed. ``retry_after`` seconds is a fair wait."""
+
+    default_code = "temporarily_unavailable"
 
     def __init__(self, message: str, *, retry_after: float, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)

@@ -18,6 +18,7 @@ from providers.base import RateLimitedError, TransientProviderError
 
 from .models import SyncRun
 from .sync.dispatch import connections_dispatch_due
+from .sync.reaper import sync_runs_reap_stale
 from .sync.services import connection_sync
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "connection_sync_task",
     "connections_dispatch_task",
     "retry_countdown",
+    "sync_runs_reap_task",
 ]
 
 logger = logging.getLogger(__name__)
@@ -84,3 +86,9 @@ def connection_sync_task(self, sync_run_id: int, psu_ip_address: str = "") -> st
 def connections_dispatch_task() -> int:
     """Queue a sync for every connection that is due (run by celery beat every minute); returns how many."""
     return len(connections_dispatch_due())
+
+
+@shared_task(name="aggregator.tasks.sync_runs_reap_task", acks_late=True, soft_time_limit=50, time_limit=60)
+def sync_runs_reap_task() -> int:
+    """Re-enqueue syncs whose worker died (run by celery beat every minute); returns how many."""
+    return len(sync_runs_reap_stale())

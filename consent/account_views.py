@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from typing import Any
 
 from django.conf import settings
@@ -10,6 +11,7 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -38,6 +40,50 @@ __all__ = [
     "home",
 ]
 
+logger = logging.getLogger(__name__)
+
+# The login lockout's counters when the shared cache is down (see _failures_*): this process's own memory.
+_local_failures = LocMemCache("consent-login-failures", {"MAX_ENTRIES": 100_000})
+
+
+def _failures_get(key: str) -> int:
+    try:
+        return cache.get(key, 0)
+    except Exception as exc:  # the cache backend's own errors (redis ConnectionError, TimeoutError, …)
+        _cache_failed(exc)
+        return _local_failures.get(key, 0)
+
+
+def _failures_add(key: str, ttl: int) -> None:
+    try:
+        _count(cache, key, ttl)
+    except Exception as exc:
+        _cache_failed(exc)
+        _count(_local_failures, key, ttl)
+
+
+def _failures_clear(key: str) -> None:
+    _local_failures.delete(key)
+    try:
+        cache.delete(key)
+    except Exception as exc:
+        _cache_failed(exc)
+
+
+def _count(store: Any, key: str, ttl: int) -> None:
+    store.add(key, 0, ttl)
+    try:
+        store.incr(key)
+    except ValueError:
+        store.set(key, 1, ttl)
+
+
+def _cache_failed(exc: Exception) -> None:
+    """The lockout fails open onto a per-process counter: failing closed would lock every user out while the
+    cache is down, and ignoring failures would let password guessing run unlimited. Each process keeps the
+    same limits in its own memory, so during an outage a guesser gets at most (processes * limit) attempts."""
+    logger.warning("login lockout: cache unavailable, counting in this process (%s: %s)", type(exc).__name__, exc)
+
 
 def _client_ip(request: HttpRequest) -> str:
     return request.META.get("REMOTE_ADDR", "") or "unknown"
@@ -64,8 +110,8 @@ class RateLimitedLoginView(auth_views.LoginView):
 
     def _locked(self, username: str) -> bool:
         max_failures, _ = self._limits()
-        return (cache.get(_login_key(self.request, username), 0) >= max_failures) or (
-            cache.get(_ip_key(self.request), 0) >= max_failures * 10
+        return (_failures_get(_login_key(self.request, username)) >= max_failures) or (
+            _failures_get(_ip_key(self.request)) >= max_failures * 10
         )
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -87,15 +133,11 @@ class RateLimitedLoginView(auth_views.LoginView):
     def form_invalid(self, form):  # type: ignore[no-untyped-def]
         _, lockout = self._limits()
         for key in (_login_key(self.request, self.request.POST.get("username", "")), _ip_key(self.request)):
-            cache.add(key, 0, lockout)
-            try:
-                cache.incr(key)
-            except ValueError:
-                cache.set(key, 1, lockout)
+            _failures_add(key, lockout)
         return super().form_invalid(form)
 
     def form_valid(self, form):  # type: ignore[no-untyped-def]
-        cache.delete(_login_key(self.request, self.request.POST.get("username", "")))
+        _failures_clear(_login_key(self.request, self.request.POST.get("username", "")))
         return super().form_valid(form)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:

@@ -68,11 +68,13 @@ def errors_schema(*statuses: int) -> dict[int, OpenApiResponse]:
         409: "No active bank connection",
         415: "Only application/json bodies are accepted",
         429: "Throttled; see the Retry-After header",
+        503: "A dependency is unavailable (database busy, task broker down); nothing was changed. Retry after "
+        "the Retry-After header",
     }
     return {s: OpenApiResponse(ErrorResponseSerializer, description=descriptions[s]) for s in statuses}
 
 
-COMMON_ERRORS = (401, 403, 404, 406, 429)
+COMMON_ERRORS = (401, 403, 404, 406, 429, 503)
 
 
 def path_id(name: str, what: str) -> OpenApiParameter:

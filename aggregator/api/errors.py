@@ -33,6 +33,7 @@ from aggregator.exceptions import (
     LimitReachedError,
     NotFoundError,
     PermissionDeniedError,
+    ServiceUnavailableError,
 )
 from aggregator.middleware import request_id_for
 
@@ -93,6 +94,7 @@ DOMAIN_STATUSES: tuple[tuple[type[ApplicationError], int], ...] = (
     (NotFoundError, 404),
     (ConflictError, 409),
     (LimitReachedError, 429),
+    (ServiceUnavailableError, 503),
     (ApplicationError, 400),
 )
 
@@ -102,7 +104,7 @@ def _from_domain(exc: Exception) -> Exception:
     if isinstance(exc, ApplicationError):
         status_code = next(code for cls, code in DOMAIN_STATUSES if isinstance(exc, cls))
         api_exc = ApiError(status_code, exc.code, exc.message, field=exc.field)
-        if isinstance(exc, LimitReachedError):
+        if isinstance(exc, LimitReachedError | ServiceUnavailableError):
             api_exc.wait = exc.retry_after  # type: ignore[attr-defined]
         return api_exc
     if isinstance(exc, DjangoValidationError):  # a service's rule: the messages and codes as DRF would give them

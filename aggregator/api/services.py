@@ -8,7 +8,7 @@ from django.utils import timezone
 from aggregator.exceptions import ConflictError, LimitReachedError
 from aggregator.models import Connection, SyncRun
 from aggregator.sync.budget import budget_refusal_wait
-from aggregator.sync.services import sync_request
+from aggregator.sync.services import sync_request_many
 from consent.models import Consent
 from consent.selectors import consent_accounts
 from providers.registry import adapter_class
@@ -24,7 +24,8 @@ def consent_refresh_request(*, consent: Consent) -> list[SyncRun]:
     ``LimitReachedError`` (``bank_limit_reached``, with the wait) when a bank's unattended-access allowance is
     used up: the budget rule of ``aggregator.sync.budget`` — the one the engine applies when the sync starts —
     counting the syncs already queued, so an accepted refresh is never one the engine then skips. The
-    per-consent hourly limit is the ``consent_refresh`` throttle of the view.
+    per-consent hourly limit is the ``consent_refresh`` throttle of the view. When the broker is down the runs
+    are rolled back at commit and ``ServiceUnavailableError`` raised (``sync_request_many``).
     """
     connections = list(
         Connection.objects.select_for_update()
@@ -43,4 +44,4 @@ def consent_refresh_request(*, consent: Consent) -> list[SyncRun]:
                 code="bank_limit_reached",
                 retry_after=wait,
             )
-    return [sync_request(connection=c, trigger=SyncRun.Trigger.API) for c in connections]
+    return sync_request_many(connections=connections, trigger=SyncRun.Trigger.API)

@@ -14,10 +14,16 @@ counter on Redis: ``EXISTS`` + ``INCRBY``) are paid once every ``n`` requests. T
 more than the limit through across all workers; what a worker reserved but did not use before its window ended
 is lost, so near the limit a client may be refused up to ``workers * n`` requests early (at most 1% of the limit
 per worker). Limits under 200 a window reserve one request at a time: they are counted exactly.
+
+**When the cache is down the throttles fail open**: a request whose counter cannot be read or written is let
+through and a warning is logged (``aggregator.api.throttles``), never a 500. The limits protect capacity, not
+data; refusing every TPP while Redis restarts would turn a cache outage into a full API outage. ``/healthz``
+reports the cache, so the outage is visible (docs/operations.md).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -35,6 +41,8 @@ __all__ = [
     "TPPRateThrottle",
     "parse_rate",
 ]
+
+logger = logging.getLogger(__name__)
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -62,6 +70,11 @@ def _incr_many(keys: list[tuple[str, int, int]]) -> list[int]:
     return [_incr(key, amount, ttl) for key, amount, ttl in keys]
 
 
+def _cache_failed(scope: str, exc: Exception) -> None:
+    """Fail open: the throttle lets the request through and says so in the log."""
+    logger.warning("throttle %s: cache unavailable, request let through (%s: %s)", scope, type(exc).__name__, exc)
+
+
 class _WindowThrottle(BaseThrottle):
     scope = ""
 
@@ -80,7 +93,12 @@ class _WindowThrottle(BaseThrottle):
         now = time.time()
         window = int(now // duration)
         key = f"api-throttle:{self.scope}:{ident}:{window}"
-        if _incr(key, 1, duration + 1) > limit:
+        try:
+            count = _incr(key, 1, duration + 1)
+        except Exception as exc:  # the cache backend's own errors (redis ConnectionError, TimeoutError, …)
+            _cache_failed(self.scope, exc)
+            return True
+        if count > limit:
             self._wait = (window + 1) * duration - now
             return False
         return True
@@ -154,7 +172,13 @@ class DataAPIThrottle(BaseThrottle):
             short = [c for c in checks if c[0] not in _reserved or _reserved[c[0]][0] <= 0]
         if short:
             sizes = [_reserve_size(limit) for _, limit, _, _ in short]
-            totals = _incr_many([(key, n, duration + 1) for (key, _, duration, _), n in zip(short, sizes, strict=True)])
+            try:
+                totals = _incr_many(
+                    [(key, n, duration + 1) for (key, _, duration, _), n in zip(short, sizes, strict=True)]
+                )
+            except Exception as exc:  # the cache backend's own errors (redis ConnectionError, TimeoutError, …)
+                _cache_failed("data", exc)
+                return True
             with _reserved_lock:
                 if len(_reserved) > _RESERVED_PRUNE_AT:
                     for key in [k for k, (_, end) in _reserved.items() if end <= now]:

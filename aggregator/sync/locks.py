@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from ..models import SyncRun
 
-__all__ = ["LOCK_NAMESPACE", "connection_lock"]
+__all__ = ["LOCK_NAMESPACE", "connection_lock", "connection_lock_free"]
 
 # First key of the two-int advisory lock: a constant that names "connection sync" locks in this database.
 LOCK_NAMESPACE = 0x5359  # "SY"
@@ -55,3 +55,16 @@ def connection_lock(*, connection_id: int, sync_run: SyncRun, stale_after: timed
             .update(outcome=SyncRun.Outcome.RUNNING, started_at=now)
         )
     yield bool(claimed)
+
+
+def connection_lock_free(*, connection_id: int) -> bool | None:
+    """PostgreSQL: whether no session holds the sync lock of ``connection_id`` (taken and released at once).
+    ``None`` elsewhere: SQLite has no lock to ask about (the caller falls back on ``started_at``)."""
+    if db.vendor != "postgresql":
+        return None
+    with db.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [LOCK_NAMESPACE, connection_id])
+        free = bool(cursor.fetchone()[0])
+        if free:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_NAMESPACE, connection_id])
+    return free

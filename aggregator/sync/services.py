@@ -1,18 +1,36 @@
 """Entry points of the sync engine.
 
-* ``sync_request`` — create a queued ``SyncRun`` and enqueue the Celery task once the transaction commits.
+* ``sync_request`` — create a queued ``SyncRun`` and enqueue the Celery task once the transaction commits
+  (``sync_request_many``: several at once). When the broker refuses the task the run is rolled back (deleted)
+  and ``ServiceUnavailableError`` raised: no ``queued`` row is left that no task will ever pick up.
 * ``connection_sync`` — run one sync now (what the task calls); see ``aggregator.sync.engine`` for the steps.
 """
 
 from __future__ import annotations
 
+import logging
+
 from celery import current_app
 from django.db import transaction
 
+from ..exceptions import ServiceUnavailableError
 from ..models import Connection, SyncRun
 from .engine import run_sync
 
-__all__ = ["ATTENDED_TRIGGERS", "SYNC_TASK", "connection_sync", "enqueue_connection_sync", "sync_request"]
+__all__ = [
+    "ATTENDED_TRIGGERS",
+    "BROKER_RETRY_AFTER_SECONDS",
+    "SYNC_TASK",
+    "connection_sync",
+    "enqueue_connection_sync",
+    "sync_request",
+    "sync_request_many",
+]
+
+logger = logging.getLogger(__name__)
+
+# The wait suggested to a caller whose sync could not be enqueued (the broker was unreachable).
+BROKER_RETRY_AFTER_SECONDS = 30
 
 # Services enqueue by task name (tasks import services, never the reverse).
 SYNC_TASK = "aggregator.tasks.connection_sync_task"
@@ -40,17 +58,44 @@ def sync_request(*, connection: Connection, trigger: str, countdown: float = 0, 
     "sync now" button) — the adapters tell the bank the user is present (Berlin Group ``PSU-IP-Address``), so the
     sync is not an unattended access and does not use the bank's daily allowance. Only ``connect``/``manual``
     triggers may carry one; a scheduled or third-party sync never does."""
+    (sync_run,) = sync_request_many(
+        connections=[connection], trigger=trigger, countdown=countdown, psu_ip_address=psu_ip_address
+    )
+    return sync_run
+
+
+def sync_request_many(
+    *, connections: list[Connection], trigger: str, countdown: float = 0, psu_ip_address: str = ""
+) -> list[SyncRun]:
+    """``sync_request`` for each connection, enqueued by one commit callback: if the broker refuses a task, that
+    run and every one after it are rolled back (deleted) and ``ServiceUnavailableError`` is raised from the
+    commit, so the caller learns of it and no ``queued`` row is stranded (the ones sent before stay: their tasks
+    are in the broker)."""
     if trigger not in SyncRun.Trigger.values:
         raise ValueError(f"unknown sync trigger {trigger!r}; expected one of {', '.join(SyncRun.Trigger.values)}")
     _check_psu_ip(trigger, psu_ip_address)
-    sync_run = SyncRun.objects.create(connection=connection, trigger=trigger, outcome=SyncRun.Outcome.QUEUED)
+    runs = [
+        SyncRun.objects.create(connection=connection, trigger=trigger, outcome=SyncRun.Outcome.QUEUED)
+        for connection in connections
+    ]
+    attended = {"psu_ip_address": psu_ip_address} if psu_ip_address else {}
 
     def enqueue() -> None:
-        attended = {"psu_ip_address": psu_ip_address} if psu_ip_address else {}
-        enqueue_connection_sync(sync_run_id=sync_run.pk, countdown=countdown, **attended)
+        for index, sync_run in enumerate(runs):
+            try:
+                enqueue_connection_sync(sync_run_id=sync_run.pk, countdown=countdown, **attended)
+            except Exception as exc:  # kombu's OperationalError, a socket error, a timeout: the task was not sent
+                unsent = [run.pk for run in runs[index:]]
+                SyncRun.objects.filter(pk__in=unsent, outcome=SyncRun.Outcome.QUEUED).delete()
+                logger.warning(
+                    "broker unavailable, sync run(s) %s rolled back: %s: %s", unsent, type(exc).__name__, exc
+                )
+                raise ServiceUnavailableError(
+                    "The sync could not be queued; retry later.", retry_after=BROKER_RETRY_AFTER_SECONDS
+                ) from exc
 
     transaction.on_commit(enqueue)
-    return sync_run
+    return runs
 
 
 def connection_sync(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from aggregator.models import Connection, SyncRun
@@ -99,3 +100,47 @@ def test_refresh_without_an_active_connection_is_409(api, consent, shared_accoun
     response = _refresh(api, consent)
     assert response.status_code == 409
     assert response.json()["errors"][0]["code"] == "connection_unavailable"
+
+
+@pytest.fixture
+def broker_down(monkeypatch):  # type: ignore[no-untyped-def]
+    """The broker refuses every task (what kombu raises when Redis is unreachable)."""
+    from kombu.exceptions import OperationalError
+
+    def refuse(*, sync_run_id, countdown=0, **kwargs):  # type: ignore[no-untyped-def]
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr("aggregator.sync.services.enqueue_connection_sync", refuse)
+
+
+@pytest.mark.django_db(transaction=True)  # the enqueue runs at the real commit, inside the request
+def test_a_broker_outage_answers_503_with_retry_after_and_strands_no_sync_run(
+    api, consent, shared_account, broker_down
+):
+    response = _refresh(api, consent)
+    assert response.status_code == 503, response.content
+    assert response.json()["errors"][0]["code"] == "temporarily_unavailable"
+    assert int(response["Retry-After"]) > 0
+    assert not SyncRun.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_when_the_broker_fails_mid_way_only_the_unsent_runs_are_rolled_back(monkeypatch, shared_account):
+    from kombu.exceptions import OperationalError
+
+    from aggregator.exceptions import ServiceUnavailableError
+    from aggregator.sync.services import sync_request_many
+    from tests.factories import ConnectionFactory
+
+    sent: list[int] = []
+
+    def first_only(*, sync_run_id, countdown=0, **kwargs):  # type: ignore[no-untyped-def]
+        if sent:
+            raise OperationalError("connection refused")
+        sent.append(sync_run_id)
+
+    monkeypatch.setattr("aggregator.sync.services.enqueue_connection_sync", first_only)
+    connections = [shared_account.connection, ConnectionFactory(), ConnectionFactory()]
+    with pytest.raises(ServiceUnavailableError), transaction.atomic():
+        sync_request_many(connections=connections, trigger="api")
+    assert list(SyncRun.objects.values_list("pk", flat=True)) == sent

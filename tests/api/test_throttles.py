@@ -144,3 +144,21 @@ def test_reservations_of_ended_windows_are_dropped(settings, monkeypatch):
     assert _allowed(1) == 1
     assert not any(":old-" in key for key in throttles._reserved)
     assert len(throttles._reserved) == 2  # this request's TPP and consent windows
+
+
+def test_a_cache_outage_lets_data_requests_through_with_a_warning(settings, api, unreachable_cache, caplog):
+    _rates(settings, consent="2/min")
+    assert [api.get("/api/v1/accounts").status_code for _ in range(3)] == [200, 200, 200]
+    assert "cache unavailable, request let through" in caplog.text
+
+
+def test_a_cache_outage_lets_the_window_throttles_through(settings, rf, unreachable_cache, caplog):
+    from types import SimpleNamespace
+
+    from aggregator.api.throttles import ConsentRefreshThrottle, TPPRateThrottle
+
+    request = rf.post("/")
+    request.auth = SimpleNamespace(application_id=1, consent_id=uuid.uuid4())
+    assert TPPRateThrottle().allow_request(request, None) is True
+    assert ConsentRefreshThrottle().allow_request(request, None) is True
+    assert "throttle consent_refresh: cache unavailable" in caplog.text

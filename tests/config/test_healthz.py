@@ -52,3 +52,26 @@ def test_healthz_replaces_a_malformed_request_id(client):
     response = client.get("/healthz", headers={"X-Request-ID": "bad id\nwith newline"})
     assert response["X-Request-ID"] != "bad id\nwith newline"
     assert len(response["X-Request-ID"]) == 36
+
+
+def test_healthz_reports_the_cache(client):
+    assert client.get("/healthz").json()["checks"]["cache"]["ok"] is True
+
+
+def test_healthz_answers_503_when_the_cache_is_unreachable(client, unreachable_cache):
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["cache"]["ok"] is False
+    assert body["checks"]["database"]["ok"] is True
+
+
+def test_livez_answers_200_whatever_the_dependencies(client, unreachable_cache, monkeypatch):
+    def broken_cursor(*args, **kwargs):
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(connection, "cursor", broken_cursor)
+    response = client.get("/livez")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
