@@ -88,6 +88,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "aggregator.middleware.RequestIdMiddleware",
+    # Oversize bodies (413), deep JSON nesting and NUL characters (400) never reach a view (never a 5xx).
+    "aggregator.config.input_guard.HostileInputMiddleware",
     # /oauth/token/ and /oauth/revoke_token/ answer RFC 6749 JSON whatever fails below them (503: DB busy).
     "consent.oauth_errors.OAuthJSONErrorMiddleware",
     # Under /api/: the one JSON error shape, never an HTML page.
