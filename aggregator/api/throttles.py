@@ -18,6 +18,7 @@ per worker). Limits under 200 a window reserve one request at a time: they are c
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -67,6 +68,7 @@ class _WindowThrottle(BaseThrottle):
 
     def __init__(self) -> None:
         self._wait: float | None = None
+        self._key: str | None = None  # the counter the last allowed request was counted in
 
     def ident(self, request: Any) -> str | None:
         raise NotImplementedError
@@ -79,7 +81,7 @@ class _WindowThrottle(BaseThrottle):
         limit, duration = parse_rate(rate)
         now = time.time()
         window = int(now // duration)
-        key = f"api-throttle:{self.scope}:{ident}:{window}"
+        key = self._key = f"api-throttle:{self.scope}:{ident}:{window}"
         if _incr(key, 1, duration + 1) > limit:
             self._wait = (window + 1) * duration - now
             return False
@@ -110,9 +112,24 @@ class ConsentRateThrottle(_WindowThrottle):
 
 
 class ConsentRefreshThrottle(ConsentRateThrottle):
-    """``POST /consents/{id}/refresh``: a few per consent per hour."""
+    """``POST /consents/{id}/refresh``: a few *accepted* refreshes per consent per hour.
+
+    Not one of the view's ``throttle_classes`` (DRF runs those before the method, the consent id and the body are
+    checked, so a ``GET``, an unknown consent or a ``415`` used to spend the allowance and answer ``429``): the view
+    asks :meth:`allow_request` once the request is valid, and gives the count back with :meth:`refund` when the
+    refresh is refused after all (no active connection, the bank's own limit)."""
 
     scope = "consent_refresh"
+
+    def refund(self) -> None:
+        """Take back the request :meth:`allow_request` counted (it was not accepted)."""
+        if self._key is None:
+            return
+        # Best effort: a counter that expired with its window, or a cache outage, leaves the count as it is (the
+        # refusal the client gets is the service's, never a cache error).
+        with contextlib.suppress(Exception):
+            cache.decr(self._key)
+        self._key = None
 
 
 # A worker reserves at most 1% of a limit at a time, and never more than this many requests.
