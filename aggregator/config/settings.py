@@ -230,6 +230,8 @@ REST_FRAMEWORK = {
         "tpp": env.str("API_THROTTLE_TPP", default="6000/min"),
         "consent": env.str("API_THROTTLE_CONSENT", default="600/min"),
         "consent_refresh": env.str("API_THROTTLE_CONSENT_REFRESH", default="3/hour"),
+        # Consent management (POST/GET /api/v1/consents, GET/DELETE /api/v1/consents/{id}), per TPP.
+        "consents": env.str("API_THROTTLE_CONSENTS", default="120/min"),
     },
 }
 SPECTACULAR_SETTINGS = {

@@ -144,3 +144,9 @@ def test_reservations_of_ended_windows_are_dropped(settings, monkeypatch):
     assert _allowed(1) == 1
     assert not any(":old-" in key for key in throttles._reserved)
     assert len(throttles._reserved) == 2  # this request's TPP and consent windows
+
+
+def test_the_current_consent_endpoint_is_throttled_like_the_data_api(settings, api):
+    _rates(settings, consent="2/min")
+    statuses = [api.get("/api/v1/consents/current").status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
