@@ -31,6 +31,7 @@ from consent.services import consent_create, consent_revoke, max_consent_days
 from .base import ConsentExpiryRecorded
 from .envelope import envelope, envelope_schema
 from .serializers import ErrorResponseSerializer
+from .throttles import ConsentManagementThrottle, DataAPIThrottle
 
 __all__ = ["ConsentDetailView", "ConsentListView", "CurrentConsentView"]
 
@@ -97,6 +98,8 @@ _ERROR_DESCRIPTIONS = {
     403: "The token is not a client-credentials token with scope `consents`",
     404: "No such consent for this third-party app",
     409: "The consent is already rejected or expired",
+    429: "Throttled, see the Retry-After header (consent management: `API_THROTTLE_CONSENTS`, default 120 a minute "
+    "per third-party app; `current`: the data API's limits)",
 }
 
 
@@ -119,6 +122,7 @@ class ConsentCreatedSerializer(ConsentSerializer):
 
 class ConsentListView(APIView):
     permission_classes = [ClientCredentialsRequired]
+    throttle_classes = [ConsentManagementThrottle]
 
     @extend_schema(
         operation_id="consents_list",
@@ -133,7 +137,7 @@ class ConsentListView(APIView):
                 ConsentSerializer(many=True),
                 {"count": serializers.IntegerField(), "request_id": serializers.CharField()},
             ),
-            **_errors(400, 401, 403),
+            **_errors(400, 401, 403, 429),
         },
         tags=["consents"],
     )
@@ -154,7 +158,7 @@ class ConsentListView(APIView):
         request=ConsentCreateSerializer,
         responses={
             201: envelope_schema("ConsentCreatedEnvelope", ConsentCreatedSerializer()),
-            **_errors(400, 401, 403),
+            **_errors(400, 401, 403, 429),
         },
         tags=["consents"],
     )
@@ -170,6 +174,7 @@ class ConsentListView(APIView):
 
 class ConsentDetailView(APIView):
     permission_classes = [ClientCredentialsRequired]
+    throttle_classes = [ConsentManagementThrottle]
 
     def _get(self, request: Request, consent_id: Any) -> Consent:
         consent = consent_get_for_application(application=request.application, consent_id=consent_id)
@@ -182,7 +187,7 @@ class ConsentDetailView(APIView):
         summary="One of the third-party app's consents",
         auth=_CONSENTS_AUTH,
         parameters=[_CONSENT_ID],
-        responses={200: envelope_schema("ConsentDetail", ConsentSerializer()), **_errors(401, 403, 404)},
+        responses={200: envelope_schema("ConsentDetail", ConsentSerializer()), **_errors(401, 403, 404, 429)},
         tags=["consents"],
     )
     def get(self, request: Request, consent_id: Any) -> Response:
@@ -193,7 +198,10 @@ class ConsentDetailView(APIView):
         summary="Revoke a consent: every token issued under it stops working at once",
         auth=_CONSENTS_AUTH,
         parameters=[_CONSENT_ID],
-        responses={204: OpenApiResponse(description="Revoked (or already revoked)"), **_errors(401, 403, 404, 409)},
+        responses={
+            204: OpenApiResponse(description="Revoked (or already revoked)"),
+            **_errors(401, 403, 404, 409, 429),
+        },
         tags=["consents"],
     )
     def delete(self, request: Request, consent_id: Any) -> Response:
@@ -210,13 +218,14 @@ class CurrentConsentView(ConsentExpiryRecorded, APIView):
     """``GET /api/v1/consents/current``: the consent a user-bound access token was issued under."""
 
     permission_classes = [ConsentRequired]
+    throttle_classes = [DataAPIThrottle]  # the data API's limits per TPP and per consent
     required_permission = None
 
     @extend_schema(
         operation_id="consents_current",
         summary="The consent the presented user token was issued under",
         auth=[{"oauth2": []}],
-        responses={200: envelope_schema("CurrentConsent", ConsentSerializer()), **_errors(401, 403)},
+        responses={200: envelope_schema("CurrentConsent", ConsentSerializer()), **_errors(401, 403, 429)},
         tags=["consents"],
     )
     def get(self, request: Request) -> Response:

@@ -64,6 +64,7 @@ API_ERROR_CODES: dict[int, dict[str, str]] = {
         "connection_unavailable": "refresh with no active bank connection",
         "consent_not_active": "DELETE of a consent that is already rejected or expired",
     },
+    413: {"request_too_large": "the body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB)"},
     415: {"unsupported_media_type": "send Content-Type: application/json"},
     429: {
         "throttled": "too many requests (see Retry-After)",

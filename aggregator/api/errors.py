@@ -38,6 +38,7 @@ from aggregator.exceptions import (
 from aggregator.middleware import request_id_for
 
 __all__ = [
+    "API_PREFIX",
     "DOMAIN_STATUSES",
     "ApiError",
     "ApiErrorMiddleware",
@@ -59,6 +60,7 @@ _STATUS_CODES = {
     405: "method_not_allowed",
     406: "not_acceptable",
     409: "conflict",
+    413: "request_too_large",
     415: "unsupported_media_type",
     429: "throttled",
     500: "server_error",
@@ -71,6 +73,7 @@ _STATUS_MESSAGES = {
     404: "Not found.",
     405: "Method not allowed.",
     406: "The requested response format is not available; send Accept: application/json.",
+    413: "The request body is too large.",
     415: "Unsupported media type; send Content-Type: application/json.",
     429: "Too many requests.",
     500: "Internal server error.",

@@ -20,7 +20,8 @@ class ConsentRefreshView(ConsentAPIView):
     """Ask for fresh data from the banks behind the consent (any permission)."""
 
     required_permission = None
-    throttle_classes = [DataAPIThrottle, ConsentRefreshThrottle]
+    # The per-consent refresh limit is checked in ``post`` once the request is valid, and counts accepted refreshes.
+    throttle_classes = [DataAPIThrottle]
 
     @extend_schema(
         operation_id="consents_refresh",
@@ -52,7 +53,14 @@ class ConsentRefreshView(ConsentAPIView):
         if parse_uuid(consent_id) != request.consent.pk:
             raise NotFound("No such consent for this token.")
         _ = request.data  # a body, if any, must be JSON (415 otherwise)
-        runs = services.consent_refresh_request(consent=request.consent)
+        limit = ConsentRefreshThrottle()
+        if not limit.allow_request(request, self):
+            self.throttled(request, limit.wait())
+        try:
+            runs = services.consent_refresh_request(consent=request.consent)
+        except Exception:
+            limit.refund()
+            raise
         body = self.envelope(
             request,
             syncrun_data(runs[0], runs[0].connection.institution.slug),

@@ -4,8 +4,8 @@ A fixed-window counter in the cache through Django's public cache API (``cache.i
 Redis, which production uses through ``CACHE_URL``; ``cache.add`` starts a window): O(1) per request whatever
 the rate, where DRF's ``SimpleRateThrottle`` would read and rewrite a list of every request time in the window. A
 client can burst up to twice the rate across a window boundary; the limits are sized for that. Rates come from
-``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]`` (``tpp``, ``consent``, ``consent_refresh``); a refused request gets
-``429`` with ``Retry-After``.
+``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]`` (``tpp``, ``consent``, ``consent_refresh``, ``consents``); a refused
+request gets ``429`` with ``Retry-After``.
 
 :class:`DataAPIThrottle` (every data request) does not go to the cache on every request: each worker process
 *reserves* a few requests of a window at a time — ``cache.incr(key, n)`` on the shared counter, at most 1% of the
@@ -23,6 +23,7 @@ reports the cache, so the outage is visible (docs/operations.md).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -35,6 +36,7 @@ from rest_framework.throttling import BaseThrottle
 
 __all__ = [
     "RESERVE_MAX",
+    "ConsentManagementThrottle",
     "ConsentRateThrottle",
     "ConsentRefreshThrottle",
     "DataAPIThrottle",
@@ -80,6 +82,7 @@ class _WindowThrottle(BaseThrottle):
 
     def __init__(self) -> None:
         self._wait: float | None = None
+        self._key: str | None = None  # the counter the last allowed request was counted in
 
     def ident(self, request: Any) -> str | None:
         raise NotImplementedError
@@ -92,11 +95,12 @@ class _WindowThrottle(BaseThrottle):
         limit, duration = parse_rate(rate)
         now = time.time()
         window = int(now // duration)
-        key = f"api-throttle:{self.scope}:{ident}:{window}"
+        key = self._key = f"api-throttle:{self.scope}:{ident}:{window}"
         try:
             count = _incr(key, 1, duration + 1)
         except Exception as exc:  # the cache backend's own errors (redis ConnectionError, TimeoutError, …)
             _cache_failed(self.scope, exc)
+            self._key = None  # nothing was counted, so nothing to refund
             return True
         if count > limit:
             self._wait = (window + 1) * duration - now
@@ -117,6 +121,12 @@ class TPPRateThrottle(_WindowThrottle):
         return None if app_id is None else str(app_id)
 
 
+class ConsentManagementThrottle(TPPRateThrottle):
+    """``POST/GET /consents`` and ``GET/DELETE /consents/{id}``: the ``consents`` rate per third-party app."""
+
+    scope = "consents"
+
+
 class ConsentRateThrottle(_WindowThrottle):
     """All requests made under one consent."""
 
@@ -128,9 +138,24 @@ class ConsentRateThrottle(_WindowThrottle):
 
 
 class ConsentRefreshThrottle(ConsentRateThrottle):
-    """``POST /consents/{id}/refresh``: a few per consent per hour."""
+    """``POST /consents/{id}/refresh``: a few *accepted* refreshes per consent per hour.
+
+    Not one of the view's ``throttle_classes`` (DRF runs those before the method, the consent id and the body are
+    checked, so a ``GET``, an unknown consent or a ``415`` used to spend the allowance and answer ``429``): the view
+    asks :meth:`allow_request` once the request is valid, and gives the count back with :meth:`refund` when the
+    refresh is refused after all (no active connection, the bank's own limit)."""
 
     scope = "consent_refresh"
+
+    def refund(self) -> None:
+        """Take back the request :meth:`allow_request` counted (it was not accepted)."""
+        if self._key is None:
+            return
+        # Best effort: a counter that expired with its window, or a cache outage, leaves the count as it is (the
+        # refusal the client gets is the service's, never a cache error).
+        with contextlib.suppress(Exception):
+            cache.decr(self._key)
+        self._key = None
 
 
 # A worker reserves at most 1% of a limit at a time, and never more than this many requests.

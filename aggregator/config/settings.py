@@ -90,6 +90,8 @@ MIDDLEWARE = [
     # HEAD answers carry no body, whatever the view wrote (a body would corrupt a keep-alive connection).
     "aggregator.middleware.HeadResponseMiddleware",
     "aggregator.middleware.RequestIdMiddleware",
+    # Oversize bodies (413), deep JSON nesting and NUL characters (400) never reach a view (never a 5xx).
+    "aggregator.config.input_guard.HostileInputMiddleware",
     # /oauth/token/ and /oauth/revoke_token/ answer RFC 6749 JSON whatever fails below them (503: DB busy).
     "consent.oauth_errors.OAuthJSONErrorMiddleware",
     # Under /api/: the one JSON error shape, never an HTML page.
@@ -238,6 +240,8 @@ REST_FRAMEWORK = {
         "tpp": env.str("API_THROTTLE_TPP", default="6000/min"),
         "consent": env.str("API_THROTTLE_CONSENT", default="600/min"),
         "consent_refresh": env.str("API_THROTTLE_CONSENT_REFRESH", default="3/hour"),
+        # Consent management (POST/GET /api/v1/consents, GET/DELETE /api/v1/consents/{id}), per TPP.
+        "consents": env.str("API_THROTTLE_CONSENTS", default="120/min"),
     },
 }
 SPECTACULAR_SETTINGS = {

@@ -144,3 +144,35 @@ def test_when_the_broker_fails_mid_way_only_the_unsent_runs_are_rolled_back(monk
     with pytest.raises(ServiceUnavailableError), transaction.atomic():
         sync_request_many(connections=connections, trigger="api")
     assert list(SyncRun.objects.values_list("pk", flat=True)) == sent
+
+
+def test_refresh_requests_refused_with_415_do_not_spend_the_allowance(api, consent, enqueued):
+    for _ in range(3):
+        response = api.generic("POST", f"/api/v1/consents/{consent.pk}/refresh", "x", content_type="text/plain")
+        assert response.status_code == 415
+    assert _refresh(api, consent).status_code == 202
+
+
+def test_get_on_refresh_is_405_even_when_the_allowance_is_spent(api, consent, enqueued):
+    assert api.get(f"/api/v1/consents/{consent.pk}/refresh").status_code == 405
+    for _ in range(3):
+        assert _refresh(api, consent).status_code == 202
+    response = api.get(f"/api/v1/consents/{consent.pk}/refresh")
+    assert response.status_code == 405 and response.json()["errors"][0]["code"] == "method_not_allowed"
+
+
+def test_refresh_of_an_unknown_consent_is_404_and_not_counted(api, consent, enqueued):
+    for _ in range(4):
+        response = api.post("/api/v1/consents/00000000-0000-0000-0000-000000000000/refresh")
+        assert response.status_code == 404
+    for _ in range(3):
+        assert _refresh(api, consent).status_code == 202
+    assert _refresh(api, consent).status_code == 429
+
+
+def test_refresh_refused_by_the_service_is_not_counted(api, consent, shared_account, enqueued):
+    Connection.objects.filter(pk=shared_account.connection_id).update(status="reauth_required")
+    for _ in range(3):
+        assert _refresh(api, consent).status_code == 409
+    Connection.objects.filter(pk=shared_account.connection_id).update(status="active")
+    assert _refresh(api, consent).status_code == 202

@@ -162,3 +162,9 @@ def test_a_cache_outage_lets_the_window_throttles_through(settings, rf, unreacha
     assert TPPRateThrottle().allow_request(request, None) is True
     assert ConsentRefreshThrottle().allow_request(request, None) is True
     assert "throttle consent_refresh: cache unavailable" in caplog.text
+
+
+def test_the_current_consent_endpoint_is_throttled_like_the_data_api(settings, api):
+    _rates(settings, consent="2/min")
+    statuses = [api.get("/api/v1/consents/current").status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]

@@ -179,3 +179,31 @@ def test_create_tpp_refuses_http_redirects_outside_local(settings):  # type: ign
 def test_create_tpp_refuses_wildcards():
     with pytest.raises(CommandError):
         call_command("create_tpp", "Wild", "--redirect-uri", "https://*.example/cb")
+
+
+def test_consent_management_is_throttled_per_tpp(client, tpp, settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "consents": "3/min"},
+    }
+    _, headers = tpp
+    statuses = [
+        _post(client, headers, _body()).status_code,
+        client.get("/api/v1/consents", **headers).status_code,
+        client.delete(f"/api/v1/consents/{ConsentFactory().pk}", **headers).status_code,
+    ]
+    assert statuses == [201, 200, 404]
+    for response in (
+        _post(client, headers, _body()),
+        client.get("/api/v1/consents", **headers),
+        client.delete(f"/api/v1/consents/{ConsentFactory().pk}", **headers),
+    ):
+        assert response.status_code == 429 and response.json()["errors"][0]["code"] == "throttled"
+        assert 0 < int(response["Retry-After"]) <= 60
+    other_app, secret = _tpp("Other App")
+    other = {"HTTP_AUTHORIZATION": f"Bearer {_token(client, other_app, secret)['access_token']}"}
+    assert _post(client, other, _body()).status_code == 201  # another TPP has its own allowance
+
+
+def test_consent_management_has_a_default_limit_per_tpp(settings):
+    assert settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["consents"] == "120/min"
