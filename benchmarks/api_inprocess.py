@@ -52,9 +52,9 @@ def main() -> None:
     from django.core.handlers.wsgi import WSGIHandler
 
     from . import variants
-    from .bench_api import TOKEN
 
     ids = json.loads(os.environ["BENCH_API_IDS"])
+    token = os.environ["BENCH_API_TOKEN"]
     handler = WSGIHandler()
     statuses: list[str] = []
 
@@ -78,7 +78,7 @@ def main() -> None:
         b"".join(response)
         response.close()
 
-    api = (f"/api/v1/accounts/{ids['account']}/transactions", f"Bearer {TOKEN}")
+    api = (f"/api/v1/accounts/{ids['account']}/transactions", f"Bearer {token}")
     bare = (f"/bench/bare/accounts/{ids['account']}/transactions", None)
     runs = [(key, bare if swap is None else api, swap or {}) for key, _, swap in VARIANTS]
 
@@ -101,7 +101,7 @@ def main() -> None:
     if any(not s.startswith("200") for s in statuses):
         raise SystemExit(f"non-200 responses in-process: {sorted(set(statuses))}")
     figures: dict = {key: [min(values), _p10(values)] for key, values in ms.items()}
-    figures.update(_parts(TOKEN))
+    figures.update(_parts(token))
     print(json.dumps(figures))
 
 
@@ -141,7 +141,7 @@ def _parts(token: str) -> dict:
     return {"lookup_us": lookups, "topup_us": topups, "reserve": size}
 
 
-def print_inprocess(root: Path, env: dict[str, str], ids: dict) -> None:
+def print_inprocess(root: Path, env: dict[str, str], ids: dict, *, token: str) -> None:
     print(
         f"\n4) in-process cost per request (WSGI handler, no HTTP; {ROUNDS} rounds of alternating blocks of {BLOCK}"
         " requests; what each framework-internals decision buys, in the same process: benchmarks/variants.py)"
@@ -149,7 +149,12 @@ def print_inprocess(root: Path, env: dict[str, str], ids: dict) -> None:
     result = subprocess.run(
         [sys.executable, "-c", "from benchmarks.api_inprocess import main; main()"],
         cwd=root,
-        env={**env, "DJANGO_SETTINGS_MODULE": "benchmarks.bench_settings", "BENCH_API_IDS": json.dumps(ids)},
+        env={
+            **env,
+            "DJANGO_SETTINGS_MODULE": "benchmarks.bench_settings",
+            "BENCH_API_IDS": json.dumps(ids),
+            "BENCH_API_TOKEN": token,
+        },
         capture_output=True,
         text=True,
         check=False,

@@ -372,7 +372,7 @@ def run(argv: list[str]) -> None:
         everyday_ratio = seq["everyday page 5,000 (OFFSET)"]["p50"] / seq["everyday page 1"]["p50"]
         print(f"   API page 5,000 / page 1 p50 ratio: {deep_ratio:.2f} (target ≤ 1.2); everyday: {everyday_ratio:.1f}")
         if "--no-inprocess" not in argv:
-            print_inprocess(ROOT, env, ids)
+            print_inprocess(ROOT, env, ids, token=TOKEN)
     finally:
         for process in (server, orm_server):
             process.terminate()
