@@ -18,7 +18,7 @@ from rest_framework.pagination import PageNumberPagination
 from aggregator.api.serializers import TRANSACTION_FIELDS, transaction_data
 from aggregator.config.urls import urlpatterns as real_urlpatterns
 from aggregator.cursors import cursor_encode
-from aggregator.models import Account, Transaction
+from aggregator.models import TRANSACTION_DATA_COLUMNS, Account, Transaction
 from consent.api_auth import ConsentRequired
 
 
@@ -55,22 +55,8 @@ class EverydayTransactionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Transaction
-        fields = [
-            "id",
-            "account_id",
-            "status",
-            "booking_date",
-            "booked_at",
-            "value_date",
-            "amount",
-            "currency",
-            "description",
-            "merchant_name",
-            "category",
-            "counterparty_name",
-            "bank_transaction_code",
-            "pending_transaction_id",
-        ]
+        # What the API returns: its columns without the internal key (one declaration, aggregator.models).
+        fields = ["id", "account_id", *TRANSACTION_DATA_COLUMNS[:-1]]
 
 
 class EverydayPagination(PageNumberPagination):

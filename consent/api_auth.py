@@ -25,7 +25,6 @@ import hashlib
 from typing import Any
 
 from django.db import connections, router
-from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 from drf_spectacular.contrib.django_oauth_toolkit import DjangoOAuthToolkitScheme
 from oauth2_provider.models import AbstractApplication
@@ -34,6 +33,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 
 from .models import AccessToken, Consent
+from .selectors import consent_time_is_up
 
 __all__ = [
     "ClientCredentialsRequired",
@@ -225,8 +225,7 @@ class ConsentRequired(BasePermission):
         if consent.status == Consent.Status.REVOKED:
             raise _unauthenticated("consent_revoked", "The consent behind this token has been revoked.")
         # Time is up even if nobody has recorded it yet (the views record it first: ``consent_expire_if_due``).
-        expired = consent.status == Consent.Status.AUTHORISED and consent.expires_at <= timezone.now()
-        if consent.status == Consent.Status.EXPIRED or expired:
+        if consent.status == Consent.Status.EXPIRED or consent_time_is_up(consent=consent):
             raise _unauthenticated("consent_expired", "The consent behind this token has expired.")
         if consent.status != Consent.Status.AUTHORISED:
             raise _unauthenticated("token_invalid", "The consent behind this token is not authorised.")

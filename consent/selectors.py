@@ -25,6 +25,7 @@ __all__ = [
     "consent_get_for_application",
     "consent_is_authorisable",
     "consent_list_for_user",
+    "consent_time_is_up",
     "user_accounts_for_consent_screen",
     "user_connections",
 ]
@@ -47,6 +48,11 @@ def consent_get_for_application(*, application: Application, consent_id: Any) ->
 def awaiting_authorisation_ttl() -> dt.timedelta:
     """How long a consent request waits for its user before it expires."""
     return dt.timedelta(minutes=consent_settings.AWAITING_TTL_MINUTES)
+
+
+def consent_time_is_up(*, consent: Consent, now: dt.datetime | None = None) -> bool:
+    """An authorised consent past its ``expires_at`` (expired, whether or not it has been recorded yet)."""
+    return consent.status == Consent.Status.AUTHORISED and consent.expires_at <= (now or timezone.now())
 
 
 def consent_is_authorisable(*, consent: Consent, now: dt.datetime | None = None) -> bool:

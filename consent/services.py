@@ -24,7 +24,7 @@ from aggregator.models import Account, Connection
 from providers.conf import provider_settings
 
 from .models import AccessToken, Consent, ConsentEvent, Grant, RefreshToken
-from .selectors import awaiting_authorisation_ttl
+from .selectors import awaiting_authorisation_ttl, consent_time_is_up
 
 if TYPE_CHECKING:
     from .models import Application
@@ -294,7 +294,7 @@ def consent_expire(*, consent: Consent, reason: str = "") -> Consent:
 def consent_expire_if_due(*, consent: Consent, now: dt.datetime | None = None) -> Consent:
     """Record the expiry of an authorised consent whose time is up (the request that notices it does); the
     consent as it now stands. Idempotent; a consent that ended meanwhile is reloaded."""
-    if consent.status == Status.AUTHORISED and consent.expires_at <= (now or timezone.now()):
+    if consent_time_is_up(consent=consent, now=now):
         try:
             consent_expire(consent=consent, reason="Consent period ended (detected on request).")
         except ConsentStateError:
