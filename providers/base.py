@@ -41,9 +41,12 @@ __all__ = [
     "AuthorizationRequest",
     "BalanceData",
     "BankAdapter",
+    "BankPayment",
     "ClientRejectedError",
     "Credentials",
     "NotSupportedError",
+    "PaymentInstruction",
+    "PaymentRejectedError",
     "PermanentProviderError",
     "ProviderError",
     "RateLimitedError",
@@ -102,6 +105,20 @@ class NotSupportedError(PermanentProviderError):
     """The dialect (or this bank) does not offer an optional capability; nothing was sent to the bank."""
 
     code = "not_supported"
+
+
+class PaymentRejectedError(PermanentProviderError):
+    """The bank refused a payment instruction as such (funds, payee check, limits, a changed instruction under
+    the same idempotency key). ``reason_code`` is the dialect's own code (OBIE ``ErrorCode`` such as
+    ``UK.OBIE.Rules.FailsControlParameters`` / a status reason, Berlin Group ``tppMessages[].code`` or a
+    ``RJCT`` reason such as ``AM04``); ``reason`` the bank's human text."""
+
+    code = "payment_rejected"
+
+    def __init__(self, message: str, *, reason_code: str = "", reason: str = "", code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.reason_code = reason_code
+        self.reason = reason or message
 
 
 # --- data ---------------------------------------------------------------------------------------------
@@ -214,6 +231,53 @@ class TransactionPage:
     page_token: str = ""
 
 
+# --- payments (PIS) -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PaymentInstruction:
+    """One credit transfer the user approved, as the bank must execute it. ``amount`` is positive (the
+    debtor pays it). The creditor is either ``creditor_iban`` or ``creditor_sort_code`` +
+    ``creditor_account_number``; the debtor likewise (the account the user picked). ``end_to_end_id``
+    (≤ 35 chars, ours) travels with the payment and comes back on the booked transaction — the reconciliation
+    key; ``instruction_id`` (≤ 35 chars, ours) identifies the instruction at the bank.
+    ``requested_execution_date`` set = a scheduled (future-dated) payment; ``instant`` asks for an instant
+    scheme where the dialect has one (Berlin Group ``instant-sepa-credit-transfers``)."""
+
+    instruction_id: str
+    end_to_end_id: str
+    amount: Decimal
+    currency: str
+    creditor_name: str
+    creditor_iban: str = ""
+    creditor_sort_code: str = ""
+    creditor_account_number: str = ""
+    debtor_iban: str = ""
+    debtor_sort_code: str = ""
+    debtor_account_number: str = ""
+    debtor_provider_account_id: str = ""
+    reference: str = ""
+    requested_execution_date: date | None = None
+    instant: bool = False
+
+
+@dataclass(frozen=True)
+class BankPayment:
+    """What the bank says about a payment (or, before execution, its payment consent).
+
+    ``status`` is ours, normalised: ``pending`` (received / awaiting authorisation / pending),
+    ``accepted`` (accepted, settlement in process / ACTC, ACCP, ACSP, ACWC…), ``settled``
+    (AcceptedSettlementCompleted / ACSC, ACCC) or ``rejected`` (Rejected / RJCT, CANC). ``bank_status`` is the
+    bank's own word, ``reason_code`` / ``reason`` the bank's reason when it gives one."""
+
+    bank_payment_id: str
+    status: str
+    bank_status: str
+    reason_code: str = ""
+    reason: str = ""
+    bank_consent_id: str = ""
+    end_to_end_id: str = ""
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
 # --- the interface ------------------------------------------------------------------------------------
 class BankAdapter(abc.ABC):
     """One bank API dialect. Instances are cheap; one serves one institution's configuration.
@@ -230,6 +294,10 @@ class BankAdapter(abc.ABC):
     cursor_spans_accounts: ClassVar[bool] = False
     # Optional capability: the bank lets us end its consent / authorization (see ``revoke``).
     supports_revoke: ClassVar[bool] = False
+    # Optional capability: payment initiation (the ``*payment*`` methods below).
+    supports_payments: ClassVar[bool] = False
+    supports_scheduled_payments: ClassVar[bool] = False
+    supports_funds_confirmation: ClassVar[bool] = False
 
     def __init__(self, institution_config: Mapping[str, Any], *, psu_ip_address: str = "") -> None:
         # ``psu_ip_address``: set when the user is present (connect flow); dialects that distinguish attended
@@ -284,3 +352,50 @@ class BankAdapter(abc.ABC):
         access could not be ended from here. Revoking an already-ended consent is not an error.
         ``AccessTokenExpiredError`` means: refresh the credentials and call again."""
         raise NotSupportedError(f"{self.name}: the bank offers no way to revoke its consent from here")
+
+    # --- payments (optional capability; ``supports_payments``) ------------------------------------------
+    # The flow every dialect fits: (1) ``start_payment_authorization`` creates the bank-side object the user
+    # must authorise (OBIE: a domestic(-scheduled)-payment-consent; Berlin Group: the payment itself, status
+    # RCVD) and returns where to send the user (the bank's own login/SCA) plus what to keep server-side;
+    # (2) ``complete_payment_authorization`` turns the bank's redirect back into credentials for this payment
+    # only; (3) ``submit_payment`` makes the bank execute it (OBIE: POST domestic(-scheduled)-payments; Berlin
+    # Group: the SCA already released it, so it reads its status) — safe to call again with the same
+    # ``idempotency_key`` after a timeout: the bank returns the same payment, never a second one;
+    # (4) ``get_payment`` follows its status. Every call that creates something at the bank sends
+    # ``idempotency_key`` as the dialect's idempotency header (OBIE ``x-idempotency-key``).
+    # Errors: ``PaymentRejectedError`` (refused as such, with the dialect's reason code),
+    # ``TransientProviderError`` (retry with the same key), ``NotSupportedError`` (no payments here).
+
+    def start_payment_authorization(
+        self, instruction: PaymentInstruction, *, idempotency_key: str, redirect_uri: str
+    ) -> AuthorizationRequest:
+        """Create the bank-side payment consent / payment and build the URL of the bank's SCA. The returned
+        request's ``consent_id`` is the bank's payment consent id (OBIE) or payment id (Berlin Group);
+        ``extra`` carries what ``submit_payment`` needs (JSON-ready)."""
+        raise NotSupportedError(f"{self.name}: this bank offers no payment initiation")
+
+    def complete_payment_authorization(
+        self, *, code: str, redirect_uri: str, auth: AuthorizationRequest
+    ) -> Credentials:
+        """After the bank redirected back from its SCA: credentials bound to this payment (``code`` may be
+        empty for dialects whose redirect carries none)."""
+        raise NotSupportedError(f"{self.name}: this bank offers no payment initiation")
+
+    def submit_payment(
+        self,
+        credentials: Credentials,
+        instruction: PaymentInstruction,
+        *,
+        auth: AuthorizationRequest,
+        idempotency_key: str,
+    ) -> BankPayment:
+        """Make the bank execute the authorised instruction; idempotent per ``idempotency_key``."""
+        raise NotSupportedError(f"{self.name}: this bank offers no payment initiation")
+
+    def get_payment(self, credentials: Credentials, bank_payment_id: str) -> BankPayment:
+        """The payment's status now."""
+        raise NotSupportedError(f"{self.name}: this bank offers no payment initiation")
+
+    def confirm_funds(self, credentials: Credentials, *, auth: AuthorizationRequest) -> bool:
+        """Whether the debtor account holds the instruction's amount now (OBIE funds-confirmation)."""
+        raise NotSupportedError(f"{self.name}: this bank offers no funds confirmation")
