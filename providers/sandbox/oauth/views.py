@@ -246,13 +246,13 @@ def select(request: HttpRequest, bank: str, txn: str) -> HttpResponse:
     accounts = list(bankdata.user_accounts(bank, username))
     payment = getattr(consent, "payment", None) if consent.kind == SandboxConsent.KIND_PAYMENT else None
     if payment is not None:
-        # One debtor account in the payment's currency; the one the TPP named, when it named one.
+        # One debtor account: the one the TPP named (the bank checks its currency when it executes), else any
+        # of the user's payment accounts in the payment's currency.
         accounts = [
             a
             for a in accounts
-            if a.currency == payment.currency
-            and a.type != "credit_card"
-            and (not payment.debtor_account_id or a.id == payment.debtor_account_id)
+            if a.type != "credit_card"
+            and (a.id == payment.debtor_account_id if payment.debtor_account_id else a.currency == payment.currency)
         ]
         if not accounts:
             return _error_page(request, bank, "None of your accounts can make this payment.", status=403)
