@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
 __all__ = ["LedgerCheckpoint", "LedgerLeaf", "LedgerOutbox", "LedgerSalt"]
@@ -21,7 +22,7 @@ class LedgerOutbox(models.Model):
     name = models.CharField(max_length=100)
     subject_type = models.CharField(max_length=50)
     subject_id = models.CharField(max_length=100)
-    data = models.JSONField(default=dict)
+    data = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
     occurred_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -18,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from aggregator.api.serializers import ErrorResponseSerializer
 from aggregator.api.throttles import PublicRateThrottle
 
 from .conf import ledger_settings
@@ -38,6 +39,21 @@ __all__ = [
 _MAX_INDEX = 2**62
 
 
+_ERRORS = {
+    400: OpenApiResponse(
+        ErrorResponseSerializer, description="A query parameter is missing, malformed or out of range"
+    ),
+    404: OpenApiResponse(ErrorResponseSerializer, description="No such checkpoint or event (yet)"),
+    429: OpenApiResponse(
+        ErrorResponseSerializer, description="Throttled (API_THROTTLE_LEDGER per IP), see Retry-After"
+    ),
+}
+
+
+def _errors(*statuses: int) -> dict[int, OpenApiResponse]:
+    return {s: _ERRORS[s] for s in statuses}
+
+
 def _b64(raw: bytes) -> str:
     return base64.b64encode(bytes(raw)).decode()
 
@@ -51,7 +67,7 @@ def _checkpoint(cp: LedgerCheckpoint) -> dict[str, Any]:
     }
 
 
-class CheckpointSerializer(serializers.Serializer):
+class LedgerCheckpointSerializer(serializers.Serializer):
     tree_size = serializers.IntegerField()
     root_hash = serializers.CharField(help_text="base64 of the RFC 9162 root hash")
     created_at = serializers.DateTimeField()
@@ -72,7 +88,7 @@ class CheckpointView(_PublicView):
     @extend_schema(
         tags=["ledger"],
         summary="The latest signed checkpoint",
-        responses={200: CheckpointSerializer, 404: OpenApiResponse(description="no checkpoint yet")},
+        responses={200: LedgerCheckpointSerializer, **_errors(404, 429)},
     )
     def get(self, request: Request) -> Response:
         cp = checkpoint_latest()
@@ -94,8 +110,9 @@ class CheckpointListView(_PublicView):
         responses={
             200: inline_serializer(
                 "LedgerCheckpointList",
-                {"checkpoints": CheckpointSerializer(many=True), "next": serializers.CharField(allow_null=True)},
-            )
+                {"checkpoints": LedgerCheckpointSerializer(many=True), "next": serializers.CharField(allow_null=True)},
+            ),
+            **_errors(400, 404, 429),
         },
     )
     def get(self, request: Request) -> Response:
@@ -145,7 +162,8 @@ class InclusionProofView(_PublicView):
                     "inclusion_path": serializers.ListField(child=serializers.CharField()),
                     "checkpoint": serializers.CharField(allow_null=True),
                 },
-            )
+            ),
+            **_errors(400, 404, 429),
         },
     )
     def get(self, request: Request) -> Response:
@@ -209,7 +227,8 @@ class ConsistencyProofView(_PublicView):
                     "second": serializers.IntegerField(),
                     "consistency_path": serializers.ListField(child=serializers.CharField()),
                 },
-            )
+            ),
+            **_errors(400, 429),
         },
     )
     def get(self, request: Request) -> Response:
@@ -251,7 +270,8 @@ class LeavesView(_PublicView):
                     ),
                     "next": serializers.CharField(allow_null=True),
                 },
-            )
+            ),
+            **_errors(400, 429),
         },
     )
     def get(self, request: Request) -> Response:
@@ -289,7 +309,8 @@ class LedgerKeysView(_PublicView):
                         many=True,
                     ),
                 },
-            )
+            ),
+            **_errors(429),
         },
     )
     def get(self, request: Request) -> Response:
