@@ -7,8 +7,8 @@ the batch — by a daemon thread every ``AGGREGATOR["ACCESS_LOG_FLUSH_SECONDS"]`
 request (tests). A worker killed with ``SIGKILL`` loses at most the last second of records.
 
 Each batch also publishes one ``data.accessed`` domain event per consent in it (the ledger logs them), in the
-same transaction as the rows: the app, the endpoints read with their counts and statuses, the time range — per
-batch, never per request.
+same transaction as the rows (one INSERT per consent): the endpoints read with their counts and statuses, the
+time range — per batch, never per request. (The consent names its app; the event needs no lookup of its own.)
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from django.db import close_old_connections, connections, transaction
 
 from aggregator.conf import aggregator_settings
 from aggregator.domain_events import DomainEvent, publish
-from consent.models import AccessLogEntry, Application, Consent
+from consent.models import AccessLogEntry, Consent
 
 __all__ = ["AccessRecord", "access_log_flush", "access_log_record"]
 
@@ -86,7 +86,7 @@ def _printable(text: str) -> str:
     return "".join(ch if ch.isprintable() else "\ufffd" for ch in text)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # rows and outbox rows together; no savepoint inside a caller's transaction
 def _write(batch: list[AccessRecord]) -> None:
     AccessLogEntry.objects.bulk_create(
         [
@@ -115,8 +115,6 @@ def _publish_accessed(batch: list[AccessRecord]) -> None:
     by_consent: dict[object, list[AccessRecord]] = {}
     for r in batch:
         by_consent.setdefault(r.consent_id, []).append(r)
-    app_ids = {r.application_id for r in batch}
-    client_ids = dict(Application.objects.filter(pk__in=app_ids).values_list("pk", "client_id"))
     for consent_id, records in by_consent.items():
         endpoints: dict[tuple[str, str, int], int] = {}
         for r in records:
@@ -128,7 +126,6 @@ def _publish_accessed(batch: list[AccessRecord]) -> None:
                 subject_type="consent",
                 subject_id=str(consent_id),
                 data={
-                    "client_id": client_ids.get(records[0].application_id, ""),
                     "requests": len(records),
                     "endpoints": [
                         {"method": m, "path": p, "status": s, "count": n} for (m, p, s), n in sorted(endpoints.items())

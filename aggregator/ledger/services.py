@@ -149,12 +149,21 @@ def ledger_append_pending(*, limit: int | None = None) -> int:
         )
     LedgerLeaf.objects.bulk_create(leaves)
     LedgerOutbox.objects.filter(pk__in=[r.pk for r in rows]).delete()
-    # The consent's own audit trail shows where each of its events sits in the log (the dashboard's "verify").
-    for leaf in leaves:
-        if leaf.subject_type == "consent":
-            ConsentEvent.objects.filter(event_id=leaf.event_id).update(ledger_leaf_index=leaf.index)
+    _link_consent_events(leaves)
     ledger_checkpoint_if_due(size=size + len(leaves), now=now)
     return len(leaves)
+
+
+def _link_consent_events(leaves: list[LedgerLeaf]) -> None:
+    """The consent's own audit trail shows where each of its events sits in the log (the dashboard's "verify"):
+    one SELECT, and one UPDATE for the few leaves that are ConsentEvent rows (not data access, not tokens)."""
+    index_of = {leaf.event_id: leaf.index for leaf in leaves if leaf.subject_type == "consent"}
+    if not index_of:
+        return
+    rows = list(ConsentEvent.objects.filter(event_id__in=index_of).only("pk", "event_id"))
+    for row in rows:
+        row.ledger_leaf_index = index_of[row.event_id]
+    ConsentEvent.objects.bulk_update(rows, ["ledger_leaf_index"])
 
 
 @transaction.atomic
