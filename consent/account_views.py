@@ -27,7 +27,7 @@ from .conf import consent_settings
 from .demo import DEMO_USERS
 from .disconnect import BankRevocation, connection_dependent_consents, connection_disconnect
 from .models import Consent
-from .selectors import consent_access_summary, consent_list_for_user, user_connections
+from .selectors import consent_access_summary, consent_events_for, consent_list_for_user, user_connections
 from .services import ConsentStateError, consent_revoke
 from .views import PERMISSION_TEXT
 
@@ -163,6 +163,7 @@ def _consent_items(request: HttpRequest, consents: list[Consent]) -> list[dict[s
     summary: dict[str, list[dict[str, Any]]] = {}
     for row in consent_access_summary(user=request.user, consent_ids=[c.pk for c in consents]):
         summary.setdefault(str(row["consent_id"]), []).append(row)
+    events = consent_events_for(consent_ids=[c.pk for c in consents])
     items = []
     for c in consents:
         accounts = list(c.accounts.all())
@@ -174,6 +175,7 @@ def _consent_items(request: HttpRequest, consents: list[Consent]) -> list[dict[s
                 "accounts": accounts,
                 "access": access_rows_describe(rows=summary.get(str(c.pk), []), account_names=names),
                 "active": c.status == Consent.Status.AUTHORISED,
+                "events": events.get(str(c.pk), []),
             }
         )
     return items

@@ -110,7 +110,7 @@ class Consent(models.Model):
 
 class ConsentEvent(models.Model):
     """One transition of a consent, or an event within a status (its tokens revoked, an authorisation again).
-    Append-only: rows are never updated or deleted."""
+    Append-only: rows are never updated or deleted (``ledger_leaf_index`` excepted, see below)."""
 
     class Actor(models.TextChoices):
         USER = "user", "User"
@@ -133,6 +133,10 @@ class ConsentEvent(models.Model):
     from_status = models.CharField(max_length=32, blank=True)
     to_status = models.CharField(max_length=32)
     reason = models.TextField(blank=True)
+    # The id of the domain event published for this row, and the index of its leaf in the ledger: the one field
+    # set after the row is written, by the ledger's sequencer (a queryset update) once the leaf is appended.
+    event_id = models.UUIDField(null=True, blank=True, db_index=True)
+    ledger_leaf_index = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["at", "id"]

@@ -16,6 +16,8 @@
   indicators are refused (``invalid_target``): a token's reach is its consent.
 * When DOT's reuse protection revokes a refresh-token family (an already used refresh token came back), the consent
   records it (``consent_tokens_revoked``, reason ``refresh_token_reuse``).
+* Every token issued (DOT's ``app_authorized`` signal) and every token a client revokes (RFC 7009) is announced as
+  a ``token.issued`` / ``token.revoked`` domain event (the ledger logs them); never the token itself.
 * Applications are registered for the authorization-code grant; confidential ones may also use client
   credentials (for scope ``consents`` only) — DOT applications carry a single grant type.
 """
@@ -32,9 +34,16 @@ from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors
 
 from .models import AccessToken, Consent, Grant, RefreshToken
-from .services import consent_code_replayed, consent_tokens_revoked
+from .services import consent_code_replayed, consent_tokens_revoked, token_issued, token_revoked
 
-__all__ = ["CONSENTS_SCOPE", "DATA_SCOPES", "ConsentOAuth2Validator", "code_challenge_valid", "code_checksum"]
+__all__ = [
+    "CONSENTS_SCOPE",
+    "DATA_SCOPES",
+    "ConsentOAuth2Validator",
+    "code_challenge_valid",
+    "code_checksum",
+    "on_app_authorized",
+]
 
 CONSENTS_SCOPE = "consents"
 DATA_SCOPES = frozenset(Consent.Permission.values)
@@ -205,6 +214,22 @@ class ConsentOAuth2Validator(OAuth2Validator):
         return super().get_authorization_code_nonce(client_id, code_checksum(code), redirect_uri, request)
 
     # --- tokens ----------------------------------------------------------------------------------------
+    def revoke_token(self, token, token_type_hint, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+        """DOT's RFC 7009 revocation, then a ``token.revoked`` event for each live token it ended."""
+        application = getattr(request, "client", None)
+        checksum = hashlib.sha256(token.encode("utf-8")).hexdigest()
+        found: list[tuple[str, Consent | None]] = []
+        if getattr(application, "pk", None) is not None:
+            now = timezone.now()
+            lookup = {"token_checksum": checksum, "application_id": application.pk}
+            for at in AccessToken.objects.filter(**lookup, expires__gt=now).select_related("consent"):
+                found.append(("access_token", at.consent))
+            for rt in RefreshToken.objects.filter(**lookup, revoked__isnull=True).select_related("consent"):
+                found.append(("refresh_token", rt.consent))
+        super().revoke_token(token, token_type_hint, request, *args, **kwargs)
+        for kind, consent in found:
+            token_revoked(consent=consent, application=application, kind=kind, reason="client_request")
+
     def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs) -> bool:  # type: ignore[no-untyped-def]
         family = _family_of(refresh_token)
         live_before = family is not None and _family_live(family)
@@ -242,3 +267,8 @@ class ConsentOAuth2Validator(OAuth2Validator):
         if getattr(request, "grant_type", None) == "client_credentials":
             return None
         return getattr(request, "consent", None)
+
+
+def on_app_authorized(sender: Any, request: Any, token: AccessToken, **kwargs: Any) -> None:
+    """DOT's ``app_authorized`` signal (a token was just issued at the token endpoint)."""
+    token_issued(token=token, grant_type=str(request.POST.get("grant_type", "")))

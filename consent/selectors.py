@@ -11,7 +11,7 @@ from django.utils import timezone
 from aggregator.models import Account, Connection
 
 from .conf import consent_settings
-from .models import AccessLogEntry, Consent
+from .models import AccessLogEntry, Consent, ConsentEvent
 
 if TYPE_CHECKING:
     from .models import Application
@@ -22,6 +22,7 @@ __all__ = [
     "awaiting_authorisation_ttl",
     "consent_access_summary",
     "consent_accounts",
+    "consent_events_for",
     "consent_get_for_application",
     "consent_is_authorisable",
     "consent_list_for_user",
@@ -126,3 +127,12 @@ def consent_access_summary(*, user: Any, days: int = 30, consent_ids: Any = None
         .annotate(requests=Count("id"), last_at=Max("at"))
         .order_by("-last_at")
     )
+
+
+def consent_events_for(*, consent_ids: list[Any]) -> dict[str, list[ConsentEvent]]:
+    """The audit trail of each consent (oldest first), one query; each row carries ``ledger_leaf_index`` once the
+    ledger logged it (the dashboard's "verify" link)."""
+    out: dict[str, list[ConsentEvent]] = {str(pk): [] for pk in consent_ids}
+    for event in ConsentEvent.objects.filter(consent_id__in=consent_ids).order_by("at", "id"):
+        out[str(event.consent_id)].append(event)
+    return out

@@ -11,6 +11,7 @@ the same consent again (``reauthorised`` event), which clears the mark and lets 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,8 @@ __all__ = [
     "consents_expire_due",
     "max_consent_days",
     "oauth_clear_expired",
+    "token_issued",
+    "token_revoked",
 ]
 
 # A consent nobody approves within this window expires (the authorisation link goes stale).
@@ -86,25 +89,79 @@ def _transition(
         from_status=from_status,
         to_status=to_status,
         reason=reason,
+        event_id=uuid.uuid4(),
     )
-    publish(
-        DomainEvent(
-            name="consent.status_changed",
-            subject_type="consent",
-            subject_id=str(consent.pk),
-            data={"from_status": from_status, "to_status": to_status, "actor_type": actor_type},
-            occurred_at=now,
-        )
-    )
+    _publish_consent_event(event=event, name="consent.status_changed", occurred_at=now)
     return event
 
 
-def _end_tokens(*, consent: Consent) -> None:
-    """Stop every token of the consent at once. Rows are kept so a later request can be told *why* it failed."""
+def _publish_consent_event(*, event: ConsentEvent, name: str, occurred_at: dt.datetime, **data: Any) -> None:
+    """Publish the domain event of a ``ConsentEvent`` row under the row's ``event_id`` (the ledger links them)."""
+    publish(
+        DomainEvent(
+            name=name,
+            subject_type="consent",
+            subject_id=str(event.consent_id),
+            data={
+                "from_status": event.from_status,
+                "to_status": event.to_status,
+                "actor_type": event.actor_type,
+                **data,
+            },
+            occurred_at=occurred_at,
+            event_id=event.event_id,
+        )
+    )
+
+
+def _end_tokens(*, consent: Consent, reason: str = "") -> None:
+    """Stop every token of the consent at once. Rows are kept so a later request can be told *why* it failed.
+    With a ``reason``, a ``token.revoked`` event says so when any live token was ended."""
     now = timezone.now()
-    AccessToken.objects.filter(consent=consent, expires__gt=now).update(expires=now)
-    RefreshToken.objects.filter(consent=consent, revoked__isnull=True).update(revoked=now)
+    ended = AccessToken.objects.filter(consent=consent, expires__gt=now).update(expires=now)
+    ended += RefreshToken.objects.filter(consent=consent, revoked__isnull=True).update(revoked=now)
     Grant.objects.filter(consent=consent).delete()
+    if reason and ended:
+        token_revoked(consent=consent, application=consent.application, kind="all", reason=reason)
+
+
+def token_issued(*, token: AccessToken, grant_type: str = "") -> None:
+    """Announce an access token (and its refresh token) just issued: ``token.issued`` about its consent (or, for
+    a client-credentials token, its app). Facts only — client, scope, expiry — never the token."""
+    application = token.application
+    kinds = ["access_token"] + (["refresh_token"] if RefreshToken.objects.filter(access_token=token).exists() else [])
+    subject = ("consent", str(token.consent_id)) if token.consent_id else ("application", application.client_id)
+    publish(
+        DomainEvent(
+            name="token.issued",
+            subject_type=subject[0],
+            subject_id=subject[1],
+            data={
+                "client_id": application.client_id,
+                "scope": token.scope,
+                "token_kinds": kinds,
+                "grant_type": grant_type,
+                "expires_at": token.expires.isoformat() if token.expires else None,
+            },
+        )
+    )
+
+
+def token_revoked(
+    *, consent: Consent | None, application: Application, kind: str, reason: str, event_id: uuid.UUID | None = None
+) -> None:
+    """Announce revoked tokens: ``kind`` is ``access_token``, ``refresh_token`` or ``all`` (every token of the
+    consent); ``reason`` e.g. ``client_request`` (RFC 7009), ``consent_revoked``, ``refresh_token_reuse``."""
+    subject = ("consent", str(consent.pk)) if consent is not None else ("application", application.client_id)
+    publish(
+        DomainEvent(
+            name="token.revoked",
+            subject_type=subject[0],
+            subject_id=subject[1],
+            data={"client_id": application.client_id, "token_kind": kind, "reason": reason},
+            event_id=event_id or uuid.uuid4(),
+        )
+    )
 
 
 @transaction.atomic
@@ -144,7 +201,12 @@ def consent_create(
         transactions_to=transactions_to,
         status_changed_at=now,
     )
-    ConsentEvent.objects.create(consent=consent, actor_type=Actor.TPP, to_status=Status.AWAITING_AUTHORISATION)
+    event = ConsentEvent.objects.create(
+        consent=consent, actor_type=Actor.TPP, to_status=Status.AWAITING_AUTHORISATION, event_id=uuid.uuid4()
+    )
+    _publish_consent_event(
+        event=event, name="consent.status_changed", occurred_at=now, permissions=list(consent.permissions)
+    )
     return consent
 
 
@@ -195,7 +257,7 @@ def _consent_reauthorise(*, consent: Consent, user: Any, accounts: Any) -> Conse
     consent.tokens_revoked_reason = ""
     consent.save(update_fields=["authorised_at", "tokens_revoked_at", "tokens_revoked_reason", "updated_at"])
     consent.accounts.set(accounts)
-    ConsentEvent.objects.create(
+    event = ConsentEvent.objects.create(
         consent=consent,
         kind=ConsentEvent.Kind.REAUTHORISED,
         actor_type=Actor.USER,
@@ -203,7 +265,10 @@ def _consent_reauthorise(*, consent: Consent, user: Any, accounts: Any) -> Conse
         from_status=Status.AUTHORISED,
         to_status=Status.AUTHORISED,
         reason=reason,
+        event_id=uuid.uuid4(),
     )
+    # The user confirms the consent again: the ledger's "reconfirmed" event.
+    _publish_consent_event(event=event, name="consent.reconfirmed", occurred_at=consent.authorised_at)
     return consent
 
 
@@ -215,14 +280,16 @@ def consent_tokens_revoked(*, consent: Consent, reason: str, detail: str = "") -
     TPP) only when no live refresh token of it is left, i.e. the TPP really cannot read any more."""
     locked = Consent.objects.select_for_update().get(pk=consent.pk)
     now = timezone.now()
-    ConsentEvent.objects.create(
+    event = ConsentEvent.objects.create(
         consent=locked,
         kind=ConsentEvent.Kind.TOKENS_REVOKED,
         actor_type=Actor.SYSTEM,
         from_status=locked.status,
         to_status=locked.status,
         reason=f"{reason}: {detail}" if detail else reason,
+        event_id=uuid.uuid4(),
     )
+    token_revoked(consent=locked, application=locked.application, kind="all", reason=reason, event_id=event.event_id)
     live = RefreshToken.objects.filter(consent=locked, revoked__isnull=True).exists()
     if locked.status == Status.AUTHORISED and not live:
         Consent.objects.filter(pk=locked.pk).update(tokens_revoked_at=now, tokens_revoked_reason=reason, updated_at=now)
@@ -273,7 +340,7 @@ def consent_revoke(*, consent: Consent, actor_type: str, actor_user: Any = None,
         actor_user=actor_user,
         reason=reason,
     )
-    _end_tokens(consent=consent)
+    _end_tokens(consent=consent, reason="consent_revoked")
     return consent
 
 
@@ -287,7 +354,7 @@ def consent_expire(*, consent: Consent, reason: str = "") -> Consent:
         actor_type=Actor.SYSTEM,
         reason=reason or "Consent period ended.",
     )
-    _end_tokens(consent=consent)
+    _end_tokens(consent=consent, reason="consent_expired")
     return consent
 
 

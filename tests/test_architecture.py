@@ -1,6 +1,7 @@
 """The layering of CONVENTIONS.md, read from the code's own imports (ast): a new back-import or cycle fails here.
 
-providers → aggregator data domain → consent → aggregator.api / aggregator.webhooks → aggregator.config
+providers → aggregator data domain → consent → aggregator.api / aggregator.webhooks / aggregator.ledger →
+aggregator.config
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("providers", "aggregator", "consent")
-UPPER_AGGREGATOR = ("aggregator.api", "aggregator.webhooks", "aggregator.config")
+UPPER_AGGREGATOR = ("aggregator.api", "aggregator.webhooks", "aggregator.ledger", "aggregator.config")
 
 
 def _module_name(path: Path) -> str:

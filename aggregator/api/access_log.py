@@ -5,6 +5,10 @@ buffer is written with one ``bulk_create`` — plus one ``UPDATE`` of ``Consent.
 the batch — by a daemon thread every ``AGGREGATOR["ACCESS_LOG_FLUSH_SECONDS"]`` (default 1 s), when it reaches
 ``_MAX_BUFFER`` records, and at interpreter exit. ``ACCESS_LOG_FLUSH_SECONDS = 0`` writes synchronously in the
 request (tests). A worker killed with ``SIGKILL`` loses at most the last second of records.
+
+Each batch also publishes one ``data.accessed`` domain event per consent in it (the ledger logs them), in the
+same transaction as the rows (one INSERT per consent): the endpoints read with their counts and statuses, the
+time range — per batch, never per request. (The consent names its app; the event needs no lookup of its own.)
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from django.db import close_old_connections, connections
+from django.db import close_old_connections, connections, transaction
 
 from aggregator.conf import aggregator_settings
+from aggregator.domain_events import DomainEvent, publish
 from consent.models import AccessLogEntry, Consent
 
 __all__ = ["AccessRecord", "access_log_flush", "access_log_record"]
@@ -81,6 +86,7 @@ def _printable(text: str) -> str:
     return "".join(ch if ch.isprintable() else "\ufffd" for ch in text)
 
 
+@transaction.atomic(savepoint=False)  # rows and outbox rows together; no savepoint inside a caller's transaction
 def _write(batch: list[AccessRecord]) -> None:
     AccessLogEntry.objects.bulk_create(
         [
@@ -102,6 +108,44 @@ def _write(batch: list[AccessRecord]) -> None:
             latest[r.consent_id] = r.at
     for consent_id, at in latest.items():
         Consent.objects.filter(pk=consent_id).update(last_accessed_at=at)
+    _publish_accessed(batch)
+
+
+def _publish_accessed(batch: list[AccessRecord]) -> None:
+    by_consent: dict[object, list[AccessRecord]] = {}
+    for r in batch:
+        by_consent.setdefault(r.consent_id, []).append(r)
+    for consent_id, records in by_consent.items():
+        endpoints: dict[tuple[str, str, int], int] = {}
+        for r in records:
+            key = (r.method, _endpoint_template(r.endpoint), r.status_code)
+            endpoints[key] = endpoints.get(key, 0) + 1
+        publish(
+            DomainEvent(
+                name="data.accessed",
+                subject_type="consent",
+                subject_id=str(consent_id),
+                data={
+                    "requests": len(records),
+                    "endpoints": [
+                        {"method": m, "path": p, "status": s, "count": n} for (m, p, s), n in sorted(endpoints.items())
+                    ],
+                    "first_at": min(r.at for r in records).isoformat(),
+                    "last_at": max(r.at for r in records).isoformat(),
+                },
+            )
+        )
+
+
+def _endpoint_template(endpoint: str) -> str:
+    """The path without its query string and with ids folded (``/api/v1/accounts/{id}/transactions``): what was
+    read, not which row — and bounded in size."""
+    path = _printable(endpoint).split("?", 1)[0][:300]
+    return "/".join("{id}" if _looks_like_id(part) else part for part in path.split("/"))
+
+
+def _looks_like_id(part: str) -> bool:
+    return len(part) >= 16 and any(ch.isdigit() for ch in part)
 
 
 def _ensure_flusher(interval: float) -> None:

@@ -23,6 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from aggregator.ledger.selectors import ledger_leaf_indexes_for, ledger_leaf_indexes_for_many
 from consent.api_auth import ClientCredentialsRequired, ConsentRequired
 from consent.models import Consent
 from consent.selectors import consent_accounts, consent_get_for_application
@@ -54,8 +55,14 @@ class ConsentCreateSerializer(serializers.Serializer):
     transactions_to = serializers.DateTimeField(required=False, allow_null=True)
 
 
+class LedgerEntrySerializer(serializers.Serializer):
+    event = serializers.CharField(help_text="consent.status_changed, token.issued, data.accessed, …")
+    leaf_index = serializers.IntegerField(help_text="GET /ledger/proof/inclusion?leaf_index=… proves it is logged")
+
+
 class ConsentSerializer(serializers.ModelSerializer):
     accounts = serializers.SerializerMethodField()
+    ledger = serializers.SerializerMethodField()
 
     class Meta:
         model = Consent
@@ -73,6 +80,7 @@ class ConsentSerializer(serializers.ModelSerializer):
             "tokens_revoked_at",
             "tokens_revoked_reason",
             "accounts",
+            "ledger",
         ]
         extra_kwargs = {
             "tokens_revoked_at": {
@@ -89,6 +97,14 @@ class ConsentSerializer(serializers.ModelSerializer):
         if consent.status != Consent.Status.AUTHORISED:
             return []
         return [str(a.public_id) for a in consent_accounts(consent=consent)]
+
+    @extend_schema_field(LedgerEntrySerializer(many=True))
+    def get_ledger(self, consent: Consent) -> list[dict[str, object]]:
+        """This consent's events in the public ledger (docs/ledger.md), once appended (within seconds)."""
+        known = self.context.get("ledger")
+        if known is not None:
+            return known.get(str(consent.pk), [])
+        return ledger_leaf_indexes_for(subject_type="consent", subject_id=str(consent.pk))
 
 
 _ERROR_DESCRIPTIONS = {
@@ -148,7 +164,9 @@ class ConsentListView(APIView):
             if wanted not in Consent.Status.values:
                 raise exceptions.ValidationError({"status": [f"Unknown status {wanted!r}."]})
             qs = qs.filter(status=wanted)
-        data = ConsentSerializer(qs[:100], many=True).data
+        page = list(qs[:100])
+        ledger = ledger_leaf_indexes_for_many(subject_type="consent", subject_ids=[str(c.pk) for c in page])
+        data = ConsentSerializer(page, many=True, context={"ledger": ledger}).data
         return Response(envelope(request, data, count=len(data)))
 
     @extend_schema(

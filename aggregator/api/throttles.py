@@ -4,8 +4,8 @@ A fixed-window counter in the cache through Django's public cache API (``cache.i
 Redis, which production uses through ``CACHE_URL``; ``cache.add`` starts a window): O(1) per request whatever
 the rate, where DRF's ``SimpleRateThrottle`` would read and rewrite a list of every request time in the window. A
 client can burst up to twice the rate across a window boundary; the limits are sized for that. Rates come from
-``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]`` (``tpp``, ``consent``, ``consent_refresh``, ``consents``); a refused
-request gets ``429`` with ``Retry-After``.
+``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]`` (``tpp``, ``consent``, ``consent_refresh``, ``consents``,
+``ledger``); a refused request gets ``429`` with ``Retry-After``.
 
 :class:`DataAPIThrottle` (every data request) does not go to the cache on every request: each worker process
 *reserves* a few requests of a window at a time — ``cache.incr(key, n)`` on the shared counter, at most 1% of the
@@ -40,6 +40,7 @@ __all__ = [
     "ConsentRateThrottle",
     "ConsentRefreshThrottle",
     "DataAPIThrottle",
+    "PublicRateThrottle",
     "TPPRateThrottle",
     "parse_rate",
 ]
@@ -119,6 +120,15 @@ class TPPRateThrottle(_WindowThrottle):
     def ident(self, request: Any) -> str | None:
         app_id = getattr(request.auth, "application_id", None)
         return None if app_id is None else str(app_id)
+
+
+class PublicRateThrottle(_WindowThrottle):
+    """Public endpoints that need no authentication (the ledger's): the ``ledger`` rate per client IP address."""
+
+    scope = "ledger"
+
+    def ident(self, request: Any) -> str | None:
+        return self.get_ident(request)
 
 
 class ConsentManagementThrottle(TPPRateThrottle):

@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "aggregator",
     "aggregator.webhooks",
+    "aggregator.ledger",
     "consent",
     "providers",
 ]
@@ -242,6 +243,8 @@ REST_FRAMEWORK = {
         "consent_refresh": env.str("API_THROTTLE_CONSENT_REFRESH", default="3/hour"),
         # Consent management (POST/GET /api/v1/consents, GET/DELETE /api/v1/consents/{id}), per TPP.
         "consents": env.str("API_THROTTLE_CONSENTS", default="120/min"),
+        # The public ledger endpoints (/ledger/…, /.well-known/ledger-keys), per client IP.
+        "ledger": env.str("API_THROTTLE_LEDGER", default="600/min"),
     },
 }
 SPECTACULAR_SETTINGS = {
@@ -370,6 +373,18 @@ CONSENT = _set(
     LOGIN_MAX_FAILURES=env.int("LOGIN_MAX_FAILURES", default=None),
     LOGIN_LOCKOUT_SECONDS=env.int("LOGIN_LOCKOUT_SECONDS", default=None),
 )
+
+# The tamper-evident ledger (aggregator/ledger, docs/ledger.md). LEDGER_SIGNING_KEY: base64 of a 32-byte Ed25519
+# seed (`python -c "import os,base64;print(base64.b64encode(os.urandom(32)).decode())"`); unset, local and test runs
+# derive one from SECRET_KEY.
+LEDGER = _set(
+    ORIGIN=env.str("LEDGER_ORIGIN", default=None),
+    SIGNING_KEY=env.str("LEDGER_SIGNING_KEY", default=None),
+    CHECKPOINT_EVERY_LEAVES=env.int("LEDGER_CHECKPOINT_EVERY_LEAVES", default=None),
+    CHECKPOINT_EVERY_SECONDS=env.int("LEDGER_CHECKPOINT_EVERY_SECONDS", default=None),
+)
+if IS_PRODUCTION and not (LEDGER.get("SIGNING_KEY") and LEDGER.get("ORIGIN")):
+    raise ImproperlyConfigured("LEDGER_SIGNING_KEY and LEDGER_ORIGIN must be set in production.")
 
 # Base URL the sandbox adapters call. Defaults to this very server.
 SANDBOX_BASE_URL = env.str("SANDBOX_BASE_URL", default=PUBLIC_BASE_URL.rstrip("/") + "/sandbox")

@@ -3,6 +3,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from aggregator.ledger.views import LedgerKeysView
+
 from .health import healthz, livez
 
 urlpatterns = [
@@ -13,6 +15,9 @@ urlpatterns = [
     path("api/v1/", include("aggregator.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The tamper-evident ledger (public, docs/ledger.md) and the key that signs its checkpoints.
+    path("ledger/", include("aggregator.ledger.urls")),
+    path(".well-known/ledger-keys", LedgerKeysView.as_view(), name="ledger-keys"),
     # Bank connections (upstream OAuth redirect and callback).
     path("connect/", include("aggregator.connections.urls")),
     # OAuth2 server for third parties (/oauth/…), consent screen, login and the user's dashboard (/me/…).
