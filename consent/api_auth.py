@@ -82,7 +82,7 @@ class _ReplayCheckUnavailable(exceptions.APIException):
     wait = 5
 
 
-def _dpop_refusal(request: Any, error: str, description: str, code: str) -> exceptions.AuthenticationFailed:
+def _dpop_refusal(request: Any, error: str, description: str, *, code: str) -> exceptions.AuthenticationFailed:
     """A 401 whose ``WWW-Authenticate`` is a DPoP challenge (RFC 9449 §7.1) and whose API error code is ``code``."""
     request.META[_DPOP_CHALLENGE] = {"error": error, "error_description": description}
     if error == "use_dpop_nonce":
@@ -230,7 +230,7 @@ class ConsentTokenAuthentication(BaseAuthentication):
                 request,
                 "invalid_token",
                 "This access token is DPoP-bound: send it as Authorization: DPoP with a DPoP proof.",
-                "token_invalid",
+                code="token_invalid",
             )
         return self._accept(request, token)
 
@@ -243,7 +243,9 @@ class ConsentTokenAuthentication(BaseAuthentication):
                 access_token=raw,
             )
         except DPoPError as error:
-            raise _dpop_refusal(request, error.error, error.description, error.error) from None
+            if error.error == "use_dpop_nonce":
+                raise _dpop_refusal(request, error.error, error.description, code="use_dpop_nonce") from None
+            raise _dpop_refusal(request, error.error, error.description, code="invalid_dpop_proof") from None
         except ReplayCheckUnavailable:
             raise _ReplayCheckUnavailable() from None
         token = access_token_lookup(raw)
@@ -254,14 +256,14 @@ class ConsentTokenAuthentication(BaseAuthentication):
         if not token.jkt:
             raise _dpop_refusal(
                 request, "invalid_token", "This access token is not DPoP-bound: send it as a Bearer token.",
-                "token_invalid",
+                code="token_invalid",
             )  # fmt: skip
         if token.jkt != proof.jkt:
             raise _dpop_refusal(
                 request,
                 "invalid_dpop_proof",
                 "The DPoP proof is signed by another key than the one the access token is bound to.",
-                "invalid_dpop_proof",
+                code="invalid_dpop_proof",
             )
         if proof.nonce_stale:
             request.META[DPOP_NONCE_OUT_META] = nonce_current()
