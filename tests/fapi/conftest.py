@@ -15,7 +15,8 @@ from joserfc.jwk import ECKey
 
 from consent.tpp import tpp_create
 from tests.consent import flow
-from tests.factories import AccountFactory, ConnectionFactory, InstitutionFactory, UserFactory
+from tests.consent.conftest import alice, sandbox_banks  # noqa: F401 - alice, and the live server's sandbox banks
+from tests.factories import AccountFactory, ConnectionFactory, InstitutionFactory
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "fapi2_client.py"
 BASE = "http://testserver"
@@ -61,10 +62,7 @@ def wsgi():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def alice_accounts(db):  # type: ignore[no-untyped-def]
-    alice = UserFactory(username="alice")
-    alice.set_password("alice-demo")
-    alice.save()
+def alice_accounts(alice):  # type: ignore[no-untyped-def]  # noqa: F811
     institution = InstitutionFactory(slug="albion", name="Albion Bank", provider="obie")
     connection = ConnectionFactory(user=alice, institution=institution)
     return [AccountFactory(connection=connection, display_name="Everyday"), AccountFactory(connection=connection)]
