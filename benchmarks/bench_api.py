@@ -195,7 +195,8 @@ def setup_main() -> None:
     cursor = cursor_encode(
         {"d": position[0].isoformat(), "i": position[1]}, purpose="transactions", owner=str(big.public_id)
     )
-    print(json.dumps({"account": str(big.public_id), "deep_cursor": cursor, "dpop_key": dpop_key.as_dict()}))
+    ids = {"account": str(big.public_id), "deep_cursor": cursor, "dpop_key": dpop_key.as_dict(private=True)}
+    print(json.dumps(ids))
 
 
 # --- server and client ---------------------------------------------------------------------------------------
@@ -419,10 +420,10 @@ def _start_server(module: str, env: dict[str, str], workers: int) -> tuple[str, 
 def _wait_ready(base: str) -> None:
     import httpx
 
-    deadline = time.time() + 30
+    deadline = time.time() + 120  # a loaded machine (CI beside other jobs) starts gunicorn slowly
     while True:
         try:
-            httpx.get(f"{base}/api/v1/accounts", timeout=2)
+            httpx.get(f"{base}/api/v1/accounts", timeout=10)
             return
         except httpx.TransportError:
             if time.time() > deadline:
