@@ -86,3 +86,15 @@ def test_a_baseline_client_may_push_with_its_secret_and_still_use_bearer_tokens(
     )  # fmt: skip
     assert pushed.status_code == 201, pushed.text
     assert pushed.json()["expires_in"] == 60 and pushed.headers["cache-control"] == "no-store"
+
+
+def test_the_periodic_cleanup_removes_pushed_requests_nobody_can_use(tpp, alice_accounts):
+    from consent.services import oauth_clear_expired
+
+    consent = tpp.create_consent()
+    tpp.push_authorization_request(consent["id"])
+    tpp.push_authorization_request(consent["id"])
+    old, fresh = PushedAuthorizationRequest.objects.order_by("id")
+    PushedAuthorizationRequest.objects.filter(pk=old.pk).update(expires_at=timezone.now() - dt.timedelta(hours=1))
+    oauth_clear_expired()
+    assert list(PushedAuthorizationRequest.objects.values_list("pk", flat=True)) == [fresh.pk]
