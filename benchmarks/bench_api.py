@@ -14,6 +14,8 @@ with httpx in threads and prints, never asserts:
 2. latency of page 1 vs a page 5,000 deep (keyset) — target ratio ≤ 1.2;
 3. the same endpoint written the everyday way (``ModelSerializer`` + ``PageNumberPagination``), page 1 and
    page 5,000, as the peer baseline;
+   With a DPoP-bound token (RFC 9449: one signed proof per request, made by the client before each timed
+   block) beside the bearer token, in the same rounds — target DPoP / bearer ≥ 0.7 (``benchmarks/dpop_client.py``);
 4. the cost of one request in-process (Django's WSGI handler called directly, as gunicorn does, no HTTP and no
    client threads competing for the CPU): API vs bare, in short alternating blocks, best and 10th-percentile
    block (``--no-inprocess`` skips it; ``benchmarks/api_inprocess.py``).
@@ -37,10 +39,12 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from .api_inprocess import print_inprocess
+from .dpop_client import DPoPBench
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 TOKEN = "bench-api-token-0123456789abcdefghijklmnopqrstuvwxyz"
+DPOP_TOKEN = "bench-api-dpop-token-0123456789abcdefghijklmnopqrstuvwxyz"
 BIG_ACCOUNT_ROWS = 600_000
 OTHER_ACCOUNTS = 199
 OTHER_ACCOUNT_ROWS = 2_011
@@ -167,6 +171,19 @@ def setup_main() -> None:
         scope="accounts balances transactions",
         expires=timezone.now() + dt.timedelta(days=1),
     )
+    # The same grant, DPoP-bound (cnf.jkt) to a key made for this run; the client gets its private half.
+    from joserfc.jwk import ECKey
+
+    dpop_key = ECKey.generate_key("P-256")
+    AccessToken.objects.create(
+        user=user,
+        application=app,
+        consent=consent,
+        token=DPOP_TOKEN,
+        jkt=dpop_key.thumbprint(),
+        scope="accounts balances transactions",
+        expires=timezone.now() + dt.timedelta(days=1),
+    )
     # The cursor of page 5,000 (its position is the last row of page 4,999).
     position = (
         Transaction.objects.filter(account=big, removed_at__isnull=True)
@@ -178,7 +195,8 @@ def setup_main() -> None:
     cursor = cursor_encode(
         {"d": position[0].isoformat(), "i": position[1]}, purpose="transactions", owner=str(big.public_id)
     )
-    print(json.dumps({"account": str(big.public_id), "deep_cursor": cursor}))
+    ids = {"account": str(big.public_id), "deep_cursor": cursor, "dpop_key": dpop_key.as_dict(private=True)}
+    print(json.dumps(ids))
 
 
 # --- server and client ---------------------------------------------------------------------------------------
@@ -195,11 +213,14 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def _load(client_factory, url: str, headers: dict, requests: int, concurrency: int) -> dict:  # type: ignore[no-untyped-def]
+def _load(client_factory, url: str, headers, requests: int, concurrency: int) -> dict:  # type: ignore[no-untyped-def]
+    """``headers``: one dict for every request, or a callable ``(url, n)`` giving one dict per request (DPoP
+    proofs, made before the clock starts)."""
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
     counter = iter(range(requests))
+    per_request = iter(headers(url, requests)) if callable(headers) else None
 
     def worker() -> None:
         nonlocal errors
@@ -208,8 +229,9 @@ def _load(client_factory, url: str, headers: dict, requests: int, concurrency: i
                 with lock:
                     if next(counter, None) is None:
                         return
+                    request_headers = next(per_request) if per_request is not None else headers
                 t0 = time.perf_counter()
-                response = client.get(url, headers=headers)
+                response = client.get(url, headers=request_headers)
                 elapsed = time.perf_counter() - t0
                 with lock:
                     latencies.append(elapsed)
@@ -282,6 +304,7 @@ def run(argv: list[str]) -> None:
         _wait_ready(base)
         _wait_ready(orm_base)
         auth = {"Authorization": f"Bearer {TOKEN}"}
+        dpop = DPoPBench(ids["dpop_key"], DPOP_TOKEN)
         account = ids["account"]
         api = f"{base}/api/v1/accounts/{account}/transactions?page_size=100"
         api_orm = f"{orm_base}/api/v1/accounts/{account}/transactions?page_size=100"
@@ -297,7 +320,9 @@ def run(argv: list[str]) -> None:
         api_body, bare_body = httpx.get(api, headers=auth).json(), httpx.get(bare).json()
         orm_body = json.loads(httpx.get(api_orm, headers=auth).text.replace(orm_base, base))  # links name the server
         same = strip(api_body) == strip(bare_body) == strip(orm_body)
-        print(f"API (both token lookups) and bare view bodies identical (except meta.request_id): {same}")
+        dpop_body = httpx.get(api, headers=dpop.block(api, 1)[0]).json()
+        same = same and strip(dpop_body) == strip(api_body)
+        print(f"API (both token lookups, bearer and DPoP) and bare view bodies identical (but meta.request_id): {same}")
         deep_body = httpx.get(deep, headers=auth).json()
         print(
             f"page 5,000 holds {len(deep_body['data'])} rows, first booking date {deep_body['data'][0]['booking_date']}"
@@ -306,7 +331,7 @@ def run(argv: list[str]) -> None:
         def client() -> httpx.Client:
             return httpx.Client(timeout=30)
 
-        for url, hdrs in ((api, auth), (api_orm, auth), (bare, {}), (everyday, auth)):
+        for url, hdrs in ((api, auth), (api, dpop.block), (api_orm, auth), (bare, {}), (everyday, auth)):
             _load(client, url, hdrs, 100, concurrency)  # warm-up: connections, caches, plans
 
         print(
@@ -316,6 +341,7 @@ def run(argv: list[str]) -> None:
         variants = (
             ("bare values()+orjson", bare, {}),
             ("API (consent, throttles, log)", api, auth),
+            ("API with DPoP proofs (RFC 9449)", api, dpop.block),
             ("API, token lookup via the public ORM", api_orm, auth),
             ("everyday ModelSerializer+PageNumber", everyday, auth),
         )
@@ -340,10 +366,12 @@ def run(argv: list[str]) -> None:
         ratio = results["API (consent, throttles, log)"]["rps"] / bare_rps
         orm_ratio = results["API, token lookup via the public ORM"]["rps"] / bare_rps
         peer = results["everyday ModelSerializer+PageNumber"]["rps"] / bare_rps
+        dpop_ratio = results["API with DPoP proofs (RFC 9449)"]["rps"] / results["API (consent, throttles, log)"]["rps"]
         print(
             f"   API / bare throughput ratio: {ratio:.2f} (target ≥ 0.8); with the public ORM token lookup:"
             f" {orm_ratio:.2f}; everyday / bare: {peer:.2f}"
         )
+        print(f"   API with DPoP proofs / API with a bearer token: {dpop_ratio:.2f} (target ≥ 0.7)")
 
         print(
             f"\n2) latency, page 1 vs page 5,000 (sequential, 300 requests each, 40 for the OFFSET page 5,000;"
@@ -392,10 +420,10 @@ def _start_server(module: str, env: dict[str, str], workers: int) -> tuple[str, 
 def _wait_ready(base: str) -> None:
     import httpx
 
-    deadline = time.time() + 30
+    deadline = time.time() + 120  # a loaded machine (CI beside other jobs) starts gunicorn slowly
     while True:
         try:
-            httpx.get(f"{base}/api/v1/accounts", timeout=2)
+            httpx.get(f"{base}/api/v1/accounts", timeout=10)
             return
         except httpx.TransportError:
             if time.time() > deadline:

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -18,7 +19,7 @@ from oauth2_provider.forms import ApplicationForm as DotApplicationForm
 
 from .models import AccessLogEntry, Application, Consent, ConsentEvent
 from .services import ConsentStateError, consent_revoke
-from .tpp import webhook_url_validate
+from .tpp import client_keys_validate, webhook_url_validate
 
 # The grant types a TPP registration can use (see consent.oauth.ConsentOAuth2Validator.validate_grant_type).
 TPP_GRANT_TYPES = (Application.GRANT_AUTHORIZATION_CODE, Application.GRANT_CLIENT_CREDENTIALS)
@@ -181,6 +182,9 @@ class TppApplicationForm(DotApplicationForm):
             "redirect_uris",
             "skip_authorization",
             "webhook_url",
+            "profile",
+            "jwks",
+            "jwks_uri",
         ]
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
@@ -193,6 +197,18 @@ class TppApplicationForm(DotApplicationForm):
     def clean_webhook_url(self) -> str:
         url = self.cleaned_data.get("webhook_url") or ""
         return webhook_url_validate(url) if url else url
+
+    def clean(self) -> dict:  # type: ignore[type-arg]
+        cleaned = super().clean()
+        try:
+            client_keys_validate(
+                profile=cleaned.get("profile") or Application.Profile.BASELINE,
+                jwks=cleaned.get("jwks"),
+                jwks_uri=cleaned.get("jwks_uri") or "",
+            )
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.messages) from exc
+        return cleaned
 
     def save(self, commit: bool = True) -> Application:
         app = super().save(commit=False)
@@ -213,10 +229,12 @@ class TppApplicationAdmin(DotApplicationAdmin):
     form = TppApplicationForm
     # Fits 1400 px beside the filters: the client id is shortened and the webhook URL shown by its host (both in
     # full on hover and on the detail page); the client type is a filter.
-    list_display = ("name", "short_client_id", "authorization_grant_type", "webhook_host", "has_webhook_secret")
+    list_display = (
+        "name", "short_client_id", "profile", "authorization_grant_type", "webhook_host", "has_webhook_secret",
+    )  # fmt: skip
     search_fields = ("name", "=client_id")
     # DOT's own filters offer grant types (implicit, password, device code) and flags our OAuth server ignores.
-    list_filter = ("client_type", TppGrantTypeFilter)
+    list_filter = ("profile", "client_type", TppGrantTypeFilter)
 
     # The stored client secret is a hash: showing it helps nobody and hands an offline-guessing target to whoever
     # sees the page. A secret is issued once, by ``create_tpp``; an existing app's page does not offer the field.

@@ -32,6 +32,11 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 
+from .fapi.dpop import dpop_proof_verify
+from .fapi.errors import DPoPError, ReplayCheckUnavailable
+from .fapi.keys import allowed_algorithms
+from .fapi.middleware import DPOP_NONCE_OUT_META
+from .fapi.nonce import nonce_current
 from .models import AccessToken, Consent
 from .selectors import consent_time_is_up
 
@@ -58,11 +63,31 @@ def _unauthenticated(code: str, message: str) -> exceptions.NotAuthenticated:
 
 
 def bearer_token_from_request(request: Any) -> str | None:
+    """The access token of ``Authorization: Bearer …`` or ``Authorization: DPoP …``."""
     header = request.META.get("HTTP_AUTHORIZATION", "")
     scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
+    if scheme.lower() not in ("bearer", "dpop") or not value.strip():
         return None
     return value.strip()
+
+
+# request.META key: the DPoP challenge to answer with (``{"error", "error_description"}``).
+_DPOP_CHALLENGE = "consent.dpop_challenge"
+
+
+class _ReplayCheckUnavailable(exceptions.APIException):
+    status_code = 503
+    default_detail = "The DPoP replay check is unavailable; retry after the Retry-After header."
+    default_code = "temporarily_unavailable"
+    wait = 5
+
+
+def _dpop_refusal(request: Any, error: str, description: str, *, code: str) -> exceptions.AuthenticationFailed:
+    """A 401 whose ``WWW-Authenticate`` is a DPoP challenge (RFC 9449 §7.1) and whose API error code is ``code``."""
+    request.META[_DPOP_CHALLENGE] = {"error": error, "error_description": description}
+    if error == "use_dpop_nonce":
+        request.META[DPOP_NONCE_OUT_META] = nonce_current()
+    return exceptions.AuthenticationFailed(detail=description, code=code)
 
 
 def _token_checksum(raw: str) -> str:
@@ -172,6 +197,13 @@ class ConsentTokenAuthentication(BaseAuthentication):
     revoked token is an unknown one. Scopes are checked per view by :class:`ConsentRequired`. The
     ``WWW-Authenticate`` challenge of a ``401`` is DOT's (``Bearer realm="api"`` plus ``error`` and
     ``error_description`` when a token was sent and refused).
+
+    DPoP (RFC 9449 §7): a token bound to a key (``jkt``, issued to a request with a DPoP proof) is accepted only as
+    ``Authorization: DPoP <token>`` with a ``DPoP`` proof for this method and URL, carrying ``ath`` of the token
+    and signed by that key (:mod:`consent.fapi.dpop`); sent as ``Bearer`` it is refused, and so is an unbound
+    token sent as ``DPoP``. Refusals are ``401`` with ``WWW-Authenticate: DPoP error="…"`` (``invalid_dpop_proof``,
+    ``use_dpop_nonce`` with a ``DPoP-Nonce`` header, ``invalid_token``) and the API error code of the same name
+    (``token_invalid`` for ``invalid_token``). An unreachable replay cache is ``503`` (fail closed).
     """
 
     www_authenticate_realm = "api"
@@ -181,13 +213,66 @@ class ConsentTokenAuthentication(BaseAuthentication):
             return None  # RFC 9700 §4.3.2: never a token in the URL (DOT refuses the request the same way)
         # oauthlib's reading of the header: exactly two words, the scheme case-insensitive.
         parts = request.META.get("HTTP_AUTHORIZATION", "").split()
-        if len(parts) != 2 or parts[0].lower() != "bearer":
+        if len(parts) != 2:
+            return None
+        scheme = parts[0].lower()
+        if scheme == "dpop":
+            return self._authenticate_dpop(request, parts[1])
+        if scheme != "bearer":
             return None
         token = access_token_lookup(parts[1])
         setattr(request, _LOOKED_UP, token)
         if token is None:
             request.oauth2_error = _invalid_token("The access token is invalid.")
             return None
+        if token.jkt:
+            raise _dpop_refusal(
+                request,
+                "invalid_token",
+                "This access token is DPoP-bound: send it as Authorization: DPoP with a DPoP proof.",
+                code="token_invalid",
+            )
+        return self._accept(request, token)
+
+    def _authenticate_dpop(self, request: Any, raw: str) -> tuple[Any, AccessToken] | None:
+        try:
+            proof = dpop_proof_verify(
+                proof=request.META.get("HTTP_DPOP"),
+                method=request.method,
+                url=request.build_absolute_uri(request.path),
+                access_token=raw,
+            )
+        except DPoPError as error:
+            if error.error == "use_dpop_nonce":
+                raise _dpop_refusal(request, error.error, error.description, code="use_dpop_nonce") from None
+            raise _dpop_refusal(request, error.error, error.description, code="invalid_dpop_proof") from None
+        except ReplayCheckUnavailable:
+            raise _ReplayCheckUnavailable() from None
+        token = access_token_lookup(raw)
+        setattr(request, _LOOKED_UP, token)
+        if token is None:
+            request.META[_DPOP_CHALLENGE] = request.oauth2_error = _invalid_token("The access token is invalid.")
+            return None
+        if not token.jkt:
+            raise _dpop_refusal(
+                request, "invalid_token", "This access token is not DPoP-bound: send it as a Bearer token.",
+                code="token_invalid",
+            )  # fmt: skip
+        if token.jkt != proof.jkt:
+            raise _dpop_refusal(
+                request,
+                "invalid_dpop_proof",
+                "The DPoP proof is signed by another key than the one the access token is bound to.",
+                code="invalid_dpop_proof",
+            )
+        if proof.nonce_stale:
+            request.META[DPOP_NONCE_OUT_META] = nonce_current()
+        accepted = self._accept(request, token)
+        if accepted is None:
+            request.META[_DPOP_CHALLENGE] = request.oauth2_error
+        return accepted
+
+    def _accept(self, request: Any, token: AccessToken) -> tuple[Any, AccessToken] | None:
         if token.is_expired():
             request.oauth2_error = _invalid_token("The access token has expired.")
             return None
@@ -202,6 +287,10 @@ class ConsentTokenAuthentication(BaseAuthentication):
         return user, token
 
     def authenticate_header(self, request: Any) -> str:
+        challenge = request.META.get(_DPOP_CHALLENGE)
+        if challenge is not None:
+            attributes = {**challenge, "algs": " ".join(allowed_algorithms())}
+            return "DPoP " + ", ".join(f'{k}="{v}"' for k, v in attributes.items())
         attributes = {"realm": self.www_authenticate_realm, **getattr(request, "oauth2_error", {})}
         return "Bearer " + ",".join(f'{k}="{v}"' for k, v in attributes.items())
 

@@ -30,16 +30,31 @@ __all__ = [
     "DeviceGrant",
     "Grant",
     "IDToken",
+    "PushedAuthorizationRequest",
     "RefreshToken",
 ]
 
 
 class Application(AbstractApplication):
-    """A third-party app (TPP) registered as an OAuth2 client."""
+    """A third-party app (TPP) registered as an OAuth2 client.
+
+    ``profile`` is its security profile (``docs/security.md``): ``baseline`` (client secret, authorization
+    parameters in the URL, bearer tokens) or ``fapi2`` (FAPI 2.0: ``private_key_jwt`` with the keys of ``jwks`` or
+    ``jwks_uri``, pushed authorization requests only, DPoP-bound tokens). ``FAPI2_REQUIRED`` makes every TPP
+    ``fapi2`` whatever its row says (``consent.fapi.profile.application_is_fapi2``).
+    """
+
+    class Profile(models.TextChoices):
+        BASELINE = "baseline", "Baseline (client secret, bearer tokens)"
+        FAPI2 = "fapi2", "FAPI 2.0 (private_key_jwt, PAR, DPoP)"
 
     webhook_url = models.URLField(blank=True)
     # Shared secret for HMAC-SHA256 webhook signatures; shown once to the TPP, never in lists.
     webhook_secret = models.CharField(max_length=128, blank=True)
+    profile = models.CharField(max_length=16, choices=Profile.choices, default=Profile.BASELINE)
+    # The TPP's public keys for private_key_jwt (RFC 7523), inline (a JWKS document) or by URL (fetched, cached).
+    jwks = models.JSONField(null=True, blank=True, help_text="Public JWKS for private_key_jwt (inline)")
+    jwks_uri = models.URLField(blank=True, max_length=500, help_text="URL of the public JWKS for private_key_jwt")
 
     class Meta(AbstractApplication.Meta):
         swappable = "OAUTH2_PROVIDER_APPLICATION_MODEL"
@@ -194,6 +209,8 @@ class AccessToken(AbstractAccessToken):
     # SHA-256 of the authorization code this token was issued for (blank for refreshed and client-credentials
     # tokens): a replay of that code ends the consent's tokens (RFC 6749 §4.1.2) after the grant row is gone.
     code_checksum = models.CharField(max_length=64, blank=True, db_index=True)
+    # DPoP (RFC 9449): the RFC 7638 thumbprint of the key the token is bound to (``cnf.jkt``); blank for bearer.
+    jkt = models.CharField(max_length=64, blank=True)
 
     class Meta(AbstractAccessToken.Meta):
         swappable = "OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL"
@@ -201,6 +218,8 @@ class AccessToken(AbstractAccessToken):
 
 class RefreshToken(AbstractRefreshToken):
     consent = models.ForeignKey(Consent, null=True, blank=True, on_delete=models.CASCADE, related_name="refresh_tokens")
+    # DPoP: a bound refresh token is accepted only with a proof signed by the same key.
+    jkt = models.CharField(max_length=64, blank=True)
 
     class Meta(AbstractRefreshToken.Meta):
         swappable = "OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL"
@@ -209,3 +228,29 @@ class RefreshToken(AbstractRefreshToken):
 class DeviceGrant(AbstractDeviceGrant):
     class Meta(AbstractDeviceGrant.Meta):
         swappable = "OAUTH2_PROVIDER_DEVICE_GRANT_MODEL"
+
+
+class PushedAuthorizationRequest(models.Model):
+    """A pushed authorization request (RFC 9126): the parameters a client sent to ``/oauth/par/``.
+
+    The client receives ``urn:ietf:params:oauth:request_uri:<reference>``; only the SHA-256 of the reference is
+    stored. The first browser that presents it within its lifetime claims it (``claim_checksum``: the SHA-256 of a
+    secret kept in that browser's session), so reloads and the return from connecting a bank keep working for that
+    browser only; issuing the code (or the user's denial) deletes the row: a request URI is used once.
+    """
+
+    application = models.ForeignKey(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL, on_delete=models.CASCADE, related_name="pushed_requests"
+    )
+    reference_checksum = models.CharField(max_length=64, unique=True)
+    parameters = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+    claim_checksum = models.CharField(max_length=64, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "pushed authorization request"
+
+    def __str__(self) -> str:
+        return f"pushed authorization request of {self.application_id} until {self.expires_at:%H:%M:%S}"

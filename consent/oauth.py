@@ -18,6 +18,11 @@
   records it (``consent_tokens_revoked``, reason ``refresh_token_reuse``).
 * Every token issued (DOT's ``app_authorized`` signal) and every token a client revokes (RFC 7009) is announced as
   a ``token.issued`` / ``token.revoked`` domain event (the ledger logs them); never the token itself.
+* FAPI 2.0 (``consent/fapi/``): a client authenticates with ``private_key_jwt`` when it sends a
+  ``client_assertion`` (FAPI 2.0 clients must: their ``client_secret_*`` is refused, ``invalid_client``); a token
+  request that carried a valid DPoP proof (checked by the view, which leaves the key's thumbprint in
+  ``request.headers[DPOP_JKT_META]``) gets tokens bound to that key (``jkt`` on the rows, ``token_type: DPoP``);
+  FAPI 2.0 clients must send one (``invalid_dpop_proof``), and a bound refresh token needs a proof by its key.
 * Applications are registered for the authorization-code grant; confidential ones may also use client
   credentials (for scope ``consents`` only) — DOT applications carry a single grant type.
 """
@@ -33,6 +38,9 @@ from oauth2_provider.models import AbstractApplication
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors
 
+from .fapi.client_auth import client_assertion_verify
+from .fapi.errors import OAuthProtocolError, ReplayCheckUnavailable
+from .fapi.profile import DPOP_JKT_META, ISSUER_META, application_is_fapi2
 from .models import AccessToken, Consent, Grant, RefreshToken
 from .services import consent_code_replayed, consent_tokens_revoked, token_issued, token_revoked
 
@@ -106,9 +114,73 @@ def _end_tokens_of_replayed_code(checksum: str, client: Any) -> None:
         consent_code_replayed(consent=consent)
 
 
+def _request_jkt(request: Any) -> str:
+    return (getattr(request, "headers", None) or {}).get(DPOP_JKT_META, "")
+
+
+def _param(request: Any, name: str) -> Any:
+    return getattr(request, name, None) if name in getattr(request, "_params", {}) else None
+
+
 class ConsentOAuth2Validator(OAuth2Validator):
+    # --- client authentication (secrets for baseline clients, private_key_jwt) --------------------------
+    def client_authentication_required(self, request, *args, **kwargs) -> bool:  # type: ignore[no-untyped-def]
+        if _param(request, "client_assertion") is not None or _param(request, "client_assertion_type") is not None:
+            return True
+        return super().client_authentication_required(request, *args, **kwargs)
+
+    def authenticate_client(self, request, *args, **kwargs) -> bool:  # type: ignore[no-untyped-def]
+        assertion = _param(request, "client_assertion")
+        assertion_type = _param(request, "client_assertion_type")
+        if assertion is not None or assertion_type is not None:
+            if self._extract_basic_auth(request) or _param(request, "client_secret") is not None:
+                raise errors.InvalidClientError(
+                    description="Use one client authentication method per request.", request=request
+                )
+            issuer = (request.headers or {}).get(ISSUER_META)
+            if not issuer:  # pragma: no cover - every view that authenticates clients sets it
+                raise errors.ServerError(description="The issuer is unknown here.", request=request)
+            try:
+                application = client_assertion_verify(
+                    assertion=assertion or "",
+                    assertion_type=assertion_type,
+                    client_id=_param(request, "client_id"),
+                    issuer=issuer,
+                )
+            except OAuthProtocolError as exc:
+                raise errors.InvalidClientError(description=exc.description, request=request) from None
+            except ReplayCheckUnavailable:
+                raise errors.CustomOAuth2Error(
+                    error="temporarily_unavailable",
+                    description="The replay check is unavailable; retry shortly.",
+                    status_code=503,
+                    request=request,
+                ) from None
+            request.client = application
+            request.client_id = application.client_id
+            return True
+        authenticated = super().authenticate_client(request, *args, **kwargs)
+        if authenticated and application_is_fapi2(request.client):
+            raise errors.InvalidClientError(
+                description="This client authenticates with private_key_jwt (FAPI 2.0): client secrets are refused.",
+                request=request,
+            )
+        return authenticated
+
+    def authenticate_client_id(self, client_id, request, *args, **kwargs) -> bool:  # type: ignore[no-untyped-def]
+        return super().authenticate_client_id(client_id, request, *args, **kwargs) and not application_is_fapi2(
+            request.client
+        )
+
     # --- grant types -----------------------------------------------------------------------------------
     def validate_grant_type(self, client_id, grant_type, client, request, *args, **kwargs) -> bool:  # type: ignore[no-untyped-def]
+        if application_is_fapi2(client) and not _request_jkt(request):
+            # FAPI 2.0 §5.3.2.2: sender-constrained tokens only (DPoP); checked once the client is authenticated.
+            raise errors.CustomOAuth2Error(
+                error="invalid_dpop_proof",
+                description="A DPoP proof is required: this client's tokens are DPoP-bound (FAPI 2.0).",
+                request=request,
+            )
         if grant_type == "client_credentials":
             return (
                 client.client_type == AbstractApplication.CLIENT_CONFIDENTIAL
@@ -238,28 +310,43 @@ class ConsentOAuth2Validator(OAuth2Validator):
                 _record_reuse(family)
             return False
         rt = request.refresh_token_instance
+        if rt.jkt and rt.jkt != _request_jkt(request):
+            raise errors.CustomOAuth2Error(
+                error="invalid_dpop_proof",
+                description="This refresh token is DPoP-bound: send a DPoP proof signed by the same key.",
+                request=request,
+            )
         consent = Consent.objects.filter(pk=rt.consent_id).first() if rt.consent_id else None
         if not _consent_usable(consent):
             return False
         request.consent = consent
         return True
 
+    def save_bearer_token(self, token, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+        super().save_bearer_token(token, request, *args, **kwargs)
+        if _request_jkt(request):
+            token["token_type"] = "DPoP"  # RFC 9449 §5: the token is bound to the proof's key
+
     def _create_access_token(self, expires, request, token, source_refresh_token=None):  # type: ignore[no-untyped-def]
         access_token = super()._create_access_token(expires, request, token, source_refresh_token=source_refresh_token)
         consent = self._request_consent(request)
-        if consent is not None:
+        jkt = _request_jkt(request)
+        if consent is not None or jkt:
             access_token.consent = consent
-            if getattr(request, "grant_type", None) == "authorization_code" and request.code:
+            access_token.jkt = jkt
+            if consent is not None and getattr(request, "grant_type", None) == "authorization_code" and request.code:
                 access_token.code_checksum = code_checksum(request.code)
-            access_token.save(update_fields=["consent", "code_checksum"])
+            access_token.save(update_fields=["consent", "code_checksum", "jkt"])
         return access_token
 
     def _create_refresh_token(self, request, refresh_token_code, access_token, previous_refresh_token):  # type: ignore[no-untyped-def]
         refresh_token = super()._create_refresh_token(request, refresh_token_code, access_token, previous_refresh_token)
         consent = self._request_consent(request) or getattr(access_token, "consent", None)
-        if consent is not None:
+        jkt = _request_jkt(request)
+        if consent is not None or jkt:
             refresh_token.consent = consent
-            refresh_token.save(update_fields=["consent"])
+            refresh_token.jkt = jkt
+            refresh_token.save(update_fields=["consent", "jkt"])
         return refresh_token
 
     @staticmethod

@@ -28,7 +28,7 @@ __all__ = ["OAuthJSONErrorMiddleware", "oauth_error_response"]
 
 logger = logging.getLogger("consent.oauth")
 
-_MACHINE_PATHS = ("/oauth/token", "/oauth/revoke_token")
+_MACHINE_PATHS = ("/oauth/token", "/oauth/revoke_token", "/oauth/par")
 
 
 def oauth_error_response(status: int, error: str, description: str) -> HttpResponse:

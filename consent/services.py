@@ -24,7 +24,8 @@ from aggregator.domain_events import DomainEvent, publish
 from aggregator.models import Account, Connection
 from providers.conf import provider_settings
 
-from .models import AccessToken, Consent, ConsentEvent, Grant, RefreshToken
+from .conf import consent_settings
+from .models import AccessToken, Consent, ConsentEvent, Grant, PushedAuthorizationRequest, RefreshToken
 from .selectors import awaiting_authorisation_ttl, consent_time_is_up
 
 if TYPE_CHECKING:
@@ -394,5 +395,8 @@ def consents_expire_due(*, now: dt.datetime | None = None) -> int:
 def oauth_clear_expired() -> None:
     """Delete expired authorization codes (exchanged or not), expired access tokens without a refresh token, and
     refresh tokens past REFRESH_TOKEN_EXPIRE_SECONDS (revoked ones are kept that long for reuse detection):
-    django-oauth-toolkit's ``cleartokens``, in batches. Idempotent."""
+    django-oauth-toolkit's ``cleartokens``, in batches; and pushed authorization requests nobody can use any more
+    (past their lifetime plus the time a claiming browser keeps them). Idempotent."""
     clear_expired()
+    unusable_before = timezone.now() - dt.timedelta(seconds=int(consent_settings.PAR_CLAIMED_LIFETIME_SECONDS))
+    PushedAuthorizationRequest.objects.filter(expires_at__lt=unusable_before).delete()

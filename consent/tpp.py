@@ -12,16 +12,17 @@ from oauth2_provider.generators import generate_client_secret
 
 from providers.destinations import DestinationError, destination_check
 
+from .fapi.jwks import JwksError, jwks_uri_validate, jwks_validate
 from .models import Application
 
-__all__ = ["RegisteredTpp", "redirect_uri_validate", "tpp_create"]
+__all__ = ["RegisteredTpp", "client_keys_validate", "redirect_uri_validate", "tpp_create"]
 
 
 @dataclass(frozen=True)
 class RegisteredTpp:
     application: Application
     client_id: str
-    client_secret: str  # plaintext, shown once; only a hash is stored
+    client_secret: str  # plaintext, shown once; only a hash is stored; empty for FAPI 2.0 clients
 
 
 def redirect_uri_validate(uri: str) -> str:
@@ -46,18 +47,47 @@ def webhook_url_validate(url: str) -> str:
         raise ValidationError({"webhook_url": [str(exc)]}, code="webhook_url") from exc
 
 
+def client_keys_validate(*, profile: str, jwks: object, jwks_uri: str) -> None:
+    """A FAPI 2.0 client registers its public keys (a JWKS inline or a ``jwks_uri``, not both); a baseline client
+    may register some too (then it may also use ``private_key_jwt``)."""
+    if jwks and jwks_uri:
+        raise ValidationError("Register the keys inline (jwks) or by URL (jwks_uri), not both.", code="jwks")
+    if profile == Application.Profile.FAPI2 and not (jwks or jwks_uri):
+        raise ValidationError("A FAPI 2.0 client needs its public keys: a JWKS or a jwks_uri.", code="jwks")
+    try:
+        if jwks:
+            jwks_validate(jwks)
+        if jwks_uri:
+            jwks_uri_validate(jwks_uri)
+    except JwksError as exc:
+        raise ValidationError(str(exc), code="jwks") from exc
+
+
 @transaction.atomic
 def tpp_create(
-    *, name: str, redirect_uris: list[str], webhook_url: str = "", webhook_secret: str = ""
+    *,
+    name: str,
+    redirect_uris: list[str],
+    webhook_url: str = "",
+    webhook_secret: str = "",
+    profile: str = Application.Profile.BASELINE,
+    jwks: dict | None = None,
+    jwks_uri: str = "",
 ) -> RegisteredTpp:
-    """A confidential authorization-code client (client credentials allowed for scope ``consents``)."""
+    """A confidential authorization-code client (client credentials allowed for scope ``consents``).
+
+    ``profile="fapi2"``: a FAPI 2.0 client with ``jwks`` or ``jwks_uri`` (``private_key_jwt``); it gets no client
+    secret (an unusable random one is stored, hashed: DOT's model wants one)."""
     if not name.strip():
         raise ValidationError("A name is required.")
     if not redirect_uris:
         raise ValidationError("At least one redirect URI is required.")
+    if profile not in Application.Profile.values:
+        raise ValidationError(f"The profile must be one of {', '.join(Application.Profile.values)}.")
     uris = [redirect_uri_validate(u) for u in redirect_uris]
     if webhook_url:
         webhook_url_validate(webhook_url)
+    client_keys_validate(profile=profile, jwks=jwks, jwks_uri=jwks_uri)
     secret = generate_client_secret()
     app = Application(
         name=name.strip(),
@@ -69,7 +99,11 @@ def tpp_create(
         skip_authorization=False,
         webhook_url=webhook_url,
         webhook_secret=webhook_secret,
+        profile=profile,
+        jwks=jwks or None,
+        jwks_uri=jwks_uri,
     )
     app.full_clean(exclude=["user", "client_secret"])
     app.save()
-    return RegisteredTpp(application=app, client_id=app.client_id, client_secret=secret)
+    shown = "" if profile == Application.Profile.FAPI2 else secret
+    return RegisteredTpp(application=app, client_id=app.client_id, client_secret=shown)

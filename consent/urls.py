@@ -6,10 +6,14 @@ application-management and authorized-token pages are not mounted either (TPPs a
 
 from django.contrib.auth import views as auth_views
 from django.urls import path
-from oauth2_provider import views as oauth_views
 
 from . import account_views
-from .views import ConsentAuthorizationView, ConsentTokenView
+from .fapi.views import (
+    AuthorizationServerMetadataView,
+    ProtectedResourceMetadataView,
+    PushedAuthorizationRequestView,
+)
+from .views import ConsentAuthorizationView, ConsentRevokeTokenView, ConsentTokenView
 
 app_name = "consent"
 
@@ -17,7 +21,11 @@ urlpatterns = [
     path("", account_views.home, name="home"),
     path("oauth/authorize/", ConsentAuthorizationView.as_view(), name="authorize"),
     path("oauth/token/", ConsentTokenView.as_view(), name="token"),
-    path("oauth/revoke_token/", oauth_views.RevokeTokenView.as_view(), name="revoke-token"),
+    path("oauth/par/", PushedAuthorizationRequestView.as_view(), name="par"),
+    path("oauth/revoke_token/", ConsentRevokeTokenView.as_view(), name="revoke-token"),
+    # RFC 8414 and RFC 9728 documents, at the origin's root.
+    path(".well-known/oauth-authorization-server", AuthorizationServerMetadataView.as_view(), name="as-metadata"),
+    path(".well-known/oauth-protected-resource", ProtectedResourceMetadataView.as_view(), name="pr-metadata"),
     path("accounts/login/", account_views.RateLimitedLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("me/consents/", account_views.consent_dashboard, name="dashboard"),

@@ -16,25 +16,30 @@ from urllib.parse import urlencode
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.utils.decorators import method_decorator
 from django.views.decorators.clickjacking import xframe_options_deny
 from django.views.decorators.debug import sensitive_post_parameters
 from oauth2_provider.exceptions import OAuthToolkitError
-from oauth2_provider.views import AuthorizationView, TokenView
+from oauth2_provider.views import AuthorizationView, RevokeTokenView, TokenView
 from oauth2_provider.views.mixins import OAuthLibMixin
 from oauthlib.oauth2.rfc6749 import errors
 
 from aggregator.models import Connection, Institution
 
+from .fapi.dpop import dpop_proof_verify
+from .fapi.errors import DPoPError, OAuthProtocolError, ReplayCheckUnavailable
+from .fapi.nonce import nonce_current
+from .fapi.par import par_claim, par_consume
+from .fapi.profile import DPOP_JKT_META, ISSUER_META, issuer_identifier, par_required_for
 from .models import Application, Consent
 from .oauth import code_challenge_valid
 from .oauth_errors import oauth_error_response
 from .selectors import consent_is_authorisable, user_accounts_for_consent_screen, user_connections
 from .services import ConsentStateError, consent_authorise, consent_reject
 
-__all__ = ["PERMISSION_TEXT", "ConsentAuthorizationView", "ConsentTokenView", "error_page"]
+__all__ = ["PERMISSION_TEXT", "ConsentAuthorizationView", "ConsentRevokeTokenView", "ConsentTokenView", "error_page"]
 
 # What each permission lets the TPP see, in plain words.
 PERMISSION_TEXT = {
@@ -42,6 +47,10 @@ PERMISSION_TEXT = {
     "balances": "The current and available balances of those accounts.",
     "transactions": "The payments in and out of those accounts: amounts, dates, descriptions and payees.",
 }
+
+# Where a browser keeps the secrets of the pushed requests it claimed (consent.fapi.par): {request_uri: secret}.
+PAR_SESSION_KEY = "consent_par_claims"
+_PAR_SESSION_MAX = 8
 
 OAUTH_FIELDS = ("client_id", "redirect_uri", "response_type", "scope", "state", "code_challenge",
                 "code_challenge_method", "consent_id")  # fmt: skip
@@ -70,6 +79,64 @@ def error_page(request: HttpRequest, title: str, message: str, status: int = 400
 @method_decorator(sensitive_post_parameters("code_challenge"), name="dispatch")
 class ConsentAuthorizationView(AuthorizationView):
     template_name = "consent/authorize.html"
+
+    # --- pushed authorization requests (RFC 9126) -------------------------------------------------------
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        """With ``request_uri``, the pushed parameters replace the request's (RFC 9126 §4: only those count); a
+        client that must push (FAPI 2.0, or ``FAPI2_REQUIRED``) is refused with loose parameters."""
+        self.pushed_request_uri: str | None = None
+        params = request.POST if request.method == "POST" else request.GET
+        client_id = params.get("client_id")
+        if "request_uri" not in params:
+            application = Application.objects.filter(client_id=client_id).first() if client_id else None
+            if request.method in ("GET", "POST") and par_required_for(application):
+                return error_page(
+                    request,
+                    "This authorisation request cannot be completed",
+                    "invalid_request: this app must push its authorization request first (POST /oauth/par/) and "
+                    "send only client_id and request_uri here. Return to the app you came from and try again.",
+                )
+            return super().dispatch(request, *args, **kwargs)
+        request_uri = params.get("request_uri")
+        claims = dict(request.session.get(PAR_SESSION_KEY, {}))
+        try:
+            pushed = par_claim(client_id=client_id, request_uri=request_uri, claim_secret=claims.get(request_uri))
+        except OAuthProtocolError as problem:
+            return error_page(
+                request,
+                "This authorisation request cannot be completed",
+                f"{problem.error}: {problem.description} Return to the app you came from and try again.",
+            )
+        if claims.get(request_uri) != pushed.claim_secret:
+            claims[request_uri] = pushed.claim_secret
+            request.session[PAR_SESSION_KEY] = dict(list(claims.items())[-_PAR_SESSION_MAX:])
+        self.pushed_request_uri = request_uri
+        if request.user.is_authenticated:  # otherwise the login redirect keeps the short URL
+            if request.method == "POST":
+                replaced = QueryDict(mutable=True)
+                replaced.update(pushed.parameters)
+                for name in ("csrfmiddlewaretoken", "decision"):
+                    if name in request.POST:
+                        replaced[name] = request.POST[name]
+                replaced.setlist("accounts", request.POST.getlist("accounts"))
+                request.POST = replaced
+            else:
+                extra = {k: request.GET[k] for k in ("connection",) if k in request.GET}
+                query = urlencode({**pushed.parameters, **extra})
+                request.GET = QueryDict(query)
+                request.META["QUERY_STRING"] = query
+        return super().dispatch(request, *args, **kwargs)
+
+    def _consume_pushed(self, request: HttpRequest, client_id: str) -> None:
+        """Approval or denial uses the pushed request (deleted): raises OAuthProtocolError if already used."""
+        if self.pushed_request_uri is None:
+            return
+        claims = request.session.get(PAR_SESSION_KEY, {})
+        par_consume(
+            client_id=client_id,
+            request_uri=self.pushed_request_uri,
+            claim_secret=claims.get(self.pushed_request_uri),
+        )
 
     # --- errors ----------------------------------------------------------------------------------------
     def error_response(self, error, application, **kwargs):  # type: ignore[no-untyped-def]
@@ -143,9 +210,12 @@ class ConsentAuthorizationView(AuthorizationView):
         self, *, scopes, credentials, application, consent, selected=(), error="", status=200, new_connection=None
     ):
         user = self.request.user
-        params = {k: credentials.get(k) or "" for k in OAUTH_FIELDS if k not in {"scope", "consent_id"}}
-        params["scope"] = " ".join(scopes)
-        params["consent_id"] = str(consent.pk)
+        if self.pushed_request_uri is not None:  # the parameters stay on our side: the form names the push only
+            params = {"client_id": credentials["client_id"], "request_uri": self.pushed_request_uri}
+        else:
+            params = {k: credentials.get(k) or "" for k in OAUTH_FIELDS if k not in {"scope", "consent_id"}}
+            params["scope"] = " ".join(scopes)
+            params["consent_id"] = str(consent.pk)
         here = "/oauth/authorize/?" + urlencode(params)
         connect_next = urlencode({"next": here})
         accounts = list(user_accounts_for_consent_screen(user=user))
@@ -216,7 +286,11 @@ class ConsentAuthorizationView(AuthorizationView):
         decision = request.POST.get("decision")
         if decision == "deny":
             try:
-                consent_reject(consent=consent, user=request.user, reason="Denied on the consent screen.")
+                with transaction.atomic():
+                    self._consume_pushed(request, credentials["client_id"])
+                    consent_reject(consent=consent, user=request.user, reason="Denied on the consent screen.")
+            except OAuthProtocolError as problem:
+                return error_page(request, "This authorisation request was already used", problem.description)
             except ConsentStateError as exc:
                 return error_page(request, "This consent can no longer be changed", exc.messages[0], 409)
             return self._redirect_error(
@@ -243,6 +317,7 @@ class ConsentAuthorizationView(AuthorizationView):
             )  # fmt: skip
         try:
             with transaction.atomic():
+                self._consume_pushed(request, credentials["client_id"])
                 consent_authorise(consent=consent, user=request.user, accounts=accounts)
                 auth_credentials["consent"] = consent
                 uri, _headers, _body, _status = self.create_authorization_response(
@@ -250,6 +325,8 @@ class ConsentAuthorizationView(AuthorizationView):
                 )
         except OAuthToolkitError as error:
             return self.error_response(error, application)
+        except OAuthProtocolError as problem:
+            return error_page(request, "This authorisation request was already used", problem.description)
         except ValidationError as exc:
             return error_page(request, "This consent can no longer be approved", " ".join(exc.messages), 409)
         return self.redirect(uri, application)
@@ -258,12 +335,55 @@ class ConsentAuthorizationView(AuthorizationView):
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
 
+def dpop_error_response(error: DPoPError) -> HttpResponse:
+    """``400 invalid_dpop_proof`` / ``use_dpop_nonce`` (RFC 9449 §5, §8), the latter with a ``DPoP-Nonce``."""
+    response = oauth_error_response(error.status, error.error, error.description)
+    if error.error == "use_dpop_nonce":
+        response["DPoP-Nonce"] = nonce_current()
+    return response
+
+
+def _replay_check_unavailable() -> HttpResponse:
+    response = oauth_error_response(
+        503, "temporarily_unavailable", "The replay check is unavailable; retry after the Retry-After header."
+    )
+    response["Retry-After"] = "5"
+    return response
+
+
 class ConsentTokenView(TokenView):
-    """DOT's token endpoint without its device-code shortcut: DOT answers a device-code poll itself (``404
-    device_not_found``) before oauthlib sees the grant type; we issue no device codes, so it is an
-    ``unsupported_grant_type`` like any other grant we do not offer (RFC 6749 §5.2)."""
+    """DOT's token endpoint, plus DPoP and our issuer for ``private_key_jwt``.
+
+    Without DOT's device-code shortcut: DOT answers a device-code poll itself (``404 device_not_found``) before
+    oauthlib sees the grant type; we issue no device codes, so it is an ``unsupported_grant_type`` like any other
+    grant we do not offer (RFC 6749 §5.2). A ``DPoP`` header is checked here (RFC 9449 §4.3, ``htu`` = this
+    endpoint); the key's thumbprint goes to the validator, which binds the tokens to it."""
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if request.POST.get("grant_type") == DEVICE_CODE_GRANT:
             return oauth_error_response(400, "unsupported_grant_type", "The device code grant is not supported.")
+        request.META[ISSUER_META] = issuer_identifier(request)
+        request.META.pop(DPOP_JKT_META, None)
+        proof = None
+        if "HTTP_DPOP" in request.META:
+            try:
+                proof = dpop_proof_verify(
+                    proof=request.META["HTTP_DPOP"], method="POST", url=request.build_absolute_uri(request.path)
+                )
+            except DPoPError as error:
+                return dpop_error_response(error)
+            except ReplayCheckUnavailable:
+                return _replay_check_unavailable()
+            request.META[DPOP_JKT_META] = proof.jkt
+        response = super().post(request, *args, **kwargs)
+        if proof is not None and proof.nonce_stale:
+            response["DPoP-Nonce"] = nonce_current()
+        return response
+
+
+class ConsentRevokeTokenView(RevokeTokenView):
+    """DOT's revocation endpoint (RFC 7009), with our issuer for ``private_key_jwt`` client authentication."""
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        request.META[ISSUER_META] = issuer_identifier(request)
         return super().post(request, *args, **kwargs)

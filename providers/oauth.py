@@ -28,6 +28,7 @@ from .base import (
     ProviderError,
     TransientProviderError,
 )
+from .client_keys import CLIENT_ASSERTION_TYPE, client_assertion
 from .http import HttpResponse, provider_client
 from .oauth_errors import oauth_error
 
@@ -156,11 +157,27 @@ def _token_error(response: HttpResponse, client_id: str = "") -> ProviderError |
     )
 
 
-def token_request(server: OAuthServer, *, client_id: str, client_secret: str, form: dict[str, str]) -> dict[str, Any]:
-    """POST to the token endpoint with the client authenticated as the server prefers; the JSON token response."""
+def token_request(
+    server: OAuthServer,
+    *,
+    client_id: str,
+    client_secret: str,
+    form: dict[str, str],
+    signing_key: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """POST to the token endpoint with the client authenticated as the server prefers; the JSON token response.
+
+    With a ``signing_key`` (private JWK) and a server that offers ``private_key_jwt``, a client assertion (RFC 7523
+    §2.2, ``aud`` = the issuer, as FAPI 2.0 wants) replaces the client secret."""
     data = {k: v for k, v in form.items() if v}
     auth = None
-    if "client_secret_basic" in server.token_auth_methods and client_secret:
+    if signing_key and "private_key_jwt" in server.token_auth_methods:
+        data["client_id"] = client_id
+        data["client_assertion_type"] = CLIENT_ASSERTION_TYPE
+        data["client_assertion"] = client_assertion(
+            client_id=client_id, audience=server.issuer or server.token_endpoint, private_jwk=signing_key
+        )
+    elif "client_secret_basic" in server.token_auth_methods and client_secret:
         auth = (client_id, client_secret)
     else:
         data["client_id"] = client_id

@@ -29,6 +29,7 @@ from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
 from .base import BankAdapter
+from .client_keys import sandbox_client_key
 from .conf import provider_settings
 
 __all__ = [
@@ -151,6 +152,8 @@ def adapter_config(institution: Any) -> dict[str, Any]:
                 "client_secret": client.get("client_secret", ""),
             }
         )
+        if client.get("token_endpoint_auth_method") == "private_key_jwt":  # the sandbox's generated key pair
+            config["client_signing_key"] = sandbox_client_key()
     config.update(institution_config)
     config.update(provider_settings.INSTITUTIONS.get(institution.slug, {}))
     config.setdefault("institution_slug", institution.slug)

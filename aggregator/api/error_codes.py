@@ -47,6 +47,8 @@ API_ERROR_CODES: dict[int, dict[str, str]] = {
         "token_invalid": "the token is unknown or expired",
         "consent_revoked": "the consent behind the token was revoked",
         "consent_expired": "the consent behind the token has expired",
+        "invalid_dpop_proof": "a DPoP-bound token without a valid DPoP proof (see WWW-Authenticate)",
+        "use_dpop_nonce": "the DPoP proof lacks the server nonce: retry with the DPoP-Nonce header's value",
     },
     403: {
         "permission_denied": "not allowed",
@@ -71,5 +73,8 @@ API_ERROR_CODES: dict[int, dict[str, str]] = {
         "bank_limit_reached": "the bank's own limit of unattended refreshes is used up (see Retry-After)",
     },
     500: {"server_error": "our fault: quote the request_id"},
-    503: {"temporarily_unavailable": "the database is busy; retry after the Retry-After header"},
+    503: {
+        "temporarily_unavailable": "the database is busy, or the DPoP replay check is unavailable; retry after the "
+        "Retry-After header"
+    },
 }

@@ -95,6 +95,8 @@ MIDDLEWARE = [
     "aggregator.config.input_guard.HostileInputMiddleware",
     # /oauth/token/ and /oauth/revoke_token/ answer RFC 6749 JSON whatever fails below them (503: DB busy).
     "consent.oauth_errors.OAuthJSONErrorMiddleware",
+    # DPoP-Nonce on API answers when the DPoP check asks for it (consent/fapi/dpop.py).
+    "consent.fapi.middleware.DPoPNonceMiddleware",
     # Under /api/: the one JSON error shape, never an HTML page.
     "aggregator.api.errors.ApiErrorMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -228,7 +230,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # --- REST framework and OpenAPI ----------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "oauth2_provider.contrib.rest_framework.OAuth2Authentication",
+        # DOT's bearer tokens with DOT's checks, plus DPoP-bound tokens (RFC 9449): consent/api_auth.py.
+        "consent.api_auth.ConsentTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -372,6 +375,10 @@ CONSENT = _set(
     AWAITING_TTL_MINUTES=env.int("CONSENT_AWAITING_TTL_MINUTES", default=None),
     LOGIN_MAX_FAILURES=env.int("LOGIN_MAX_FAILURES", default=None),
     LOGIN_LOCKOUT_SECONDS=env.int("LOGIN_LOCKOUT_SECONDS", default=None),
+    # FAPI 2.0 for every TPP (PAR + private_key_jwt + DPoP): the production recommendation (README, security.md).
+    FAPI2_REQUIRED=env.bool("FAPI2_REQUIRED", default=None),
+    PAR_LIFETIME_SECONDS=env.int("PAR_LIFETIME_SECONDS", default=None),
+    DPOP_NONCE_REQUIRED=env.bool("DPOP_NONCE_REQUIRED", default=None),
 )
 
 # The tamper-evident ledger (aggregator/ledger, docs/ledger.md). LEDGER_SIGNING_KEY: base64 of a 32-byte Ed25519

@@ -38,7 +38,8 @@ def _now_ts() -> int:
 
 
 class SandboxClient(models.Model, ClientMixin):
-    """A third party registered at one sandbox bank (confidential client: client_secret_basic or _post)."""
+    """A third party registered at one sandbox bank (confidential client: client_secret_basic or _post, and
+    private_key_jwt at albion for the clients registered so)."""
 
     bank = models.CharField(max_length=16, choices=BANK_CHOICES)
     client_id = models.CharField(max_length=100)
@@ -91,7 +92,9 @@ class SandboxClient(models.Model, ClientMixin):
         return hmac.compare_digest(self.client_secret.encode(), (client_secret or "").encode())
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        return method in {"client_secret_basic", "client_secret_post"}
+        # client_assertion_jwt: authlib's name for private_key_jwt; only a client registered for it has a key
+        # (providers.sandbox.oauth.server.SandboxClientAssertion refuses the others).
+        return method in {"client_secret_basic", "client_secret_post", "client_assertion_jwt"}
 
     def check_response_type(self, response_type: str) -> bool:
         return response_type == "code"

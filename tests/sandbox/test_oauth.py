@@ -41,7 +41,10 @@ def test_metadata_publishes_the_endpoints_and_capabilities(client, bank):
     assert body["token_endpoint"] == f"http://testserver/sandbox/{bank}/oauth/token"
     assert body["response_types_supported"] == ["code"]
     assert body["code_challenge_methods_supported"] == ["S256"]
-    assert set(body["token_endpoint_auth_methods_supported"]) == {"client_secret_basic", "client_secret_post"}
+    # albion (OBIE's FAPI profile) also takes private_key_jwt (tests/fapi/test_sandbox_private_key_jwt.py).
+    assert set(body["token_endpoint_auth_methods_supported"]) == {"client_secret_basic", "client_secret_post"} | (
+        {"private_key_jwt"} if bank == "albion" else set()
+    )
     assert "refresh_token" in body["grant_types_supported"]
     assert ("client_credentials" in body["grant_types_supported"]) == (bank == "albion")
     assert body["pkce_required"] == (bank == "liberty")

@@ -9,6 +9,7 @@ from urllib.parse import urljoin
 
 from ...base import Credentials, PermanentProviderError, ProviderError, ReauthRequiredError
 from ...http import HttpResponse, provider_client
+from ...oauth import token_request
 from ..common import BankClient, error_body, refusal_error
 from . import constants
 
@@ -29,9 +30,29 @@ def obie_error(response: HttpResponse) -> ProviderError | None:
 
 
 class OBIEClient(BankClient):
+    """OBIE (FAPI): with a ``client_signing_key`` (a private JWK: the institution's configuration, or the
+    sandbox's generated key) the client authenticates with ``private_key_jwt`` where the bank offers it."""
+
     default_api_prefix = constants.API_PREFIX
 
+    def __init__(self, *, client_signing_key: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.client_signing_key = client_signing_key
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], **options: Any) -> OBIEClient:
+        return super().from_config(config, client_signing_key=config.get("client_signing_key"), **options)
+
     # --- OAuth -------------------------------------------------------------------------------------
+    def token(self, form: dict[str, str]) -> dict[str, Any]:
+        return token_request(
+            self.server(),
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            form=form,
+            signing_key=self.client_signing_key,
+        )
+
     def client_credentials_token(self) -> str:
         body = self.token({"grant_type": "client_credentials", "scope": constants.CLIENT_CREDENTIALS_SCOPE})
         return str(body["access_token"])

@@ -14,13 +14,17 @@ from authlib.common.security import generate_token
 from authlib.integrations.django_oauth2 import AuthorizationServer
 from authlib.integrations.django_oauth2.requests import DjangoOAuth2Payload, DjangoOAuth2Request
 from authlib.oauth2.rfc6749 import OAuth2Request, grants
-from authlib.oauth2.rfc6749.errors import InvalidRequestError, InvalidScopeError
+from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidRequestError, InvalidScopeError
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
+from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
 from django.conf import settings
+from django.core.cache import cache as django_cache
 from django.http import HttpRequest
 
+from ...client_keys import sandbox_client_public_jwks
+from ...registry import sandbox_clients
 from ..bankdata import get_user, sandbox_now
 from ..models import SandboxAuthorizationCode, SandboxClient, SandboxToken
 from . import consents, dialects
@@ -29,9 +33,12 @@ __all__ = [
     "ACCESS_TOKEN_SECONDS",
     "BANK_OAUTH",
     "EXPIRED_USER_ACCESS_TOKEN_SECONDS",
+    "PRIVATE_KEY_JWT_BANKS",
     "PSU",
+    "SandboxClientAssertion",
     "oauth_request_from_params",
     "server_for",
+    "token_auth_methods",
 ]
 
 ACCESS_TOKEN_SECONDS = 600  # 10 minutes of sandbox time
@@ -44,6 +51,43 @@ BANK_OAUTH: dict[str, dict] = {
     "liberty": {"grant_types": ["authorization_code", "refresh_token"], "pkce_required": True},
 }
 TOKEN_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+# OBIE's FAPI profile: albion also takes private_key_jwt (RFC 7523 §2.2) from the clients registered for it.
+PRIVATE_KEY_JWT_BANKS = frozenset({"albion"})
+
+
+def token_auth_methods(bank: str) -> list[str]:
+    return [*TOKEN_AUTH_METHODS, "private_key_jwt"] if bank in PRIVATE_KEY_JWT_BANKS else list(TOKEN_AUTH_METHODS)
+
+
+class SandboxClientAssertion(JWTBearerClientAssertion):
+    """``private_key_jwt`` at a sandbox bank: the assertion's ``aud`` is the bank's issuer or its token endpoint,
+    its ``jti`` is used once (the cache), and the key is the public half of the sandbox client key
+    (``providers.client_keys``) for the demo clients registered with ``token_endpoint_auth_method:
+    private_key_jwt`` in ``fixtures/sandbox/clients.json``."""
+
+    def __init__(self, bank: str) -> None:
+        super().__init__(validate_jti=True, leeway=10)
+        self.bank = bank
+        self._audiences: list[str] = []
+
+    def __call__(self, query_client, request):  # type: ignore[no-untyped-def]
+        token_url = request.uri.split("?", 1)[0]
+        self._audiences = [token_url.rsplit("/oauth/token", 1)[0], token_url]
+        return super().__call__(query_client, request)
+
+    def get_audiences(self):  # type: ignore[no-untyped-def]
+        return self._audiences
+
+    def resolve_client_public_key(self, client):  # type: ignore[no-untyped-def]
+        registered = sandbox_clients().get(self.bank, {})
+        if registered.get("client_id") != client.client_id or registered.get("token_endpoint_auth_method") != (
+            "private_key_jwt"
+        ):
+            raise InvalidClientError(description="This client has no key registered for private_key_jwt.")
+        return sandbox_client_public_jwks()
+
+    def validate_jti(self, claims, jti):  # type: ignore[no-untyped-def]
+        return bool(django_cache.add(f"sandbox-client-jti:{self.bank}:{claims['sub']}:{jti}", 1, timeout=600))
 
 
 @dataclass(frozen=True)
@@ -201,6 +245,12 @@ class BankAuthorizationServer(AuthorizationServer):
         if not dialects.scope_is_supported(self.bank, scope):
             raise InvalidScopeError()
 
+    def authenticate_client(self, request, methods, endpoint="token"):  # type: ignore[no-untyped-def]
+        # authlib's grants list the secret methods only; a bank that takes private_key_jwt adds it to each.
+        if self.bank in PRIVATE_KEY_JWT_BANKS:
+            methods = [*methods, SandboxClientAssertion.CLIENT_AUTH_METHOD]
+        return super().authenticate_client(request, methods, endpoint)
+
     def query_client(self, client_id):  # type: ignore[no-untyped-def]
         return SandboxClient.objects.filter(bank=self.bank, client_id=client_id).first()
 
@@ -242,4 +292,6 @@ def server_for(bank: str) -> BankAuthorizationServer:
     server.register_grant(RefreshTokenGrant)
     if "client_credentials" in BANK_OAUTH[bank]["grant_types"]:
         server.register_grant(ClientCredentialsGrant)
+    if bank in PRIVATE_KEY_JWT_BANKS:
+        server.register_client_auth_method(SandboxClientAssertion.CLIENT_AUTH_METHOD, SandboxClientAssertion(bank))
     return server

@@ -25,7 +25,7 @@ from .. import bankdata
 from ..models import SandboxConsent
 from ..payments.services import payment_authorisation_decided
 from . import consents, dialects
-from .server import BANK_OAUTH, PSU, TOKEN_AUTH_METHODS, oauth_request_from_params, server_for
+from .server import BANK_OAUTH, PSU, oauth_request_from_params, server_for, token_auth_methods
 
 __all__ = ["authorize", "login", "metadata", "select", "token"]
 
@@ -76,7 +76,7 @@ def metadata(request: HttpRequest, bank: str) -> JsonResponse:
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": BANK_OAUTH[bank]["grant_types"],
-        "token_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,
+        "token_endpoint_auth_methods_supported": token_auth_methods(bank),
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": list(dialects.BANK_SCOPES[bank]),
         "service_documentation": request.build_absolute_uri("/sandbox/"),
