@@ -446,6 +446,11 @@ def payment_create(request: HttpRequest, kind: str) -> HttpResponse:
     try:
         with transaction.atomic():
             locked = SandboxConsent.objects.select_for_update().get(pk=consent.pk)
+            # A request with the same key may have paid while we waited for the lock: that is our answer.
+            raced = _earlier(scope, digest)
+            if raced is not None:
+                payment = SandboxPayment.objects.get(pk=raced.resource_id)
+                return _payment_response(request, the_kind, payment, raced)
             payment = SandboxPayment.objects.select_for_update().get(consent=locked)
             if payment.product != the_kind.product:
                 raise OBError(400, "UK.OBIE.Resource.ConsentMismatch", "The consent is for another payment type.")
