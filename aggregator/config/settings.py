@@ -60,7 +60,8 @@ if not PUBLIC_BASE_URL and "PORT" not in os.environ and (DATA_DIR / "public_base
 PUBLIC_BASE_URL = PUBLIC_BASE_URL or "http://127.0.0.1:" + env.str("PORT", default="8000")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin on our admin site: guarded sign-in, TOTP for staff (aggregator/config/admin_site.py).
+    "aggregator.config.apps.AggregatorAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -72,6 +73,8 @@ INSTALLED_APPS = [
     # Swagger UI's files from the pinned drf-spectacular-sidecar package: the docs page works offline.
     "drf_spectacular_sidecar",
     "oauth2_provider",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "django_celery_beat",
     "aggregator",
     "aggregator.webhooks",
@@ -103,6 +106,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): the session passed a second factor (the admin requires it, ADMIN_REQUIRE_2FA).
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -190,6 +195,15 @@ if IS_PRODUCTION:
     SECURE_HSTS_PRELOAD = True
     SECURE_REFERRER_POLICY = "same-origin"
     SILENCED_SYSTEM_CHECKS: list[str] = []
+
+# The admin's URL prefix (default "admin/"): moving it off the well-known path keeps most scanners away.
+ADMIN_URL = env.str("ADMIN_URL", default="admin/").strip("/") + "/"
+if ADMIN_URL == "/":
+    raise ImproperlyConfigured("ADMIN_URL must not be empty (the admin cannot be mounted at the site root).")
+# Staff must enter a TOTP code (django-otp) to use the admin. On by default in production unless DEBUG; off in
+# local and test runs (bootstrap_demo's admin/admin signs in with a password only) unless set.
+ADMIN_REQUIRE_2FA = env.bool("ADMIN_REQUIRE_2FA", default=IS_PRODUCTION and not DEBUG)
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Open Banking Aggregator")
 
 # --- Celery -------------------------------------------------------------------------------------------
 _BROKER_DIR = DATA_DIR / "broker"
@@ -361,6 +375,10 @@ AGGREGATOR = _set(
     DELTA_FEED_SAFETY_LAG_SECONDS=env.float("API_DELTA_FEED_SAFETY_LAG_SECONDS", default=None),
     WEBHOOK_TIMEOUT_SECONDS=env.float("WEBHOOK_TIMEOUT_SECONDS", default=None),
     WEBHOOK_MAX_ATTEMPTS=env.int("WEBHOOK_MAX_ATTEMPTS", default=None),
+    # Client addresses (login lockouts): 0 = REMOTE_ADDR only. Behind N reverse proxies of ours that append to
+    # CLIENT_IP_HEADER, set N (aggregator/client_address.py); a wrong N lets clients choose their address.
+    TRUSTED_PROXY_COUNT=env.int("TRUSTED_PROXY_COUNT", default=None),
+    CLIENT_IP_HEADER=env.str("CLIENT_IP_HEADER", default=None),
 )
 if IS_PRODUCTION and not AGGREGATOR.get("CREDENTIAL_KEYS"):
     raise ImproperlyConfigured("CREDENTIAL_KEYS must be set in production (comma-separated Fernet keys).")
@@ -369,6 +387,10 @@ CONSENT = _set(
     AWAITING_TTL_MINUTES=env.int("CONSENT_AWAITING_TTL_MINUTES", default=None),
     LOGIN_MAX_FAILURES=env.int("LOGIN_MAX_FAILURES", default=None),
     LOGIN_LOCKOUT_SECONDS=env.int("LOGIN_LOCKOUT_SECONDS", default=None),
+    LOGIN_BACKOFF_SECONDS=env.int("LOGIN_BACKOFF_SECONDS", default=None),
+    LOGIN_CHALLENGE_ADDRESS_FAILURES=env.int("LOGIN_CHALLENGE_ADDRESS_FAILURES", default=None),
+    LOGIN_CHALLENGE_USERNAME_FAILURES=env.int("LOGIN_CHALLENGE_USERNAME_FAILURES", default=None),
+    LOGIN_CHALLENGE_BITS=env.int("LOGIN_CHALLENGE_BITS", default=None),
 )
 
 # Base URL the sandbox adapters call. Defaults to this very server.

@@ -8,7 +8,7 @@ from .health import healthz, livez
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("livez", livez, name="livez"),
-    path("admin/", admin.site.urls),
+    path(settings.ADMIN_URL, admin.site.urls),
     # Third-party data API (aggregator/api) and the consent resource (consent/) share the /api/v1/ prefix.
     path("api/v1/", include("aggregator.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
