@@ -110,6 +110,8 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Content-Security-Policy on every response (CONTENT_SECURITY_POLICY below).
+    "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "aggregator.config.urls"
@@ -182,6 +184,28 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = not IS_PRODUCTION
 
 # --- Security -----------------------------------------------------------------------------------------
+# Content-Security-Policy (django-csp 4) on every page: scripts, styles, fonts and images from this origin only
+# (Swagger UI's icons are data: URIs), no inline script or style anywhere (our pages, the admin and Swagger UI
+# load theirs from static files), no plugins, no framing, no <base> tricks. No form-action: the consent screen's
+# form answers with a redirect to the TPP's redirect_uri, which form-action would block in Chromium.
+# CSP_REPORT_ONLY=true sends it as Content-Security-Policy-Report-Only instead (to trial a change).
+_CSP = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+if env.bool("CSP_REPORT_ONLY", default=False):
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = _CSP
+else:
+    CONTENT_SECURITY_POLICY = _CSP
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_HTTPONLY = True

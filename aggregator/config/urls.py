@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from .health import healthz, livez
 
@@ -12,7 +12,8 @@ urlpatterns = [
     # Third-party data API (aggregator/api) and the consent resource (consent/) share the /api/v1/ prefix.
     path("api/v1/", include("aggregator.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The split view serves Swagger UI's init script from /api/docs/?script: no inline script (CSP).
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     # Bank connections (upstream OAuth redirect and callback).
     path("connect/", include("aggregator.connections.urls")),
     # OAuth2 server for third parties (/oauth/…), consent screen, login and the user's dashboard (/me/…).
