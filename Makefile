@@ -26,7 +26,7 @@ run: install
 	$(PY) manage.py bootstrap_demo
 	@echo ""
 	@echo "  Open banking aggregator on http://127.0.0.1:$(PORT)/"
-	@echo "    admin              http://127.0.0.1:$(PORT)/admin/        (user admin, password admin)"
+	@echo "    admin              http://127.0.0.1:$(PORT)/$${ADMIN_URL:-admin/}        (user admin, password admin)"
 	@echo "    your consents      http://127.0.0.1:$(PORT)/me/consents/"
 	@echo "    API docs           http://127.0.0.1:$(PORT)/api/docs/"
 	@echo "    sandbox banks      http://127.0.0.1:$(PORT)/sandbox/"

@@ -28,6 +28,11 @@ AGGREGATOR_DEFAULTS: dict[str, Any] = {
     "DELTA_FEED_SAFETY_LAG_SECONDS": 2.0,
     "WEBHOOK_TIMEOUT_SECONDS": 10.0,
     "WEBHOOK_MAX_ATTEMPTS": 8,
+    # The client's address (login lockouts, audit): REMOTE_ADDR unless this many reverse proxies of ours stand in
+    # front of the app; then the address the outermost of them saw, read from CLIENT_IP_HEADER (each proxy
+    # appends the address it received from). Never trust a header no proxy of ours overwrites.
+    "TRUSTED_PROXY_COUNT": 0,
+    "CLIENT_IP_HEADER": "X-Forwarded-For",
 }
 
 aggregator_settings = AppSettings("AGGREGATOR", AGGREGATOR_DEFAULTS)

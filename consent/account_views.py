@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from typing import Any
 
@@ -10,8 +9,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
-from django.core.cache.backends.locmem import LocMemCache
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -23,15 +20,22 @@ from django.views.decorators.http import require_http_methods
 from aggregator.models import Connection
 
 from .access_text import access_rows_describe
-from .conf import consent_settings
 from .demo import DEMO_USERS
 from .disconnect import BankRevocation, connection_dependent_consents, connection_disconnect
+from .login_guard import (
+    challenge_issue,
+    challenge_verify,
+    login_check,
+    login_failure_record,
+    login_success_record,
+)
 from .models import Consent
 from .selectors import consent_access_summary, consent_events_for, consent_list_for_user, user_connections
 from .services import ConsentStateError, consent_revoke
 from .views import PERMISSION_TEXT
 
 __all__ = [
+    "GuardedLoginMixin",
     "RateLimitedLoginView",
     "connection_disconnect_view",
     "consent_dashboard",
@@ -42,103 +46,70 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# The login lockout's counters when the shared cache is down (see _failures_*): this process's own memory.
-_local_failures = LocMemCache("consent-login-failures", {"MAX_ENTRIES": 100_000})
 
+class GuardedLoginMixin:
+    """Sign-in protection of ``consent.login_guard`` for a ``LoginView``: a (username, address) pair in backoff
+    is refused (429, Retry-After) before its password is checked; an address or username under attack must send
+    a solved proof-of-work challenge (the page carries one, solved by ``consent/login-challenge.js`` when needed)."""
 
-def _failures_get(key: str) -> int:
-    try:
-        return cache.get(key, 0)
-    except Exception as exc:  # the cache backend's own errors (redis ConnectionError, TimeoutError, …)
-        _cache_failed(exc)
-        return _local_failures.get(key, 0)
+    request: HttpRequest
 
+    def _username(self) -> str:
+        return str(self.request.POST.get("username", ""))[:254]
 
-def _failures_add(key: str, ttl: int) -> None:
-    try:
-        _count(cache, key, ttl)
-    except Exception as exc:
-        _cache_failed(exc)
-        _count(_local_failures, key, ttl)
+    def _refuse(self, message: str, *, retry_after: int | None) -> HttpResponse:
+        form = self.get_form_class()(self.request, initial={"username": self._username()})  # type: ignore[attr-defined]
+        response = self.render_to_response(  # type: ignore[attr-defined]
+            self.get_context_data(form=form, login_refusal=message)  # type: ignore[attr-defined]
+        )
+        response.status_code = 429
+        if retry_after is not None:
+            response["Retry-After"] = str(retry_after)
+        return response
 
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        decision = login_check(request=request, username=self._username())
+        if decision.locked_seconds:
+            return self._refuse(
+                "Too many failed sign-in attempts for this username from your network. "
+                f"Try again in {decision.locked_seconds} seconds.",
+                retry_after=decision.locked_seconds,
+            )
+        if decision.challenge_required and not challenge_verify(
+            token=str(request.POST.get("challenge", "")), solution=str(request.POST.get("challenge_solution", ""))
+        ):
+            return self._refuse(
+                "Many sign-ins failed from your network or for this username: your browser must complete a short "
+                "check before signing in (this needs JavaScript). Please sign in again.",
+                retry_after=None,
+            )
+        return super().post(request, *args, **kwargs)  # type: ignore[misc]
 
-def _failures_clear(key: str) -> None:
-    _local_failures.delete(key)
-    try:
-        cache.delete(key)
-    except Exception as exc:
-        _cache_failed(exc)
+    def form_invalid(self, form):  # type: ignore[no-untyped-def]
+        login_failure_record(request=self.request, username=self._username())
+        return super().form_invalid(form)  # type: ignore[misc]
 
+    def form_valid(self, form):  # type: ignore[no-untyped-def]
+        login_success_record(request=self.request, username=self._username())
+        return super().form_valid(form)  # type: ignore[misc]
 
-def _count(store: Any, key: str, ttl: int) -> None:
-    store.add(key, 0, ttl)
-    try:
-        store.incr(key)
-    except ValueError:
-        store.set(key, 1, ttl)
-
-
-def _cache_failed(exc: Exception) -> None:
-    """The lockout fails open onto a per-process counter: failing closed would lock every user out while the
-    cache is down, and ignoring failures would let password guessing run unlimited. Each process keeps the
-    same limits in its own memory, so during an outage a guesser gets at most (processes * limit) attempts."""
-    logger.warning("login lockout: cache unavailable, counting in this process (%s: %s)", type(exc).__name__, exc)
-
-
-def _client_ip(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
-
-
-def _login_key(request: HttpRequest, username: str) -> str:
-    digest = hashlib.sha256(f"{_client_ip(request)}|{username.strip().lower()}".encode()).hexdigest()
-    return f"consent:login-failures:{digest}"
-
-
-def _ip_key(request: HttpRequest) -> str:
-    return f"consent:login-failures-ip:{hashlib.sha256(_client_ip(request).encode()).hexdigest()}"
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)  # type: ignore[misc]
+        context["login_challenge"] = challenge_issue()
+        # The page's script solves the challenge only when the server will ask for it (known for the address
+        # now; for a targeted username once it was posted), so nobody else waits or spends CPU on it.
+        context["login_challenge_required"] = login_check(
+            request=self.request, username=self._username()
+        ).challenge_required
+        return context
 
 
 @method_decorator(xframe_options_deny, name="dispatch")
-class RateLimitedLoginView(auth_views.LoginView):
-    """Django's login view with a cache-based lockout per (client IP, username), and a looser one per IP."""
+class RateLimitedLoginView(GuardedLoginMixin, auth_views.LoginView):
+    """The people's sign-in page (consent screen, dashboard), protected by ``GuardedLoginMixin``."""
 
     template_name = "consent/login.html"
     redirect_authenticated_user = False
-
-    def _limits(self) -> tuple[int, int]:
-        return int(consent_settings.LOGIN_MAX_FAILURES), int(consent_settings.LOGIN_LOCKOUT_SECONDS)
-
-    def _locked(self, username: str) -> bool:
-        max_failures, _ = self._limits()
-        return (_failures_get(_login_key(self.request, username)) >= max_failures) or (
-            _failures_get(_ip_key(self.request)) >= max_failures * 10
-        )
-
-    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        username = request.POST.get("username", "")
-        if self._locked(username):
-            response = render(
-                request,
-                "consent/error.html",
-                {
-                    "title": "Too many attempts",
-                    "message": "Too many failed sign-in attempts. Wait a few minutes and try again.",
-                },
-                status=429,
-            )
-            response["Retry-After"] = str(self._limits()[1])
-            return response
-        return super().post(request, *args, **kwargs)
-
-    def form_invalid(self, form):  # type: ignore[no-untyped-def]
-        _, lockout = self._limits()
-        for key in (_login_key(self.request, self.request.POST.get("username", "")), _ip_key(self.request)):
-            _failures_add(key, lockout)
-        return super().form_invalid(form)
-
-    def form_valid(self, form):  # type: ignore[no-untyped-def]
-        _failures_clear(_login_key(self.request, self.request.POST.get("username", "")))
-        return super().form_valid(form)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)

@@ -258,7 +258,7 @@ class TppApplicationAdmin(DotApplicationAdmin):
 
     @admin.display(boolean=True, description="secret")
     def has_webhook_secret(self, obj: Application) -> bool:
-        return bool(obj.webhook_secret)
+        return bool(obj.webhook_secret_encrypted)  # never decrypted for a page
 
 
 @admin.register(AccessLogEntry)

@@ -21,6 +21,8 @@ from oauth2_provider.models import (
     AbstractRefreshToken,
 )
 
+from providers.credentials import decrypt_text, encrypt_text
+
 __all__ = [
     "AccessLogEntry",
     "AccessToken",
@@ -49,12 +51,24 @@ class Application(AbstractApplication):
         FAPI2 = "fapi2", "FAPI 2.0 (private_key_jwt, PAR, DPoP)"
 
     webhook_url = models.URLField(blank=True)
-    # Shared secret for HMAC-SHA256 webhook signatures; shown once to the TPP, never in lists.
-    webhook_secret = models.CharField(max_length=128, blank=True)
     profile = models.CharField(max_length=16, choices=Profile.choices, default=Profile.BASELINE)
     # The TPP's public keys for private_key_jwt (RFC 7523), inline (a JWKS document) or by URL (fetched, cached).
     jwks = models.JSONField(null=True, blank=True, help_text="Public JWKS for private_key_jwt (inline)")
     jwks_uri = models.URLField(blank=True, max_length=500, help_text="URL of the public JWKS for private_key_jwt")
+    # The shared secret for HMAC-SHA256 webhook signatures, encrypted at rest like bank credentials (MultiFernet
+    # with CREDENTIAL_KEYS, providers/credentials.py): read and written as ``webhook_secret``; shown once to the
+    # TPP (create_tpp), never in the admin. Re-encrypted with the newest key by ``rotate_webhook_secret_keys``.
+    webhook_secret_encrypted = models.TextField(blank=True, default="", editable=False)
+
+    @property
+    def webhook_secret(self) -> str:
+        """The secret in clear (decrypted on each read: the clear value is never kept on the instance)."""
+        token = self.webhook_secret_encrypted
+        return decrypt_text(token) if token else ""
+
+    @webhook_secret.setter
+    def webhook_secret(self, value: str) -> None:
+        self.webhook_secret_encrypted = encrypt_text(value) if value else ""
 
     class Meta(AbstractApplication.Meta):
         swappable = "OAUTH2_PROVIDER_APPLICATION_MODEL"

@@ -10,12 +10,19 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from oauth2_provider.generators import generate_client_secret
 
+from providers.credentials import token_rotate
 from providers.destinations import DestinationError, destination_check
 
 from .fapi.jwks import JwksError, jwks_uri_validate, jwks_validate
 from .models import Application
 
-__all__ = ["RegisteredTpp", "client_keys_validate", "redirect_uri_validate", "tpp_create"]
+__all__ = [
+    "RegisteredTpp",
+    "client_keys_validate",
+    "redirect_uri_validate",
+    "tpp_create",
+    "webhook_secrets_rotate_all",
+]
 
 
 @dataclass(frozen=True)
@@ -107,3 +114,14 @@ def tpp_create(
     app.save()
     shown = "" if profile == Application.Profile.FAPI2 else secret
     return RegisteredTpp(application=app, client_id=app.client_id, client_secret=shown)
+
+
+@transaction.atomic
+def webhook_secrets_rotate_all() -> int:
+    """Re-encrypt every stored webhook secret with the newest CREDENTIAL_KEYS key; returns how many."""
+    count = 0
+    rows = Application.objects.select_for_update().exclude(webhook_secret_encrypted="").order_by("pk")
+    for pk, token in rows.values_list("pk", "webhook_secret_encrypted"):
+        Application.objects.filter(pk=pk).update(webhook_secret_encrypted=token_rotate(token))
+        count += 1
+    return count

@@ -67,11 +67,13 @@ API_ERROR_CODES: dict[int, dict[str, str]] = {
         "consent_not_active": "DELETE of a consent that is already rejected or expired",
     },
     413: {"request_too_large": "the body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB)"},
+    414: {"uri_too_long": "the path and query string are longer than 4,096 bytes"},
     415: {"unsupported_media_type": "send Content-Type: application/json"},
     429: {
         "throttled": "too many requests (see Retry-After)",
         "bank_limit_reached": "the bank's own limit of unattended refreshes is used up (see Retry-After)",
     },
+    431: {"header_too_large": "a header is larger than 8,192 bytes, or there are more than 64 headers"},
     500: {"server_error": "our fault: quote the request_id"},
     503: {
         "temporarily_unavailable": "the database is busy, or the DPoP replay check is unavailable; retry after the "

@@ -61,8 +61,10 @@ _STATUS_CODES = {
     406: "not_acceptable",
     409: "conflict",
     413: "request_too_large",
+    414: "uri_too_long",
     415: "unsupported_media_type",
     429: "throttled",
+    431: "header_too_large",
     500: "server_error",
     503: "temporarily_unavailable",
 }
@@ -74,8 +76,10 @@ _STATUS_MESSAGES = {
     405: "Method not allowed.",
     406: "The requested response format is not available; send Accept: application/json.",
     413: "The request body is too large.",
+    414: "The URL is too long.",
     415: "Unsupported media type; send Content-Type: application/json.",
     429: "Too many requests.",
+    431: "A request header is too large.",
     500: "Internal server error.",
     503: "The service is busy; retry after the Retry-After header.",
 }

@@ -2,6 +2,9 @@
 
 :class:`HostileInputMiddleware` runs right after the request id is assigned and refuses:
 
+* a request target (path and query string) longer than :data:`MAX_URL_LENGTH` → ``414``, a header larger than
+  :data:`MAX_HEADER_BYTES` or more than :data:`MAX_HEADER_COUNT` headers → ``431``: below gunicorn's own limits
+  (``gunicorn.conf.py``), whose refusals are HTML pages without ``X-Request-ID``, so these answer in our shape;
 * a body larger than ``DATA_UPLOAD_MAX_MEMORY_SIZE`` → ``413`` (Django raises ``RequestDataTooBig`` when the body
   is first read, which inside a DRF view or an OAuth view became a ``500``);
 * a form with more than ``DATA_UPLOAD_MAX_NUMBER_FIELDS`` fields, or a malformed multipart body → ``400``;
@@ -32,10 +35,23 @@ from django.http.multipartparser import MultiPartParserError
 from aggregator.api.errors import API_PREFIX, json_error_response
 from consent.oauth_errors import oauth_error_response
 
-__all__ = ["MAX_JSON_DEPTH", "HostileInputMiddleware", "json_too_deep"]
+__all__ = [
+    "MAX_HEADER_BYTES",
+    "MAX_HEADER_COUNT",
+    "MAX_JSON_DEPTH",
+    "MAX_URL_LENGTH",
+    "HostileInputMiddleware",
+    "json_too_deep",
+]
 
 # Deeper than any body the API accepts (a consent is two levels) and far below Python's recursion limit.
 MAX_JSON_DEPTH = 64
+# Path plus query string, as sent (percent-encoded). Our cursors are under 200 characters; 4 KB is gunicorn's
+# default request line, and gunicorn.conf.py raises gunicorn's to 8,190 so that this limit answers first.
+MAX_URL_LENGTH = 4096
+# One header (name and value) and the number of headers; gunicorn.conf.py sets gunicorn's above both.
+MAX_HEADER_BYTES = 8192
+MAX_HEADER_COUNT = 64
 
 _OAUTH_PATH = re.compile(r"^/(?:oauth/|sandbox/[^/]+/oauth/)")
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
@@ -80,8 +96,27 @@ class _Refused(Exception):
         self.status, self.message, self.code = status, message, code
 
 
+def _raw_target_length(request: HttpRequest) -> int:
+    path = request.META.get("RAW_URI") or request.META.get("REQUEST_URI")  # gunicorn, uWSGI: as sent
+    if path:
+        return len(path)
+    query = request.META.get("QUERY_STRING", "")
+    return len(request.path_info.encode("utf-8", "surrogateescape")) + (len(query) + 1 if query else 0)
+
+
+def _inspect_sizes(request: HttpRequest) -> None:
+    if _raw_target_length(request) > MAX_URL_LENGTH:
+        raise _Refused(414, f"The URL is longer than {MAX_URL_LENGTH} bytes.", "uri_too_long")
+    headers = [(k, v) for k, v in request.META.items() if k.startswith("HTTP_")]
+    if len(headers) > MAX_HEADER_COUNT:
+        raise _Refused(431, f"The request has more than {MAX_HEADER_COUNT} headers.", "header_too_large")
+    if any(len(k) - 5 + len(str(v)) > MAX_HEADER_BYTES for k, v in headers):
+        raise _Refused(431, f"A request header is larger than {MAX_HEADER_BYTES} bytes.", "header_too_large")
+
+
 def _inspect(request: HttpRequest) -> None:
     """Raise :class:`_Refused` for a request no view should see."""
+    _inspect_sizes(request)
     # The API's path parameters are ids parsed before any query: a NUL there is the API's own 404 (and access log).
     if "\x00" in request.path and not request.path.startswith(API_PREFIX):
         raise _Refused(400, "The path contains a NUL character.")

@@ -60,7 +60,8 @@ if not PUBLIC_BASE_URL and "PORT" not in os.environ and (DATA_DIR / "public_base
 PUBLIC_BASE_URL = PUBLIC_BASE_URL or "http://127.0.0.1:" + env.str("PORT", default="8000")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin on our admin site: guarded sign-in, TOTP for staff (aggregator/config/admin_site.py).
+    "aggregator.config.apps.AggregatorAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -72,6 +73,8 @@ INSTALLED_APPS = [
     # Swagger UI's files from the pinned drf-spectacular-sidecar package: the docs page works offline.
     "drf_spectacular_sidecar",
     "oauth2_provider",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "django_celery_beat",
     "aggregator",
     "aggregator.webhooks",
@@ -106,8 +109,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): the session passed a second factor (the admin requires it, ADMIN_REQUIRE_2FA).
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Content-Security-Policy on every response (CONTENT_SECURITY_POLICY below).
+    "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "aggregator.config.urls"
@@ -180,6 +187,28 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = not IS_PRODUCTION
 
 # --- Security -----------------------------------------------------------------------------------------
+# Content-Security-Policy (django-csp 4) on every page: scripts, styles, fonts and images from this origin only
+# (Swagger UI's icons are data: URIs), no inline script or style anywhere (our pages, the admin and Swagger UI
+# load theirs from static files), no plugins, no framing, no <base> tricks. No form-action: the consent screen's
+# form answers with a redirect to the TPP's redirect_uri, which form-action would block in Chromium.
+# CSP_REPORT_ONLY=true sends it as Content-Security-Policy-Report-Only instead (to trial a change).
+_CSP = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+if env.bool("CSP_REPORT_ONLY", default=False):
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = _CSP
+else:
+    CONTENT_SECURITY_POLICY = _CSP
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_HTTPONLY = True
@@ -193,6 +222,15 @@ if IS_PRODUCTION:
     SECURE_HSTS_PRELOAD = True
     SECURE_REFERRER_POLICY = "same-origin"
     SILENCED_SYSTEM_CHECKS: list[str] = []
+
+# The admin's URL prefix (default "admin/"): moving it off the well-known path keeps most scanners away.
+ADMIN_URL = env.str("ADMIN_URL", default="admin/").strip("/") + "/"
+if ADMIN_URL == "/":
+    raise ImproperlyConfigured("ADMIN_URL must not be empty (the admin cannot be mounted at the site root).")
+# Staff must enter a TOTP code (django-otp) to use the admin. On by default in production unless DEBUG; off in
+# local and test runs (bootstrap_demo's admin/admin signs in with a password only) unless set.
+ADMIN_REQUIRE_2FA = env.bool("ADMIN_REQUIRE_2FA", default=IS_PRODUCTION and not DEBUG)
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Open Banking Aggregator")
 
 # --- Celery -------------------------------------------------------------------------------------------
 _BROKER_DIR = DATA_DIR / "broker"
@@ -367,6 +405,10 @@ AGGREGATOR = _set(
     DELTA_FEED_SAFETY_LAG_SECONDS=env.float("API_DELTA_FEED_SAFETY_LAG_SECONDS", default=None),
     WEBHOOK_TIMEOUT_SECONDS=env.float("WEBHOOK_TIMEOUT_SECONDS", default=None),
     WEBHOOK_MAX_ATTEMPTS=env.int("WEBHOOK_MAX_ATTEMPTS", default=None),
+    # Client addresses (login lockouts): 0 = REMOTE_ADDR only. Behind N reverse proxies of ours that append to
+    # CLIENT_IP_HEADER, set N (aggregator/client_address.py); a wrong N lets clients choose their address.
+    TRUSTED_PROXY_COUNT=env.int("TRUSTED_PROXY_COUNT", default=None),
+    CLIENT_IP_HEADER=env.str("CLIENT_IP_HEADER", default=None),
 )
 if IS_PRODUCTION and not AGGREGATOR.get("CREDENTIAL_KEYS"):
     raise ImproperlyConfigured("CREDENTIAL_KEYS must be set in production (comma-separated Fernet keys).")
@@ -379,6 +421,10 @@ CONSENT = _set(
     FAPI2_REQUIRED=env.bool("FAPI2_REQUIRED", default=None),
     PAR_LIFETIME_SECONDS=env.int("PAR_LIFETIME_SECONDS", default=None),
     DPOP_NONCE_REQUIRED=env.bool("DPOP_NONCE_REQUIRED", default=None),
+    LOGIN_BACKOFF_SECONDS=env.int("LOGIN_BACKOFF_SECONDS", default=None),
+    LOGIN_CHALLENGE_ADDRESS_FAILURES=env.int("LOGIN_CHALLENGE_ADDRESS_FAILURES", default=None),
+    LOGIN_CHALLENGE_USERNAME_FAILURES=env.int("LOGIN_CHALLENGE_USERNAME_FAILURES", default=None),
+    LOGIN_CHALLENGE_BITS=env.int("LOGIN_CHALLENGE_BITS", default=None),
 )
 
 # The tamper-evident ledger (aggregator/ledger, docs/ledger.md). LEDGER_SIGNING_KEY: base64 of a 32-byte Ed25519

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from ..client_address import client_address
 from ..models import Institution
 from .models import PendingAuthorization
 from .services import ConnectError, connection_connect_complete, connection_connect_start, safe_next_url
@@ -28,7 +29,7 @@ DEFAULT_NEXT_URL = "/me/consents/"
 
 
 def _client_ip(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR", "")
+    return client_address(request)
 
 
 def _error(request: HttpRequest, *, code: str, message: str, status: int, next_url: str = "") -> HttpResponse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.urls import reverse
 
 from consent.models import Application
 from consent.services import consent_authorise
@@ -24,11 +25,11 @@ def test_the_consent_and_tpp_lists_fit_1400_px(page, live_server, alice, alice_a
         consent = ConsentFactory(application=app)
         consent_authorise(consent=consent, user=alice, accounts=alice_accounts[:1])
 
-    page.goto(live_server.url + "/admin/login/")
+    page.goto(live_server.url + reverse("admin:login"))  # ADMIN_URL may move the admin
     page.fill("#id_username", "staff")
     page.fill("#id_password", "staff-pass")
     page.click("input[type=submit]")
-    for path in ("/admin/consent/consent/", "/admin/consent/application/"):
+    for path in (reverse("admin:consent_consent_changelist"), reverse("admin:consent_application_changelist")):
         page.goto(live_server.url + path)
         page.wait_for_selector("#result_list")
         overflow = page.evaluate(

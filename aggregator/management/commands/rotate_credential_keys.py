@@ -2,7 +2,8 @@
 
 Rotation: generate a key with
 ``python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"``,
-put it FIRST in CREDENTIAL_KEYS keeping the old ones after it, deploy, run this command, then drop the old keys.
+put it FIRST in CREDENTIAL_KEYS keeping the old ones after it, deploy, run this command and
+``rotate_webhook_secret_keys`` (TPP webhook secrets, same keys), then drop the old keys.
 """
 
 from __future__ import annotations
