@@ -79,8 +79,8 @@ def _current_keys(settings) -> list[str]:  # type: ignore[no-untyped-def]
 
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_encrypts_existing_clear_text_secrets():
-    before = [("consent", "0005_clear_expired_oauth_periodic_task")]
-    after = [("consent", "0006_application_webhook_secret_encrypted")]
+    before = [("consent", "0007_fapi2_profile_par_dpop")]
+    after = [("consent", "0008_application_webhook_secret_encrypted")]
     executor = MigrationExecutor(connection)
     executor.migrate(before)
     old_apps = executor.loader.project_state(before).apps
