@@ -170,7 +170,10 @@ def _link_consent_events(leaves: list[LedgerLeaf]) -> None:
 def ledger_checkpoint_create(*, size: int | None = None, now: dt.datetime | None = None) -> LedgerCheckpoint:
     """Sign the tree head at ``size`` (default: the whole tree). Idempotent per size."""
     _lock()
-    size = tree_size() if size is None else size
+    current = tree_size()
+    size = current if size is None else size
+    if not 0 < size <= current:
+        raise ValueError(f"cannot sign a tree of {size} leaves: the log has {current}")
     existing = LedgerCheckpoint.objects.filter(tree_size=size).first()
     if existing is not None:
         return existing

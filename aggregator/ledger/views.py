@@ -178,18 +178,19 @@ class InclusionProofView(_PublicView):
         else:
             index = data["leaf_index"]
         size = data.get("tree_size")
-        if size is None:
-            latest = checkpoint_latest()
-            size = latest.tree_size if latest else 0
-        current = tree_size()
-        if size > current:
-            raise _beyond("tree_size", current)
+        if size is None:  # the latest checkpoint's tree (never larger than the log): no other lookup needed
+            cp = checkpoint_latest()
+            size = cp.tree_size if cp else 0
+        else:
+            current = tree_size()
+            if size > current:
+                raise _beyond("tree_size", current)
+            cp = checkpoint_at(size=size)
         if index >= size:
             raise ValidationError(
                 {"leaf_index": [serializers.ErrorDetail(f"Leaf {index} is not in a tree of {size}.", code="max_value")]}
             )
         leaf = leaves_between(start=index, end=index + 1).only("leaf", "leaf_hash").get()
-        cp = checkpoint_at(size=size)
         return Response(
             {
                 "leaf_index": index,

@@ -39,9 +39,19 @@ def production_env(**extra: str) -> dict[str, str]:
         "DJANGO_ENV": "production",
         "ALLOWED_HOSTS": "aggregator.example.com",
         "CREDENTIAL_KEYS": "ZmDfcTF7_60GrrY167zsiPd67pEvs0aGOv2oasOM1Pg=",
+        "LEDGER_ORIGIN": "aggregator.example.com/ledger",
+        "LEDGER_SIGNING_KEY": "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=",
     }
     env.update(extra)
     return env
+
+
+def test_production_refuses_to_start_without_a_ledger_signing_key(tmp_path):
+    env = production_env(SECRET_KEY=STRONG_KEY)
+    del env["LEDGER_SIGNING_KEY"]
+    result = run_django(env, "check", tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert "LEDGER_SIGNING_KEY and LEDGER_ORIGIN must be set in production" in result.stderr
 
 
 def test_production_refuses_to_start_without_a_secret_key(tmp_path):
