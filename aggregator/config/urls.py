@@ -5,6 +5,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from .health import healthz, livez
 
+
+class APIDocsView(SpectacularSwaggerView):
+    """The Swagger UI page: GET (and HEAD) only. Its one renderer is an HTML template, which cannot render DRF's
+    OPTIONS metadata (that was a 500); other methods get a 405."""
+
+    http_method_names = ["get", "head"]
+
+
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("livez", livez, name="livez"),
@@ -12,7 +20,7 @@ urlpatterns = [
     # Third-party data API (aggregator/api) and the consent resource (consent/) share the /api/v1/ prefix.
     path("api/v1/", include("aggregator.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", APIDocsView.as_view(url_name="api-schema"), name="api-docs"),
     # Bank connections (upstream OAuth redirect and callback).
     path("connect/", include("aggregator.connections.urls")),
     # OAuth2 server for third parties (/oauth/…), consent screen, login and the user's dashboard (/me/…).
