@@ -145,21 +145,24 @@ def _cursors(world: World) -> list[str]:
 def probes(
     endpoint: Endpoint, world: World, api_parameters: dict[str, list[str]], *, full: bool = True
 ) -> Iterator[Probe]:
-    """The probes of one endpoint; ``full=False`` sends each hostile value once in all query parameters together
-    (rather than in each in turn) outside /api/ and /oauth/, and fewer body variants on PUT/PATCH/DELETE."""
+    """The probes of one endpoint; ``full=False`` (the normal run) sends fewer values in path parameters, and
+    outside /api/ and /oauth/ each hostile value once in all query parameters together and three bodies."""
     real = {name: quote(_real_value(world, endpoint, name), safe="") for name in endpoint.params}
     path = endpoint.path(real)
     ours = endpoint.route.startswith(("api/", "oauth/"))
     for method in METHODS:
         yield Probe(method, path)
     for name in endpoint.params:
-        for value in HOSTILE_VALUES if full or ours else FEW_VALUES:
+        for value in HOSTILE_VALUES if full else FEW_VALUES:
             yield Probe("GET", endpoint.path({**real, name: quote(value, safe="")}))
     names = _query_names(endpoint, api_parameters)
     if not (full or ours):
         for value in FEW_VALUES:
             yield Probe("GET", path, "&".join(f"{n}={quote(value, safe='')}" for n in names))
-        names = []
+        yield Probe("POST", path, body=NESTED.encode(), content_type="application/json")
+        yield Probe("POST", path, body=OVERSIZE, content_type="application/json")
+        yield Probe("POST", path, body=b"a=%00&b=\xff", content_type="application/x-www-form-urlencoded")
+        return
     for name in names:
         for value in FEW_VALUES:
             yield Probe("GET", path, f"{name}={quote(value, safe='')}")
