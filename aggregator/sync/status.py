@@ -46,7 +46,7 @@ def connections_sync_status(*, connection_ids: Iterable[int]) -> SyncStatus:
     """One query: is a sync of any of these connections queued or running, and has each of them finished one?"""
     busy = SyncRun.objects.filter(connection=OuterRef("pk"), outcome__in=IN_PROGRESS_OUTCOMES)
     rows = list(
-        Connection.objects.filter(pk__in=list(connection_ids))
+        Connection.objects.filter(pk__in=connection_ids)  # a list, or a subquery: one query either way
         .annotate(busy=Exists(busy))
         .values_list("last_synced_at", "busy")
     )

@@ -200,7 +200,7 @@ def _check(endpoint: Endpoint, probe: Probe, response) -> str | None:  # type: i
     status = response.status_code
     if status >= 500 and status != 503:
         return f"{status}"
-    if status == 503 and "Retry-After" not in response:
+    if status == 503 and "Retry-After" not in response and endpoint.name != "healthz":  # readiness: 503 is its job
         return "503 without Retry-After"
     if status < 400 or endpoint.name in HTML_PAGES or probe.method == "HEAD":
         return None
