@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 PORT ?= 8000
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
 
-.PHONY: install run test test-fast lint format bench lock clean
+.PHONY: install run test test-fast chaos lint format bench lock clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,13 @@ run: install
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The chaos and abuse suite (tests marked `chaos`, left out of `make test`): a worker SIGKILLed mid-sync, the
+# cache's and the broker's Redis stopped, PostgreSQL restarted under load (throwaway redis-server/initdb processes
+# of its own, never the shared services), every probe of the abuse matrix. Needs PostgreSQL and a Redis broker:
+#   DATABASE_URL=postgres://postgres@127.0.0.1:5432/aggregator CELERY_BROKER_URL=redis://127.0.0.1:6379/14 make chaos
+chaos: install
+	REQUIRE_INTEGRATION=1 $(PY) -m pytest -m chaos -p no:cacheprovider $(PYTEST_ARGS) tests
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -18,6 +18,7 @@ from aggregator.cursors import InvalidCursorError, cursor_decode, cursor_encode
 from aggregator.delta import DeltaPage, delta_cursor_decode, delta_cursor_encode, transaction_delta
 from aggregator.exceptions import NotFoundError
 from aggregator.models import Account, Balance, Connection, SyncRun, Transaction
+from aggregator.sync.status import SyncStatus, connections_sync_status, sync_run_interrupted
 from consent.models import Consent
 from consent.selectors import consent_accounts
 
@@ -32,7 +33,9 @@ __all__ = [
     "account_list_for_consent",
     "balance_list_for_account",
     "pending_links",
+    "sync_status_for_consent",
     "syncrun_get_for_consent",
+    "syncrun_interrupted",
     "transaction_date_range_for_consent",
     "transaction_delta_for_consent",
     "transaction_page_for_consent",
@@ -184,12 +187,25 @@ def transaction_delta_for_consent(*, consent: Consent, cursor: str | None, count
     return page, delta_cursor_encode(page.next_position, owner=owner)
 
 
+def _consent_connections(*, consent: Consent) -> QuerySet[Connection]:
+    return Connection.objects.filter(accounts__in=consent_accounts(consent=consent).values("pk")).values("pk")
+
+
+def sync_status_for_consent(*, consent: Consent) -> SyncStatus:
+    """Whether a sync of the consent's connections is in progress and whether their history is complete
+    (``aggregator.sync.status``)."""
+    return connections_sync_status(connection_ids=_consent_connections(consent=consent).values_list("pk", flat=True))
+
+
+def syncrun_interrupted(*, run: SyncRun) -> bool:
+    return sync_run_interrupted(run)
+
+
 def syncrun_get_for_consent(*, consent: Consent, sync_id: uuid.UUID) -> SyncRun:
     """A sync run of one of the consent's connections by public id; :class:`NotFoundError` otherwise."""
-    connections = Connection.objects.filter(accounts__in=consent_accounts(consent=consent).values("pk")).values("pk")
-    run = SyncRun.objects.filter(public_id=sync_id, connection_id__in=connections).select_related(
-        "connection__institution"
-    )
+    run = SyncRun.objects.filter(
+        public_id=sync_id, connection_id__in=_consent_connections(consent=consent)
+    ).select_related("connection__institution")
     found = run.first()
     if found is None:
         raise NotFoundError("No such sync for this consent.")

@@ -230,9 +230,18 @@ class SyncRunSerializer(serializers.Serializer):
     finished_at = serializers.DateTimeField(allow_null=True)
     counts = serializers.DictField(child=serializers.IntegerField(), help_text="added, modified, removed")
     error_code = serializers.CharField(allow_blank=True)
+    in_progress = serializers.BooleanField(
+        help_text="True while the sync is queued or running, including after an interruption: until it finishes, "
+        "the data it brings is partly stored (the delta feed's `meta.sync_in_progress` says the same)."
+    )
+    interrupted = serializers.BooleanField(
+        help_text="True when the sync started and stopped without finishing (its worker died): the counts are "
+        "partial and the sync resumes by itself within minutes where it stopped; no row is lost or duplicated."
+    )
 
 
-def syncrun_data(run: SyncRun, institution_slug: str) -> dict[str, Any]:
+def syncrun_data(run: SyncRun, institution_slug: str, *, interrupted: bool = False) -> dict[str, Any]:
+    """The sync resource; ``interrupted`` is ``aggregator.sync.status.sync_run_interrupted`` (the caller asks)."""
     return {
         "id": run.public_id,
         "state": run.outcome,
@@ -243,6 +252,8 @@ def syncrun_data(run: SyncRun, institution_slug: str) -> dict[str, Any]:
         "finished_at": run.finished_at,
         "counts": {"added": run.added_count, "modified": run.modified_count, "removed": run.removed_count},
         "error_code": run.error_code,
+        "in_progress": run.outcome in (SyncRun.Outcome.QUEUED, SyncRun.Outcome.RUNNING),
+        "interrupted": interrupted,
     }
 
 

@@ -78,10 +78,19 @@ class SyncRunDetailView(ConsentAPIView):
         operation_id="syncs_retrieve",
         parameters=[path_id("sync_id", "sync")],
         summary="State of a sync",
+        description=(
+            "`state` is the run's outcome so far. `in_progress` is true while it is queued or running; "
+            "`interrupted` is true when it started and stopped without finishing (its worker died): its counts "
+            "are partial and it resumes by itself within minutes (no row lost or duplicated). Until "
+            "`in_progress` is false, the data it brings is partly stored."
+        ),
         auth=[{"oauth2": []}],
         responses={200: envelope_schema("SyncRunDetail", SyncRunSerializer()), **errors_schema(*COMMON_ERRORS)},
         tags=["syncs"],
     )
     def get(self, request: Request, sync_id: str) -> Response:
         run = selectors.syncrun_get_for_consent(consent=request.consent, sync_id=parse_uuid(sync_id))
-        return Response(self.envelope(request, syncrun_data(run, run.connection.institution.slug)))
+        interrupted = selectors.syncrun_interrupted(run=run)
+        return Response(
+            self.envelope(request, syncrun_data(run, run.connection.institution.slug, interrupted=interrupted))
+        )

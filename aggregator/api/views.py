@@ -172,7 +172,9 @@ class TransactionSyncView(ConsentAPIView):
             "a `transactions.updated` webhook arrives) to get what changed since. A transaction is `added` the "
             "first time your cursor passes it; `modified` and `removed` only name transactions your cursor has "
             "passed before (apply `modified` as an upsert by id: a row that changed while you walked may come "
-            "again)."
+            "again). `meta.sync_in_progress` is true while a sync of the consent's banks is queued, running or "
+            "interrupted (it resumes by itself): more changes are on the way; `meta.history_complete` is false "
+            "until each bank's first sync has finished (the history is partial until then)."
         ),
         auth=[{"oauth2": ["transactions"]}],
         parameters=[DeltaQuerySerializer],
@@ -193,6 +195,19 @@ class TransactionSyncView(ConsentAPIView):
                         "has_more": serializers.BooleanField(),
                     },
                 ),
+                {
+                    "request_id": serializers.CharField(),
+                    "sync_in_progress": serializers.BooleanField(
+                        help_text="True while a sync of the consent's bank connections is queued or running, "
+                        "including one interrupted by a failure that resumes by itself: more changes are coming "
+                        "(call again with `next_cursor` once it is false, or on the `transactions.updated` webhook)."
+                    ),
+                    "history_complete": serializers.BooleanField(
+                        help_text="False until every bank connection behind the consent has finished its first "
+                        "sync: until then the feed holds only part of the history (older transactions still come "
+                        "as `added`)."
+                    ),
+                },
             ),
             **errors_schema(400, *COMMON_ERRORS),
         },
@@ -202,6 +217,8 @@ class TransactionSyncView(ConsentAPIView):
         params = DeltaQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         q = params.validated_data
+        # Read before the page: a sync that ends while the page is read is still reported as in progress.
+        status = selectors.sync_status_for_consent(consent=request.consent)
         page, next_cursor = selectors.transaction_delta_for_consent(
             consent=request.consent, cursor=q.get("cursor"), count=q["count"]
         )
@@ -222,4 +239,12 @@ class TransactionSyncView(ConsentAPIView):
             "next_cursor": next_cursor,
             "has_more": page.has_more,
         }
-        return Response(self.envelope(request, data, next_query={"cursor": next_cursor} if page.has_more else None))
+        return Response(
+            self.envelope(
+                request,
+                data,
+                next_query={"cursor": next_cursor} if page.has_more else None,
+                sync_in_progress=status.in_progress,
+                history_complete=status.history_complete,
+            )
+        )

@@ -7,6 +7,15 @@ from aggregator.ledger.views import LedgerKeysView
 
 from .health import healthz, livez
 
+
+class APIDocsView(SpectacularSwaggerSplitView):
+    """The Swagger UI page (the split view serves its init script from ``?script``: no inline script, CSP): GET
+    (and HEAD) only. Its one renderer is an HTML template, which cannot render DRF's
+    OPTIONS metadata (that was a 500); other methods get a 405."""
+
+    http_method_names = ["get", "head"]
+
+
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("livez", livez, name="livez"),
@@ -18,7 +27,7 @@ urlpatterns = [
     path("ledger/", include("aggregator.ledger.urls")),
     path(".well-known/ledger-keys", LedgerKeysView.as_view(), name="ledger-keys"),
     # The split view serves Swagger UI's init script from /api/docs/?script: no inline script (CSP).
-    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", APIDocsView.as_view(url_name="api-schema"), name="api-docs"),
     # Bank connections (upstream OAuth redirect and callback).
     path("connect/", include("aggregator.connections.urls")),
     # OAuth2 server for third parties (/oauth/…), consent screen, login and the user's dashboard (/me/…).

@@ -8,6 +8,11 @@ PostgreSQL), so two dispatchers never queue the same connection twice. Each sync
 countdown (jitter) so a thousand connections due at the same minute do not hit their banks at the same second.
 Banks with an unattended-access budget (``BankAdapter.unattended_calls_per_day``) are planned within it — see
 ``aggregator.sync.budget``.
+
+The tasks are sent once the claim commits (so a worker always finds its run). When the broker refuses one (an
+outage), that run and every one after it are deleted and their connections' ``next_sync_at`` put back where it
+was: a connection moves to its next slot only with a task in the broker, so after an outage it is dispatched
+again at the next minute rather than one interval later, and no ``queued`` row is left that no task will run.
 """
 
 from __future__ import annotations
@@ -26,8 +31,7 @@ from providers.registry import adapter_class
 
 from ..conf import aggregator_settings
 from ..models import Connection, SyncRun
-from . import budget
-from .services import sync_request
+from . import budget, services
 
 __all__ = ["DISPATCHABLE_STATUSES", "connections_dispatch_due", "dispatch_jitter_seconds"]
 
@@ -41,11 +45,12 @@ def dispatch_jitter_seconds() -> float:
 
 
 def connections_dispatch_due(*, now: datetime | None = None, limit: int = 500) -> list[SyncRun]:
-    """Queue a scheduled sync for each due connection (at most ``limit`` per call); return the queued runs."""
+    """Queue a scheduled sync for each due connection (at most ``limit`` per call); return the runs whose task was
+    sent (call it outside a transaction: the tasks are sent when the claim commits)."""
     now = now or timezone.now()
     jitter = dispatch_jitter_seconds()
     stale = timedelta(seconds=getattr(settings, "CELERY_TASK_TIME_LIMIT", 900) * 2)
-    queued: list[SyncRun] = []
+    claimed: list[tuple[SyncRun, datetime | None, datetime]] = []  # (run, previous next_sync_at, planned)
     with transaction.atomic():
         due = (
             Connection.objects.filter(status__in=DISPATCHABLE_STATUSES, next_sync_at__lte=now)
@@ -72,17 +77,48 @@ def connections_dispatch_due(*, now: datetime | None = None, limit: int = 500) -
             if not budget.budget_allows(connection, adapter_cls, now=now):
                 _plan(connection, budget.budget_next_free_at(connection, adapter_cls, now=now))
                 continue
-            _plan(connection, budget.next_sync_at(connection, adapter_cls, now=now))
-            queued.append(
-                sync_request(
-                    connection=connection,
-                    trigger=SyncRun.Trigger.SCHEDULED,
-                    countdown=random.uniform(0, jitter) if jitter > 0 else 0,
-                )
+            previous = connection.next_sync_at
+            planned = budget.next_sync_at(connection, adapter_cls, now=now)
+            _plan(connection, planned)
+            run = SyncRun.objects.create(
+                connection=connection, trigger=SyncRun.Trigger.SCHEDULED, outcome=SyncRun.Outcome.QUEUED
             )
-    if queued:
-        logger.info("dispatched %d scheduled sync(s)", len(queued))
-    return queued
+            claimed.append((run, previous, planned))
+        sent: list[SyncRun] = []
+        transaction.on_commit(lambda: sent.extend(_send(claimed, jitter)))
+    if sent:
+        logger.info("dispatched %d scheduled sync(s)", len(sent))
+    return sent
+
+
+def _send(claimed: list[tuple[SyncRun, datetime | None, datetime]], jitter: float) -> list[SyncRun]:
+    """Send the claimed runs' tasks; on the first refusal, release that claim and every later one."""
+    sent = []
+    for index, (run, _, _) in enumerate(claimed):
+        try:
+            services.enqueue_connection_sync(
+                sync_run_id=run.pk, countdown=random.uniform(0, jitter) if jitter > 0 else 0
+            )
+        except Exception as exc:  # kombu's OperationalError, a socket error, a timeout: the task was not sent
+            unsent = claimed[index:]
+            _release(unsent)
+            logger.warning(
+                "broker unavailable: %d scheduled sync(s) not queued, their connections stay due: %s: %s",
+                len(unsent),
+                type(exc).__name__,
+                exc,
+            )
+            break
+        sent.append(run)
+    return sent
+
+
+def _release(unsent: list[tuple[SyncRun, datetime | None, datetime]]) -> None:
+    """Undo claims whose task was not sent: delete the run, put ``next_sync_at`` back (unless it moved since)."""
+    with transaction.atomic():
+        SyncRun.objects.filter(pk__in=[run.pk for run, _, _ in unsent], outcome=SyncRun.Outcome.QUEUED).delete()
+        for run, previous, planned in unsent:
+            Connection.objects.filter(pk=run.connection_id, next_sync_at=planned).update(next_sync_at=previous)
 
 
 def _plan(connection: Connection, when: datetime) -> None:

@@ -66,6 +66,13 @@ def run_sync(*, connection: Connection, sync_run: SyncRun, psu_ip_address: str =
         raise RuntimeError("connection_sync must run outside a transaction: it commits page by page")
     with connection_lock(connection_id=connection.pk, sync_run=sync_run, stale_after=_stale_after()) as acquired:
         if not acquired:
+            sync_run.refresh_from_db(fields=["outcome"])
+            if sync_run.outcome == SyncRun.Outcome.RUNNING:
+                # This very run is under way in another worker (the broker redelivered its task, or the reaper
+                # re-sent it): that worker records its outcome. Were it orphaned, the reaper re-sends it once the
+                # lock is free.
+                logger.info("sync run %s is already running elsewhere: left to that worker", sync_run.pk)
+                return sync_run
             return _finish(sync_run, SyncRun.Outcome.SKIPPED, code="already_running", detail="another sync is running")
         return _run_locked(connection, sync_run, psu_ip_address)
 

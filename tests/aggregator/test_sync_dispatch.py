@@ -73,6 +73,50 @@ def test_a_connection_is_queued_once_even_if_dispatch_runs_again_before_it_syncs
     assert len(enqueued) == 1
 
 
+def test_a_broker_outage_leaves_no_queued_run_and_the_connection_due_for_the_next_minute(fake_bank):  # noqa: F811
+    connection = make_connection(next_sync_at=NOW - dt.timedelta(minutes=5))
+    down = mock.patch("aggregator.sync.services.enqueue_connection_sync", side_effect=OSError("connection refused"))
+
+    with down:
+        assert connections_dispatch_due(now=NOW) == []
+
+    assert not SyncRun.objects.filter(connection=connection).exists()  # no orphan run using up the connection
+    connection.refresh_from_db()
+    assert connection.next_sync_at == NOW - dt.timedelta(minutes=5)  # not moved one interval on
+    sent = []
+    with mock.patch(
+        "aggregator.sync.services.enqueue_connection_sync",
+        side_effect=lambda *, sync_run_id, countdown=0: sent.append(sync_run_id),
+    ):
+        runs = connections_dispatch_due(now=NOW + dt.timedelta(minutes=1))  # the broker is back
+    assert [r.connection_id for r in runs] == [connection.pk] and sent == [runs[0].pk]
+
+
+def test_when_the_broker_fails_mid_way_only_the_unsent_claims_are_released(fake_bank, settings):  # noqa: F811
+    settings.AGGREGATOR = {**settings.AGGREGATOR, "SYNC_INTERVAL": dt.timedelta(hours=1)}
+    first = make_connection(next_sync_at=NOW - dt.timedelta(minutes=2))
+    second = make_connection(next_sync_at=NOW - dt.timedelta(minutes=1))
+    third = make_connection(next_sync_at=NOW)
+    calls = itertools.count()
+
+    def flaky(*, sync_run_id, countdown=0):  # type: ignore[no-untyped-def]
+        if next(calls) >= 1:
+            raise OSError("broker went away")
+
+    with mock.patch("aggregator.sync.services.enqueue_connection_sync", side_effect=flaky):
+        runs = connections_dispatch_due(now=NOW)
+
+    assert [r.connection_id for r in runs] == [first.pk]
+    assert list(SyncRun.objects.values_list("connection_id", flat=True)) == [first.pk]
+    for connection, expected in [
+        (first, NOW + dt.timedelta(hours=1)),
+        (second, NOW - dt.timedelta(minutes=1)),
+        (third, NOW),
+    ]:
+        connection.refresh_from_db()
+        assert connection.next_sync_at == expected, connection
+
+
 def test_the_dispatch_task_returns_how_many_syncs_it_queued(fake_bank, enqueued):  # noqa: F811
     make_connection(next_sync_at=timezone.now() - dt.timedelta(minutes=1))
     assert connections_dispatch_task() == 1

@@ -524,6 +524,24 @@ def test_a_second_concurrent_sync_of_the_same_connection_is_skipped(alice_bank):
     assert connection_sync(connection=connection).outcome in (SyncRun.Outcome.SUCCEEDED, SyncRun.Outcome.SKIPPED)
 
 
+def test_a_second_delivery_of_a_run_under_way_in_another_worker_leaves_that_run_alone(alice_bank, monkeypatch):
+    """A redelivered or reaped task of the run another worker is running must not mark it skipped (issue 17)."""
+    import contextlib
+
+    from aggregator.sync import engine
+
+    connection = make_connection()
+    started = timezone.now()
+    run = SyncRun.objects.create(connection=connection, outcome=SyncRun.Outcome.RUNNING, started_at=started)
+    monkeypatch.setattr(engine, "connection_lock", lambda **kwargs: contextlib.nullcontext(False))
+
+    returned = connection_sync(connection=connection, sync_run=SyncRun.objects.get(pk=run.pk))
+
+    run.refresh_from_db()
+    assert (returned.outcome, run.outcome, run.error_code, run.finished_at) == ("running", "running", "", None)
+    assert alice_bank.calls == []
+
+
 def test_a_stale_running_sync_left_by_a_dead_worker_does_not_block_forever(alice_bank):
     connection = make_connection()
     SyncRun.objects.create(
