@@ -162,6 +162,10 @@ OAUTH: list[OAuthCase] = [
     OAuthCase(REVOKE, "POST", {"token": "{token:a@alice}"}, None, 401, "invalid_client", still_valid="a@alice"),
     OAuthCase(REVOKE, "POST", {"token": "forged"}, "a", 200, None),
     OAuthCase(REVOKE, "GET", {}, "a", 405, None),
+    # Pushed authorization requests (RFC 9126) need client authentication like the token endpoint.
+    OAuthCase("consent:par", "POST", {"response_type": "code"}, "a:wrong", 401, "invalid_client"),
+    OAuthCase("consent:par", "POST", {"response_type": "code"}, None, 401, "invalid_client"),
+    OAuthCase("consent:par", "GET", {}, "a", 405, None),
     # The authorize endpoint is the user's browser page (HTML by design): anonymous users go to the login page.
     OAuthCase("consent:authorize", "GET", {"response_type": "code", "client_id": "{client_id:a}"}, None, 302, None),
 ]  # fmt: skip
