@@ -9,6 +9,7 @@ from django.urls import path
 from oauth2_provider import views as oauth_views
 
 from . import account_views
+from .payment_callback import payment_callback
 from .views import ConsentAuthorizationView, ConsentTokenView
 
 app_name = "consent"
@@ -17,6 +18,7 @@ urlpatterns = [
     path("", account_views.home, name="home"),
     path("oauth/authorize/", ConsentAuthorizationView.as_view(), name="authorize"),
     path("oauth/token/", ConsentTokenView.as_view(), name="token"),
+    path("oauth/payment-callback/", payment_callback, name="payment-callback"),
     path("oauth/revoke_token/", oauth_views.RevokeTokenView.as_view(), name="revoke-token"),
     path("accounts/login/", account_views.RateLimitedLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -34,6 +34,7 @@ from aggregator.exceptions import (
     NotFoundError,
     PermissionDeniedError,
     ServiceUnavailableError,
+    UnprocessableError,
 )
 from aggregator.middleware import request_id_for
 
@@ -62,6 +63,7 @@ _STATUS_CODES = {
     409: "conflict",
     413: "request_too_large",
     415: "unsupported_media_type",
+    422: "unprocessable",
     429: "throttled",
     500: "server_error",
     503: "temporarily_unavailable",
@@ -75,6 +77,7 @@ _STATUS_MESSAGES = {
     406: "The requested response format is not available; send Accept: application/json.",
     413: "The request body is too large.",
     415: "Unsupported media type; send Content-Type: application/json.",
+    422: "The request cannot be processed as sent.",
     429: "Too many requests.",
     500: "Internal server error.",
     503: "The service is busy; retry after the Retry-After header.",
@@ -96,6 +99,7 @@ DOMAIN_STATUSES: tuple[tuple[type[ApplicationError], int], ...] = (
     (PermissionDeniedError, 403),
     (NotFoundError, 404),
     (ConflictError, 409),
+    (UnprocessableError, 422),
     (LimitReachedError, 429),
     (ServiceUnavailableError, 503),
     (ApplicationError, 400),
