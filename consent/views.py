@@ -42,6 +42,7 @@ PERMISSION_TEXT = {
     "accounts": "The names, types, currencies and numbers of the accounts you choose.",
     "balances": "The current and available balances of those accounts.",
     "transactions": "The payments in and out of those accounts: amounts, dates, descriptions and payees.",
+    "payments": "Make the one payment you approved, from the account you chose, and follow its status.",
 }
 
 OAUTH_FIELDS = ("client_id", "redirect_uri", "response_type", "scope", "state", "code_challenge",

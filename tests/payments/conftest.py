@@ -34,7 +34,7 @@ INSTRUCTION = {
 
 @pytest.fixture(autouse=True)
 def _settings(settings):  # type: ignore[no-untyped-def]
-    settings.AGGREGATOR = {**settings.AGGREGATOR, "ACCESS_LOG_FLUSH_SECONDS": 0}
+    settings.AGGREGATOR = {**settings.AGGREGATOR, "ACCESS_LOG_FLUSH_SECONDS": 0, "DELTA_FEED_SAFETY_LAG_SECONDS": 0}
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     from aggregator.api import throttles
 
