@@ -17,7 +17,7 @@ from providers.base import RateLimitedError, TransientProviderError
 from ..tasks import retry_countdown
 from .consents import payment_consents_expire_due
 from .models import Payment
-from .services import payment_submit, payments_check_due
+from .outbox import payment_submit, payments_check_due
 
 __all__ = ["PAYMENT_SUBMIT_MAX_RETRIES", "payment_submit_task", "payments_check_task"]
 

@@ -21,6 +21,7 @@ API_SERVICES = [
     (ROOT / "consent" / "services.py", {"consent_create", "consent_revoke"}),
     # The payment services the payment endpoints call (aggregator/api/payments.py): every code they raise.
     (ROOT / "aggregator" / "payments" / "services.py", None),
+    (ROOT / "aggregator" / "payments" / "outbox.py", None),
     (ROOT / "aggregator" / "payments" / "instruction.py", None),
     (ROOT / "aggregator" / "payments" / "consents.py", {"payment_consent_create", "payment_consent_confirm_funds"}),
 ]
@@ -68,7 +69,7 @@ def codes_in_source(path: Path, functions: set[str] | None = None) -> set[str]:
 
 def _serializer_codes() -> set[str]:
     from aggregator.api.consents import ConsentCreateSerializer
-    from aggregator.api.payments import PaymentConsentCreateSerializer, PaymentCreateSerializer
+    from aggregator.api.payment_serializers import PaymentConsentCreateSerializer, PaymentCreateSerializer
     from aggregator.api.serializers import DeltaQuerySerializer, TransactionQuerySerializer
 
     codes: set[str] = set()

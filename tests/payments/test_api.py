@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from aggregator.payments.models import Payment, PaymentConsent
+from aggregator.payments.outbox import payment_refresh_status, payment_submit
 from aggregator.payments.reconcile import payments_reconcile
-from aggregator.payments.services import payment_refresh_status, payment_submit
 from aggregator.webhooks.models import WebhookEvent
 from tests.api.factories import AccessTokenFactory, AuthorisedConsentFactory, TPPFactory
 from tests.factories import TransactionFactory

@@ -12,7 +12,8 @@ from aggregator.domain_events import subscribe, unsubscribe
 from aggregator.exceptions import ConflictError, InvalidInputError, UnprocessableError
 from aggregator.payments.consents import payment_consents_expire_due
 from aggregator.payments.models import Payment, PaymentConsent, PaymentEvent
-from aggregator.payments.services import payment_create, payment_refresh_status, payment_submit, payments_check_due
+from aggregator.payments.outbox import payment_refresh_status, payment_submit, payments_check_due
+from aggregator.payments.services import payment_create
 from consent.models import Consent
 from consent.services import consent_create_for_payment, consent_revoke
 from providers.base import PaymentRejectedError

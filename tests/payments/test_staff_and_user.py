@@ -7,8 +7,9 @@ import pytest
 from django.test import Client
 
 from aggregator.payments.models import Payment
+from aggregator.payments.outbox import payment_submit
 from aggregator.payments.reconcile import payments_reconcile
-from aggregator.payments.services import payment_create, payment_submit
+from aggregator.payments.services import payment_create
 from tests.api.factories import AccessTokenFactory, AuthorisedConsentFactory
 from tests.factories import TransactionFactory, UserFactory
 
