@@ -212,6 +212,9 @@ class TransactionData:
     bank_transaction_code: str = ""
     pending_transaction_id: str = ""  # a booked item that replaced a pending one: that one's id
     raw: Mapping[str, Any] = field(default_factory=dict)
+    # The end-to-end identification the initiator gave the payment (ours, for a payment we initiated): the
+    # reconciliation key between a ``BankPayment`` and the booked transaction it produced. "" when none.
+    end_to_end_id: str = ""
 
 
 @dataclass(frozen=True)

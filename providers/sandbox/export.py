@@ -22,9 +22,18 @@ Format (JSON, keys sorted, UTF-8)::
              "booking_date": "2024-01-01", "value_date": "2024-01-01",
              "amount": "-1150.00", "currency": "GBP",  # signed: negative = money out
              "description": "...", "merchant_name": "...", "category": "rent", "counterparty_name": "...",
-             "bank_transaction_code": "PMNT-ICDT-STDO", "pending_transaction_id": "" | "P…"}
+             "bank_transaction_code": "PMNT-ICDT-STDO", "pending_transaction_id": "" | "P…",
+             "end_to_end_id": "" | "E2E-…"}          # debits of payments initiated at the bank (PIS)
           ]
         }
+      ],
+      "payments": [                                   # payments initiated at the bank from the user's accounts
+        {"id": "...", "product": "domestic-payments", "status": "AcceptedSettlementCompleted" | "ACSC" | …,
+         "debtor_account_id": "...", "amount": "12.50", "currency": "GBP", "creditor_name": "...",
+         "creditor_scheme": "UK.OBIE.SortCodeAccountNumber", "creditor_identification": "...",
+         "reference": "...", "end_to_end_id": "...", "instruction_id": "...",
+         "created_at": "…Z", "submitted_at": "…Z" | null, "settles_at": "…Z" | null, "rejected_at": null,
+         "reason_code": "" | "AM04"}
       ]
     }
 
@@ -44,6 +53,8 @@ from typing import Any
 import orjson
 
 from .bankdata import account_balances, account_transactions, sandbox_now, user_accounts
+from .payments.lifecycle import bg_status, obie_payment_status
+from .payments.models import SandboxPayment
 
 __all__ = ["export_json", "export_user", "format_datetime", "to_jsonable"]
 
@@ -78,8 +89,43 @@ def to_jsonable(obj: Any) -> dict[str, Any]:
     return data
 
 
-def export_user(bank: str, username: str, *, now: datetime | None = None) -> dict[str, Any]:
+_PAYMENT_FIELDS = (
+    "id",
+    "product",
+    "debtor_account_id",
+    "amount",
+    "currency",
+    "creditor_name",
+    "creditor_scheme",
+    "creditor_identification",
+    "reference",
+    "end_to_end_id",
+    "instruction_id",
+    "created_at",
+    "submitted_at",
+    "settles_at",
+    "rejected_at",
+    "reason_code",
+)
+
+
+def _payments(bank: str, username: str, moment: datetime) -> list[dict[str, Any]]:
+    rows = SandboxPayment.objects.filter(bank=bank, username=username, created_at__lte=moment).order_by(
+        "created_at", "id"
+    )
+    status = obie_payment_status if bank == "albion" else bg_status
+    return [
+        {
+            **{name: _value(getattr(row, name)) for name in _PAYMENT_FIELDS},
+            "status": status(row, moment),
+        }
+        for row in rows
+    ]
+
+
+def export_user(bank: str, username: str, *, now: datetime | None = None, with_payments: bool = True) -> dict[str, Any]:
     """Everything ``bank`` holds for ``username`` at ``now`` (default: the sandbox clock), truncated to seconds.
+    ``with_payments=False``: the generated history alone (no database access; no ``payments`` key).
 
     Raises ``UnknownBank`` / ``UnknownUser`` (``LookupError``) with the valid choices.
     """
@@ -88,10 +134,15 @@ def export_user(bank: str, username: str, *, now: datetime | None = None) -> dic
     result = []
     for account in accounts:
         item = to_jsonable(account)
-        item["balances"] = [to_jsonable(b) for b in account_balances(bank, username, account.id, now=moment)]
-        item["transactions"] = [to_jsonable(t) for t in account_transactions(bank, username, account.id, now=moment)]
+        balances = account_balances(bank, username, account.id, now=moment, with_payments=with_payments)
+        transactions = account_transactions(bank, username, account.id, now=moment, with_payments=with_payments)
+        item["balances"] = [to_jsonable(b) for b in balances]
+        item["transactions"] = [to_jsonable(t) for t in transactions]
         result.append(item)
-    return {"bank": bank, "user": username, "as_of": format_datetime(moment), "accounts": result}
+    doc = {"bank": bank, "user": username, "as_of": format_datetime(moment), "accounts": result}
+    if with_payments:
+        doc["payments"] = _payments(bank, username, moment)
+    return doc
 
 
 def export_json(bank: str, username: str, *, now: datetime | None = None, indent: int | None = 2) -> str:

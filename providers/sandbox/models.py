@@ -16,6 +16,7 @@ from django.db import models
 
 from .clock import SandboxClock, sandbox_now
 from .oauth.dialects import allowed_scope
+from .payments.models import SandboxIdempotencyKey, SandboxPayment
 
 __all__ = [
     "SandboxAuthorizationCode",
@@ -23,6 +24,8 @@ __all__ = [
     "SandboxClock",
     "SandboxConsent",
     "SandboxCounter",
+    "SandboxIdempotencyKey",
+    "SandboxPayment",
     "SandboxToken",
 ]
 
@@ -103,10 +106,20 @@ class SandboxConsent(models.Model):
     ``status`` is stored in the bank's own vocabulary: albion ``AwaitingAuthorisation|Authorised|Rejected|
     Revoked``; rhein ``received|valid|rejected|expired|terminatedByTpp``; liberty ``received|valid|rejected|
     revoked``.
+
+    ``kind`` ``payment``: the consent to one payment (albion domestic(-scheduled)-payment-consent, statuses
+    ``AwaitingAuthorisation|Authorised|Consumed|Rejected``; rhein: the payment's authorisation, ``received|valid|
+    rejected``, its id the paymentId); its instruction is the ``payment`` row (``SandboxPayment``).
     """
+
+    KIND_ACCOUNTS = "accounts"
+    KIND_PAYMENT = "payment"
 
     id = models.CharField(primary_key=True, max_length=64)
     bank = models.CharField(max_length=16, choices=BANK_CHOICES)
+    kind = models.CharField(
+        max_length=16, default=KIND_ACCOUNTS, choices=[(KIND_ACCOUNTS, "Account access"), (KIND_PAYMENT, "Payment")]
+    )
     client = models.ForeignKey(SandboxClient, null=True, blank=True, on_delete=models.CASCADE)
     status = models.CharField(max_length=32)
     username = models.CharField(max_length=64, blank=True)

@@ -24,12 +24,14 @@ from openapi_core.contrib.django import DjangoOpenAPIRequest, DjangoOpenAPIRespo
 
 SPECS = Path(settings.BASE_DIR) / "providers" / "sandbox" / "openapi" / "official"
 OBIE_SPEC = SPECS / "obie-account-info-v3.1.11.yaml"
+OBIE_PIS_SPEC = SPECS / "obie-payment-initiation-v3.1.11.yaml"
 BG_SPEC = SPECS / "berlin-group-nextgenpsd2-v1.3.11.yaml"
 LIBERTY_SPEC = Path(settings.BASE_DIR) / "providers" / "sandbox" / "openapi" / "liberty.yaml"
 
 REDIRECT_URI = "http://127.0.0.1:8000/connect/callback/"
 SECRETS = {"albion": "albion-sandbox-secret", "rhein": "rhein-sandbox-secret", "liberty": "liberty-sandbox-secret"}
 ALBION = "/sandbox/albion/open-banking/v3.1/aisp"
+ALBION_PIS = "/sandbox/albion/open-banking/v3.1/pisp"
 RHEIN = "/sandbox/rhein/v1"
 LIBERTY = "/sandbox/liberty"
 ALL_PERMISSIONS = [
@@ -50,9 +52,9 @@ def _spec_path(path: Path) -> Path:
 @cache
 def openapi_for(bank: str) -> OpenAPI:
     """The bank's OpenAPI document with its server pointed at the test client's host."""
-    path = {"albion": OBIE_SPEC, "rhein": BG_SPEC, "liberty": LIBERTY_SPEC}[bank]
+    path = {"albion": OBIE_SPEC, "albion-pis": OBIE_PIS_SPEC, "rhein": BG_SPEC, "liberty": LIBERTY_SPEC}[bank]
     data = yaml.load(_spec_path(path).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    base = {"albion": ALBION, "rhein": "/sandbox/rhein", "liberty": LIBERTY}[bank]
+    base = {"albion": ALBION, "albion-pis": ALBION_PIS, "rhein": "/sandbox/rhein", "liberty": LIBERTY}[bank]
     data["servers"] = [{"url": f"http://testserver{base}"}]
     for item in data["paths"].values():  # the OBIE file writes status codes as YAML integers
         for operation in item.values():
@@ -77,10 +79,10 @@ def pkce_pair() -> tuple[str, str]:
     return verifier, challenge
 
 
-def albion_client_token(client: Client) -> str:
+def albion_client_token(client: Client, scope: str = "accounts") -> str:
     response = client.post(
         "/sandbox/albion/oauth/token",
-        {"grant_type": "client_credentials", "scope": "accounts"},
+        {"grant_type": "client_credentials", "scope": scope},
         HTTP_AUTHORIZATION=basic("albion"),
     )
     assert response.status_code == 200, response.content

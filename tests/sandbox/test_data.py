@@ -19,6 +19,8 @@ from providers.sandbox.export import export_user
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parents[2]
+# bankdata merges payments (database rows) into the generated history: every test may read the (empty) table.
+pytestmark = pytest.mark.django_db
 
 
 def _accounts(bank: str, user: str) -> dict[str, bd.SandboxAccount]:
@@ -50,12 +52,14 @@ def test_data_is_identical_in_a_fresh_process_with_another_hash_seed():
         "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'aggregator.config.settings');"
         "django.setup(); from datetime import datetime, UTC;"
         "from providers.sandbox.export import export_user;"
-        "doc = export_user('rhein', 'bob', now=datetime(2026, 6, 15, 12, tzinfo=UTC));"
+        "doc = export_user('rhein', 'bob', now=datetime(2026, 6, 15, 12, tzinfo=UTC), with_payments=False);"
         "print(hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest())"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
-    here = hashlib.sha256(json.dumps(export_user("rhein", "bob", now=NOW), sort_keys=True).encode()).hexdigest()
+    here = hashlib.sha256(
+        json.dumps(export_user("rhein", "bob", now=NOW, with_payments=False), sort_keys=True).encode()
+    ).hexdigest()
     assert out.stdout.strip() == here
 
 

@@ -14,6 +14,9 @@ from django.core.management import CommandError, call_command
 from providers.sandbox import bankdata as bd
 from providers.sandbox.export import export_user, format_datetime
 
+# the export reads the payments made at the bank (database rows) besides the generated history
+pytestmark = pytest.mark.django_db
+
 NOW = datetime(2026, 6, 15, 12, 0, 30, tzinfo=UTC)
 DATETIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 AMOUNT = re.compile(r"^-?\d+\.\d\d$")

@@ -301,7 +301,12 @@ def test_sandbox_clients_prints_the_demo_clients_as_json():
         "bank": "albion",
         "client_id": "aggregator-albion",
         "client_secret": "albion-sandbox-secret",
-        "redirect_uris": ["http://127.0.0.1:8000/connect/callback/", "http://localhost:8000/connect/callback/"],
+        "redirect_uris": [
+            "http://127.0.0.1:8000/connect/callback/",
+            "http://localhost:8000/connect/callback/",
+            "http://127.0.0.1:8000/payments/callback/",
+            "http://localhost:8000/payments/callback/",
+        ],
     }
 
 

@@ -184,9 +184,14 @@ def test_rhein_refuses_a_consent_id_parameter_that_contradicts_the_ais_scope(cli
     assert _redirect_error(client, "rhein", scope=f"AIS:{first}", consent_id=second)["error"] == "invalid_request"
 
 
-@pytest.mark.parametrize("scope", ["PIS:abc", "PIIS:abc", "AIS", "openid"])
+@pytest.mark.parametrize("scope", ["PIIS:abc", "AIS", "openid"])
 def test_rhein_refuses_scopes_it_does_not_offer(client, scope):
     assert _redirect_error(client, "rhein", scope=scope, consent_id=rhein_consent(client))["error"] == "invalid_scope"
+
+
+def test_rhein_refuses_a_payment_scope_naming_an_account_access_consent(client):
+    consent_id = rhein_consent(client)
+    assert _redirect_error(client, "rhein", scope=f"PIS:{consent_id}")["error"] == "invalid_scope"
 
 
 def test_rhein_keeps_the_simple_consent_id_parameter(client):

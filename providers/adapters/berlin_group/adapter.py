@@ -249,4 +249,5 @@ class BerlinGroupAdapter(OAuthBankAdapter[BerlinGroupClient]):
             bank_transaction_code=bank_code,
             pending_transaction_id=str(structured.get("pendingTransactionId") or ""),
             raw=raw,
+            end_to_end_id=str(raw.get("endToEndId") or ""),
         )

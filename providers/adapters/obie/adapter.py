@@ -23,6 +23,8 @@ Normalization rules (OBTransaction6 → ``TransactionData``):
   ``ProprietaryBankTransactionCode.Code`` is the full ISO code of that same family and sub-family (as Albion
   sends it: ``PMNT-ICDT-STDO``, ``Issuer`` Albion) it is taken whole; otherwise ``Code-SubCode`` (a bank's own
   proprietary vocabulary is not ISO); with no ``BankTransactionCode`` at all, the proprietary code as given.
+* **End-to-end id**: ``SupplementaryData.EndToEndIdentification`` (OBTransaction6 has no such field; Albion
+  puts the initiator's id of a PIS payment there) → ``end_to_end_id``, the payment reconciliation key.
 * **Accounts**: ``AccountSubType`` → type (CurrentAccount/Savings/CreditCard…); ``Nickname`` (else
   ``Description``, else the first identification's ``Name``) → display name; ``UK.OBIE.SortCodeAccountNumber``
   (14 digits) → sort code + account number; ``UK.OBIE.IBAN`` → iban; ``UK.OBIE.PAN`` → masked PAN (only the
@@ -49,7 +51,9 @@ from ...base import (
     AccountData,
     AuthorizationRequest,
     BalanceData,
+    BankPayment,
     Credentials,
+    PaymentInstruction,
     TransactionData,
     TransactionPage,
 )
@@ -57,6 +61,7 @@ from ...oauth import authorization_request_build
 from ..common import OAuthBankAdapter, as_currency, as_date, as_datetime, as_decimal, malformed, stable_id
 from . import constants
 from .client import OBIEClient
+from .payments import OBIEPayments
 
 __all__ = ["OBIEAdapter"]
 
@@ -93,6 +98,9 @@ class OBIEAdapter(OAuthBankAdapter[OBIEClient]):
     name = "obie"
     supports_revoke = True
     sync_mode = "window"
+    supports_payments = True
+    supports_scheduled_payments = True
+    supports_funds_confirmation = True
 
     client_class = OBIEClient
 
@@ -126,6 +134,37 @@ class OBIEAdapter(OAuthBankAdapter[OBIEClient]):
         if credentials.consent_id:
             client = self.client
             client.consent_delete(token=client.client_credentials_token(), consent_id=credentials.consent_id)
+
+    # --- payments (Payment Initiation API; see .payments) ------------------------------------------
+    @property
+    def payments(self) -> OBIEPayments:
+        return OBIEPayments(self.client, self.config.get("pis_prefix", ""))
+
+    def start_payment_authorization(
+        self, instruction: PaymentInstruction, *, idempotency_key: str, redirect_uri: str
+    ) -> AuthorizationRequest:
+        return self.payments.start(instruction, idempotency_key=idempotency_key, redirect_uri=redirect_uri)
+
+    def complete_payment_authorization(
+        self, *, code: str, redirect_uri: str, auth: AuthorizationRequest
+    ) -> Credentials:
+        return self.exchange_code(code=code, redirect_uri=redirect_uri, auth=auth)
+
+    def submit_payment(
+        self,
+        credentials: Credentials,
+        instruction: PaymentInstruction,
+        *,
+        auth: AuthorizationRequest,
+        idempotency_key: str,
+    ) -> BankPayment:
+        return self.payments.submit(credentials, auth=auth, idempotency_key=idempotency_key)
+
+    def get_payment(self, credentials: Credentials, bank_payment_id: str) -> BankPayment:
+        return self.payments.get(bank_payment_id)
+
+    def confirm_funds(self, credentials: Credentials, *, auth: AuthorizationRequest) -> bool:
+        return self.payments.funds(credentials, auth=auth)
 
     # --- accounts and balances ---------------------------------------------------------------------
     def list_accounts(self, credentials: Credentials) -> list[AccountData]:
@@ -272,4 +311,5 @@ class OBIEAdapter(OAuthBankAdapter[OBIEClient]):
             bank_transaction_code=bank_code,
             pending_transaction_id=str(supplementary.get("PendingTransactionId") or ""),
             raw=raw,
+            end_to_end_id=str(supplementary.get("EndToEndIdentification") or ""),
         )

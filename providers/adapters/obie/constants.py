@@ -47,3 +47,27 @@ SCHEME_PAN = "PAN"
 
 # OBError1.ErrorCode values meaning the consent is gone and the user must authorise again.
 REAUTH_ERROR_CODES = frozenset({"UK.OBIE.Reauthenticate", "UK.OBIE.Resource.InvalidConsentStatus"})
+
+# --- Payment Initiation API v3.1.11 -----------------------------------------------------------------------
+PIS_PREFIX = "/open-banking/v3.1/pisp"
+PAYMENTS_SCOPE = "payments"
+IDEMPOTENCY_KEY_MAX = 40  # x-idempotency-key: maxLength 40
+REFERENCE_MAX = 35  # RemittanceInformation.Reference
+UNSTRUCTURED_MAX = 140  # RemittanceInformation.Unstructured
+# (URL segment, id field of the payment resource)
+DOMESTIC = ("domestic", "DomesticPaymentId")
+DOMESTIC_SCHEDULED = ("domestic-scheduled", "DomesticScheduledPaymentId")
+
+# OBWriteDomesticResponse5 / OBWriteDomesticScheduledResponse5 Status → our payment status.
+PAYMENT_STATUSES = {
+    "Pending": "pending",
+    "AcceptedSettlementInProcess": "accepted",
+    "AcceptedWithoutPosting": "accepted",
+    "AcceptedSettlementCompleted": "settled",
+    "AcceptedCreditSettlementCompleted": "settled",
+    "Rejected": "rejected",
+    "InitiationPending": "pending",
+    "InitiationCompleted": "settled",
+    "InitiationFailed": "rejected",
+    "Cancelled": "rejected",
+}

@@ -118,6 +118,7 @@ def users() -> tuple[SandboxUser, ...]:
             full_name=u["full_name"],
             behaviour=u.get("behaviour", "normal"),
             seed=int(u.get("seed", 0)),
+            payments=u.get("payments", "normal"),
         )
         for u in _user_defs().values()
     )

@@ -27,6 +27,10 @@ class SandboxUser:
 
     ``behaviour``: ``normal`` | ``flaky`` (seeded 429/500/503/slow/truncated responses) | ``expired`` (refresh
     token refused after the first sync) | ``locked`` (login refused).
+
+    ``payments`` (payment initiation): ``normal`` | ``slow`` (payments stay pending until the sandbox clock
+    moves a day) | ``timeout_after_accept`` (the bank commits a new payment, then answers 504; a retry with the
+    same idempotency key returns that payment).
     """
 
     username: str
@@ -34,6 +38,7 @@ class SandboxUser:
     full_name: str
     behaviour: str = "normal"
     seed: int = 0
+    payments: str = "normal"
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,7 @@ class SandboxTransaction:
     counterparty_name: str
     bank_transaction_code: str  # e.g. "PMNT-ICDT-STDO" style (ISO 20022 domain-family-subfamily)
     pending_transaction_id: str = ""  # booked items that replaced a pending one
+    end_to_end_id: str = ""  # a payment initiated through the bank's PIS API: the initiator's end-to-end id
 
     @property
     def booking_date(self) -> date:

@@ -10,7 +10,7 @@ from typing import Any, Protocol, overload
 
 from .records import SandboxTransaction
 
-__all__ = ["BookedRows", "ChainView", "TransactionView"]
+__all__ = ["BookedRows", "ChainView", "SliceView", "TransactionView"]
 
 
 class BookedRows(Protocol):
@@ -101,3 +101,18 @@ class ChainView(_LazyView):
     def __iter__(self) -> Iterator[SandboxTransaction]:
         for part in self._parts:
             yield from part
+
+
+class SliceView(_LazyView):
+    """``base[start:stop]`` without building the items outside what is read (``base[a:b]`` builds a list)."""
+
+    __slots__ = ("_base", "_start", "_stop")
+
+    def __init__(self, base: Sequence[SandboxTransaction], start: int, stop: int) -> None:
+        self._base, self._start, self._stop = base, start, max(start, stop)
+
+    def __len__(self) -> int:
+        return self._stop - self._start
+
+    def _item(self, i: int) -> SandboxTransaction:
+        return self._base[self._start + i]

@@ -19,6 +19,7 @@ __all__ = [
     "ACTIVE_STATUS",
     "AWAITING_STATUS",
     "consent_authorise",
+    "consent_consume",
     "consent_create",
     "consent_is_active",
     "consent_refresh_expiry",
@@ -29,6 +30,7 @@ __all__ = [
 AWAITING_STATUS = {"albion": "AwaitingAuthorisation", "rhein": "received", "liberty": "received"}
 ACTIVE_STATUS = {"albion": "Authorised", "rhein": "valid", "liberty": "valid"}
 REJECTED_STATUS = {"albion": "Rejected", "rhein": "rejected", "liberty": "rejected"}
+CONSUMED_STATUS = "Consumed"  # albion payment consents (OBIE); rhein payments have no consent of their own
 REVOKED_STATUS = {"albion": "Revoked", "rhein": "terminatedByTpp", "liberty": "revoked"}
 
 
@@ -107,3 +109,10 @@ def consent_touch(*, consent: SandboxConsent, today: date) -> None:
     if consent.last_action_on != today:
         SandboxConsent.objects.filter(pk=consent.pk).update(last_action_on=today)
         consent.last_action_on = today
+
+
+@transaction.atomic
+def consent_consume(*, consent: SandboxConsent) -> SandboxConsent:
+    """A single-use payment consent was used (albion ``Consumed``): its tokens pay no more."""
+    SandboxToken.objects.filter(consent=consent).update(refresh_token_revoked=True)
+    return _set_status(consent, CONSUMED_STATUS)

@@ -9,9 +9,12 @@ standard does (and the sandbox's simpler ``consent_id`` parameter, kept for ever
   (OpenID Connect Core §10.1; the sandbox has no client key registry for OBIE's PS256); a request object that
   does not verify is ``invalid_request_object``. Its OAuth parameters (``redirect_uri``, ``state``, ``scope``,
   PKCE) take precedence over the query's (OIDC Core §6.1).
-* **rhein (Berlin Group, OAuth2 SCA approach integrated in the consent)**: ``scope=AIS:<consentId>`` binds the
-  authorization to that consent. An unknown consent id, or another TPP's, is ``invalid_scope``. ``PIS:``/
-  ``PIIS:`` scopes are ``invalid_scope`` too (this bank offers account information only).
+* **rhein (Berlin Group, OAuth2 SCA approach integrated in the consent / payment)**: ``scope=AIS:<consentId>``
+  binds the authorization to that consent, ``scope=PIS:<paymentId>`` to that payment (its SCA). An unknown
+  id, or another TPP's, is ``invalid_scope``; so are ``PIIS:`` scopes (no confirmation of funds service).
+* **payments**: a payment consent (albion ``domestic(-scheduled)-payment-consent``, rhein payment) is
+  authorised only under ``scope=payments`` (albion) / ``PIS:<paymentId>`` (rhein), an account-access consent
+  only without them (``invalid_scope`` otherwise): a data token can never pay, a payment token never reads.
 * **every bank**: ``scope=accounts`` and the ``consent_id`` query parameter. When a request names its consent
   twice (parameter and scope / request object), both must agree (``invalid_request`` otherwise).
 
@@ -34,6 +37,7 @@ __all__ = [
     "BANK_SCOPES",
     "ConsentReferenceError",
     "allowed_scope",
+    "asks_for_payment",
     "consent_reference",
     "request_object_params",
     "scope_is_supported",
@@ -42,7 +46,7 @@ __all__ = [
 # The literal scopes each bank's authorization server knows (published as ``scopes_supported``).
 BANK_SCOPES: dict[str, tuple[str, ...]] = {
     "albion": ("openid", "accounts", "payments", "fundsconfirmations"),
-    "rhein": ("accounts",),
+    "rhein": ("accounts", "payments"),
     "liberty": ("accounts",),
 }
 _BERLIN_GROUP_SCOPE = re.compile(r"^(AIS|PIS|PIIS):(.+)$")
@@ -69,23 +73,34 @@ def scope_is_supported(bank: str, scope: str | None) -> bool:
         if item in BANK_SCOPES[bank]:
             continue
         match = _BERLIN_GROUP_SCOPE.match(item)
-        if bank == "rhein" and match and match.group(1) == "AIS":
+        if bank == "rhein" and match and match.group(1) in {"AIS", "PIS"}:
             continue
         return False
     return True
 
 
 def allowed_scope(client_scope: str, requested: str | None) -> str:
-    """The scope granted: the requested scopes the client is registered for, plus ``openid`` and a Berlin
-    Group ``AIS:`` scope when the client may read accounts. Nothing requested: the registered scope."""
+    """The scope granted: the requested scopes the client is registered for, plus ``openid``, a Berlin Group
+    ``AIS:`` scope when the client may read accounts and a ``PIS:`` scope when it may initiate payments.
+    Nothing requested: the registered scope."""
     if not requested:
         return client_scope
     registered = set(_scopes(client_scope))
     granted = []
     for item in _scopes(requested):
-        if item in registered or item == "openid" or (item.startswith("AIS:") and "accounts" in registered):
+        if (
+            item in registered
+            or item == "openid"
+            or (item.startswith("AIS:") and "accounts" in registered)
+            or (item.startswith("PIS:") and "payments" in registered)
+        ):
             granted.append(item)
     return list_to_scope(granted)
+
+
+def asks_for_payment(scope: str | None) -> bool:
+    """Whether the request's scope is a payment scope (``payments``, Berlin Group ``PIS:<paymentId>``)."""
+    return any(item == "payments" or item.startswith("PIS:") for item in _scopes(scope))
 
 
 def request_object_params(request_object: str, *, client_id: str, client_secret: str) -> dict[str, str]:

@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from .. import bankdata
 from ..models import SandboxConsent
+from ..payments.services import payment_authorisation_decided
 from . import consents, dialects
 from .server import BANK_OAUTH, PSU, TOKEN_AUTH_METHODS, oauth_request_from_params, server_for
 
@@ -161,6 +162,17 @@ def authorize(request: HttpRequest, bank: str) -> HttpResponse:
             return _redirect_error(
                 redirect_uri, state, "invalid_request", f"Consent is {consent.status}, not awaiting authorisation."
             )
+        # A payment consent needs the payment scope (albion ``payments``, rhein ``PIS:<paymentId>``); an
+        # account-access consent is never authorised under a Berlin Group PIS: scope. (Tokens are bound to
+        # their consent: an account-access token cannot pay whatever its scope says, nor a payment token read.)
+        is_payment = consent.kind == SandboxConsent.KIND_PAYMENT
+        scope = params.get("scope")
+        if (is_payment and not dialects.asks_for_payment(scope)) or (
+            not is_payment and named_by == "scope" and "PIS:" in (scope or "")
+        ):
+            return _redirect_error(
+                redirect_uri, state, "invalid_scope", "The scope does not match the consent (payments or accounts)."
+            )
     txn = secrets.token_urlsafe(12)
     request.session[_SESSION_PREFIX + txn] = {
         "bank": bank,
@@ -232,6 +244,18 @@ def select(request: HttpRequest, bank: str, txn: str) -> HttpResponse:
     if consent is None:
         return _error_page(request, bank, "The consent no longer exists.")
     accounts = list(bankdata.user_accounts(bank, username))
+    payment = getattr(consent, "payment", None) if consent.kind == SandboxConsent.KIND_PAYMENT else None
+    if payment is not None:
+        # One debtor account: the one the TPP named (the bank checks its currency when it executes), else any
+        # of the user's payment accounts in the payment's currency.
+        accounts = [
+            a
+            for a in accounts
+            if a.type != "credit_card"
+            and (a.id == payment.debtor_account_id if payment.debtor_account_id else a.currency == payment.currency)
+        ]
+        if not accounts:
+            return _error_page(request, bank, "None of your accounts can make this payment.", status=403)
     server = server_for(bank)
     oauth_request = oauth_request_from_params(data["params"])
     try:
@@ -245,30 +269,38 @@ def select(request: HttpRequest, bank: str, txn: str) -> HttpResponse:
         "accounts": accounts,
         "consent": consent,
         "client": grant.client,
-        "selected": {a.id for a in accounts},
+        "selected": {a.id for a in accounts} if payment is None else {accounts[0].id},
+        "payment": payment,
         "error": "",
     }
+    template = "sandbox/select.html" if payment is None else "sandbox/pay.html"
     if request.method == "GET":
-        return render(request, "sandbox/select.html", context)
+        return render(request, template, context)
 
     action = request.POST.get("action", "")
     if action not in {"approve", "deny"}:
         context["error"] = "Choose Approve or Deny."
-        return render(request, "sandbox/select.html", context, status=400)
+        return render(request, template, context, status=400)
     consents.consent_refresh_expiry(consent=consent)
     if consent.status != consents.AWAITING_STATUS[bank]:
         return _error_page(request, bank, f"The consent is {consent.status}; it can no longer be authorised.")
     if action == "deny":
         consents.consent_reject(consent=consent, username=username)
+        if payment is not None:
+            payment_authorisation_decided(consent=consent, username=username, account_id="", approved=False)
         del request.session[_SESSION_PREFIX + txn]
         return server.create_authorization_response(request=oauth_request, grant_user=None, grant=grant)
     wanted = request.POST.getlist("accounts")
     chosen = [a.id for a in accounts if a.id in set(wanted)]
-    if not chosen:
-        context["error"] = "Select at least one account, or deny access."
+    if not chosen or (payment is not None and len(chosen) != 1):
+        context["error"] = (
+            "Select at least one account, or deny access." if payment is None else "Select the account to pay from."
+        )
         context["selected"] = set()
-        return render(request, "sandbox/select.html", context, status=400)
+        return render(request, template, context, status=400)
     consents.consent_authorise(consent=consent, username=username, account_ids=chosen, client=grant.client)
+    if payment is not None:
+        payment_authorisation_decided(consent=consent, username=username, account_id=chosen[0], approved=True)
     del request.session[_SESSION_PREFIX + txn]
     return server.create_authorization_response(
         request=oauth_request, grant_user=PSU(username, consent.pk), grant=grant

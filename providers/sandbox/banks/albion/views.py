@@ -4,7 +4,9 @@ Base ``/sandbox/albion/open-banking/v3.1/aisp/``. Consents are created with a cl
 endpoints need an authorization-code token bound to an ``Authorised`` consent. The consent's ``Permissions``
 and ``TransactionFrom/ToDateTime`` are enforced. Transactions are served 500 per page (``page`` query parameter,
 ``Links.Next``, ``Meta.TotalPages``). A booked transaction that replaced a pending one carries
-``SupplementaryData.PendingTransactionId``; every transaction carries ``SupplementaryData.Category``.
+``SupplementaryData.PendingTransactionId``; every transaction carries ``SupplementaryData.Category``; the
+debit of a payment initiated through albion's PIS API carries its ``SupplementaryData.EndToEndIdentification``
+(OBTransaction6 has no end-to-end field; ``SupplementaryData`` is the spec's place for such extensions).
 """
 
 from __future__ import annotations
@@ -404,6 +406,8 @@ def _transaction_json(tx: bankdata.SandboxTransaction, detail: bool) -> dict:
     supplementary = {"Category": tx.category} if tx.category else {}
     if tx.pending_transaction_id:
         supplementary["PendingTransactionId"] = tx.pending_transaction_id
+    if tx.end_to_end_id:  # a payment initiated through albion's PIS API: the initiator's reconciliation key
+        supplementary["EndToEndIdentification"] = tx.end_to_end_id
     if supplementary:
         item["SupplementaryData"] = supplementary
     return item

@@ -444,6 +444,8 @@ def _transaction_json(tx: bankdata.SandboxTransaction) -> dict:
         item["bankTransactionCode"] = tx.bank_transaction_code
     if tx.category:
         item["additionalInformation"] = tx.category[:500]
+    if tx.end_to_end_id:  # (rhein's payment initiation is not built yet; the ground truth already carries it)
+        item["endToEndId"] = tx.end_to_end_id[:35]
     return item
 
 
