@@ -134,3 +134,7 @@ MOCKS = {
     "berlin_group": ("rhein", mock_rhein),
     "cursor_delta": ("liberty", mock_liberty),
 }
+
+
+# The sandbox banks served in-process to the adapters (payment tests): the ``sandbox`` fixture.
+from .sandbox_http import sandbox  # noqa: E402, F401

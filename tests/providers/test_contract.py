@@ -15,6 +15,8 @@ from providers.base import (
     BalanceData,
     BankAdapter,
     Credentials,
+    NotSupportedError,
+    PaymentInstruction,
     TransactionData,
     TransactionPage,
 )
@@ -94,3 +96,60 @@ def test_adapter_contract(name, bank_mock):
         if cls.sync_mode == "cursor":
             assert all(p.next_cursor for p in pages)
     assert seen > 0
+
+
+# --- the payment capability ------------------------------------------------------------------------------
+_PAYMENT_METHODS = (
+    "start_payment_authorization",
+    "complete_payment_authorization",
+    "submit_payment",
+    "get_payment",
+)
+# What each dialect offers: the flags must say it, and the methods must match the flags.
+EXPECTED_PAYMENTS = {
+    "obie": {"supports_payments": True, "supports_scheduled_payments": True, "supports_funds_confirmation": True},
+    "berlin_group": {
+        "supports_payments": True,
+        "supports_scheduled_payments": False,
+        "supports_funds_confirmation": False,
+    },
+    "cursor_delta": {
+        "supports_payments": False,
+        "supports_scheduled_payments": False,
+        "supports_funds_confirmation": False,
+    },
+}
+
+
+def _overrides(cls: type, method: str) -> bool:
+    return getattr(cls, method) is not getattr(BankAdapter, method)
+
+
+@pytest.mark.parametrize("name", REGISTERED)
+def test_payment_capability_flags_match_what_the_adapter_implements(name):
+    cls = adapter_classes()[name]
+    flags = {flag: getattr(cls, flag) for flag in EXPECTED_PAYMENTS.get(name, EXPECTED_PAYMENTS["cursor_delta"])}
+    if name in EXPECTED_PAYMENTS:
+        assert flags == EXPECTED_PAYMENTS[name]
+    assert all(isinstance(value, bool) for value in flags.values())
+    for method in _PAYMENT_METHODS:
+        assert _overrides(cls, method) == cls.supports_payments, (name, method)
+    assert _overrides(cls, "confirm_funds") == cls.supports_funds_confirmation, name
+    if cls.supports_scheduled_payments or cls.supports_funds_confirmation:
+        assert cls.supports_payments, name
+
+
+@pytest.mark.parametrize("name", REGISTERED)
+def test_an_adapter_without_payments_refuses_them_clearly_and_sends_nothing(name, bank_mock):
+    cls = adapter_classes()[name]
+    if cls.supports_payments:
+        pytest.skip("offers payments")
+    adapter = cls(_config(MOCKS[name][0]))
+    instruction = PaymentInstruction(
+        instruction_id="i", end_to_end_id="e", amount=Decimal("1.00"), currency="USD", creditor_name="c"
+    )
+    with pytest.raises(NotSupportedError, match="no payment initiation"):
+        adapter.start_payment_authorization(instruction, idempotency_key="k", redirect_uri="http://x/")
+    with pytest.raises(NotSupportedError):
+        adapter.get_payment(Credentials(access_token="t"), "p")
+    assert not bank_mock.calls

@@ -8,58 +8,20 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 from decimal import Decimal
-from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import pytest
-import respx
-from django.test import Client
 
 from providers.adapters.obie import OBIEAdapter
 from providers.base import PaymentInstruction, PaymentRejectedError, TransientProviderError
 from providers.sandbox.bankdata import sandbox_now, user_accounts
 from providers.sandbox.clock import clock_advance
 from providers.sandbox.models import SandboxPayment
-from providers.sandbox.oauth.clients import client_sync_demo
+
+from .sandbox_http import REDIRECT, approve, config
 
 pytestmark = pytest.mark.django_db
 
-REDIRECT = "http://127.0.0.1:8000/payments/callback/"
-CONFIG = {
-    "base_url": "http://testserver/sandbox/albion",
-    "client_id": "aggregator-albion",
-    "client_secret": "albion-sandbox-secret",
-}
-
-
-@pytest.fixture
-def sandbox(db):  # type: ignore[no-untyped-def]
-    client_sync_demo()
-    django_client = Client()
-
-    def forward(request: httpx.Request) -> httpx.Response:
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in {"host", "content-length"}}
-        response = django_client.generic(
-            request.method,
-            request.url.raw_path.decode(),
-            data=request.content,
-            content_type=request.headers.get("content-type", ""),
-            headers=headers,
-        )
-        return httpx.Response(response.status_code, headers=dict(response.items()), content=response.content)
-
-    with respx.mock(assert_all_called=False) as router:
-        router.route(host="testserver").mock(side_effect=forward)
-        yield django_client
-
-
-def _approve(client: Client, url: str, username: str, account_id: str) -> str:
-    response = client.get(url)
-    assert response.status_code == 302, response.content
-    response = client.post(response["Location"], {"username": username, "password": "sandbox"})
-    response = client.post(response["Location"], {"accounts": [account_id], "action": "approve"})
-    assert response["Location"].startswith(REDIRECT), response["Location"]
-    return parse_qs(urlsplit(response["Location"]).query)["code"][0]
+CONFIG = config("albion")
 
 
 def _instruction(**overrides) -> PaymentInstruction:  # type: ignore[no-untyped-def]
@@ -82,7 +44,7 @@ def _authorised(sandbox, username: str, instruction: PaymentInstruction, key: st
     adapter = OBIEAdapter(CONFIG)
     auth = adapter.start_payment_authorization(instruction, idempotency_key=key, redirect_uri=REDIRECT)
     account = user_accounts("albion", username)[0]
-    code = _approve(sandbox, auth.url, username, account.id)
+    code = approve(sandbox, auth.url, username, account.id)["code"]
     credentials = adapter.complete_payment_authorization(code=code, redirect_uri=REDIRECT, auth=auth)
     return adapter, auth, credentials, account
 

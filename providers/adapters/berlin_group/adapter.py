@@ -51,7 +51,9 @@ from ...base import (
     AccountData,
     AuthorizationRequest,
     BalanceData,
+    BankPayment,
     Credentials,
+    PaymentInstruction,
     TransactionData,
     TransactionPage,
 )
@@ -59,6 +61,7 @@ from ...oauth import authorization_request_build
 from ..common import OAuthBankAdapter, as_currency, as_date, as_datetime, as_decimal, malformed, stable_id
 from . import constants
 from .client import BerlinGroupClient
+from .payments import BerlinGroupPayments
 
 __all__ = ["BerlinGroupAdapter"]
 
@@ -82,6 +85,39 @@ class BerlinGroupAdapter(OAuthBankAdapter[BerlinGroupClient]):
     unattended_calls_per_day = constants.FREQUENCY_PER_DAY
 
     client_class = BerlinGroupClient
+
+    supports_payments = True
+
+    # --- payments (see .payments) -------------------------------------------------------------------
+    @property
+    def payments(self) -> BerlinGroupPayments:
+        return BerlinGroupPayments(self.client)
+
+    def start_payment_authorization(
+        self, instruction: PaymentInstruction, *, idempotency_key: str, redirect_uri: str
+    ) -> AuthorizationRequest:
+        return self.payments.start(instruction, idempotency_key=idempotency_key, redirect_uri=redirect_uri)
+
+    def complete_payment_authorization(
+        self, *, code: str, redirect_uri: str, auth: AuthorizationRequest
+    ) -> Credentials:
+        return self.exchange_code(code=code, redirect_uri=redirect_uri, auth=auth)
+
+    def submit_payment(
+        self,
+        credentials: Credentials,
+        instruction: PaymentInstruction,
+        *,
+        auth: AuthorizationRequest,
+        idempotency_key: str,
+    ) -> BankPayment:
+        # The SCA released the payment at the bank: submitting is reading where it stands (safe to repeat).
+        return self.payments.status(
+            auth.consent_id, product=str(auth.extra.get("product") or ""), credentials=credentials
+        )
+
+    def get_payment(self, credentials: Credentials, bank_payment_id: str) -> BankPayment:
+        return self.payments.status(bank_payment_id, credentials=credentials)
 
     @property
     def client(self) -> BerlinGroupClient:
