@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import httpx
 import pytest
 
-from aggregator.management.commands.sandbox_connect import sandbox_connect
+from aggregator.management.commands.sandbox_connect import _approve_button, _forms, sandbox_connect
 from aggregator.payments.models import Payment
 from aggregator.payments.outbox import payment_refresh_status, payments_check_due
 from aggregator.sync.services import connection_sync
@@ -65,32 +65,54 @@ def _wait(predicate, timeout: float = 60.0, what: str = "") -> None:  # type: ig
         time.sleep(0.3)
 
 
-def _instruction() -> dict:
-    bob = user_accounts("albion", "bob")[0]
-    return {"amount": "12.50", "currency": "GBP", "creditor_name": bob.holder_name,
-            "creditor_sort_code": bob.sort_code, "creditor_account_number": bob.account_number,
+def _instruction(bank: str = "albion") -> dict:
+    """12.50 to bob's first account at ``bank`` (a sandbox account: the bank's payee check applies)."""
+    bob = user_accounts(bank, "bob")[0]
+    body = {"amount": "12.50", "currency": bob.currency, "creditor_name": bob.holder_name,
             "reference": f"INV-{uuid.uuid4().hex[:8]}"}  # fmt: skip
+    if bank == "albion":
+        return {**body, "creditor_sort_code": bob.sort_code, "creditor_account_number": bob.account_number}
+    return {**body, "creditor_iban": bob.iban}
 
 
-def _approve_payment(base: str, tpp, consent_id: str) -> dict:  # type: ignore[no-untyped-def]
-    """Alice approves on our screen and at albion; the TPP's token response."""
+def _manager(tpp):  # type: ignore[no-untyped-def]
+    """The TPP's client-credentials client, patient with a loaded machine (the client secret is hashed slowly)."""
+    client = tpp.client(timeout=60)
+    client.fetch_token(tpp.token_url, grant_type="client_credentials", scope="consents")
+    return client
+
+
+def _payment_body(consent: dict) -> dict:
+    """The POST /payments body: the consent's instruction repeated."""
+    creditor = consent["creditor"]
+    body = {k: consent[k] for k in ("amount", "currency", "reference")}
+    body["creditor_name"] = creditor["name"]
+    if creditor["iban"]:
+        return {**body, "creditor_iban": creditor["iban"]}
+    return {**body, "creditor_sort_code": creditor["sort_code"], "creditor_account_number": creditor["account_number"]}
+
+
+def _approve_payment(base: str, tpp, consent_id: str, bank: str = "albion") -> dict:  # type: ignore[no-untyped-def]
+    """Alice approves on our screen and at the bank (its own login and approval page); the TPP's tokens."""
     url, state, verifier = tpp.authorize_url(consent_id, scope="payments")
     with browser(base) as http:
         screen = open_consent_screen(http, url, "alice", "alice-demo")
-        assert screen.status_code == 200 and "12.50 GBP" in screen.text and "Robert Brennan" in screen.text
+        assert screen.status_code == 200 and "12.50 " in screen.text and "Robert Brennan" in screen.text
         fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', screen.text))
         fields.update(csrfmiddlewaretoken=csrf(screen.text), decision="approve",
                       debtor_account=DEBTOR_RE.findall(screen.text)[0])  # fmt: skip
         to_bank = http.post("/oauth/authorize/", data=fields)
-        assert to_bank.status_code == 302 and "/sandbox/albion/" in to_bank.headers["location"], to_bank.text[:300]
+        assert to_bank.status_code == 302 and f"/sandbox/{bank}/" in to_bank.headers["location"], to_bank.text[:300]
         page = follow_local(http, to_bank, until="/sandbox/")
         page = http.post(str(page.url), data={"username": "alice", "password": "sandbox",
                                               "csrfmiddlewaretoken": csrf(page.text)})  # fmt: skip
         page = follow_local(http, page, until="/sandbox/")
-        assert "12.50" in page.text and 'name="accounts"' in page.text, page.text[:500]
-        accounts = re.findall(r'name="accounts"[^>]*value="([^"]+)"', page.text)
-        back = http.post(str(page.url), data={"accounts": accounts[:1], "action": "approve",
-                                              "csrfmiddlewaretoken": csrf(page.text)})  # fmt: skip
+        assert "12.50" in page.text, page.text[:500]
+        form = next(f for f in _forms(page.text) if f.method == "POST")  # the bank's approval, as a browser sends it
+        fields = dict(form.fields + _approve_button(form))
+        if "accounts" in form.names and "accounts" not in fields:
+            fields["accounts"] = re.findall(r'name="accounts"[^>]*value="([^"]+)"', page.text)[0]
+        back = http.post(absolute(str(page.url), form.action) if form.action else str(page.url), data=fields)
         for _ in range(4):  # bank → /connect/callback/ → /oauth/payment-callback/ → the TPP
             location = back.headers.get("location", "")
             if back.status_code != 302 or location.startswith(tpp.redirect_uri):
@@ -101,34 +123,42 @@ def _approve_payment(base: str, tpp, consent_id: str) -> dict:  # type: ignore[n
     return tpp.exchange(f"{tpp.redirect_uri}?code={params['code']}&state={state}", verifier)
 
 
-@pytest.fixture
-def alice_at_albion(sandbox):  # type: ignore[no-untyped-def]
+def _alice_at(bank: str):  # type: ignore[no-untyped-def]
     user = UserFactory(username="alice")
     user.set_password("alice-demo")
     user.save()
-    return sandbox_connect(username="alice", bank="albion", sync=False)
+    return sandbox_connect(username="alice", bank=bank, sync=False)
 
 
-def test_a_tpp_pays_from_alices_albion_account_and_sees_the_debit_reconciled(
-    sandbox, celery_worker, alice_at_albion, webhooks
+@pytest.fixture
+def alice_at_albion(sandbox):  # type: ignore[no-untyped-def]
+    return _alice_at("albion")
+
+
+# (bank, the bank's word for "accepted", for "settled")
+BANKS = [("albion", "AcceptedSettlementInProcess", "AcceptedSettlementCompleted"), ("rhein", "ACTC", "ACSC")]
+
+
+@pytest.mark.parametrize(("bank", "accepted_word", "settled_word"), BANKS)
+def test_a_tpp_pays_from_alices_account_and_sees_the_debit_reconciled(
+    sandbox, celery_worker, webhooks, bank, accepted_word, settled_word
 ):
     base = sandbox.url
+    connection = _alice_at(bank)
     hook_url, received = webhooks
     tpp = create_tpp(base, name="Bill Pay")
     from consent.models import Application
 
     Application.objects.filter(client_id=tpp.client_id).update(webhook_url=hook_url, webhook_secret="w" * 32)
-    manager = tpp.management_client()
-    created = manager.post(base + "/api/v1/payment-consents", json=_instruction())
+    manager = _manager(tpp)
+    created = manager.post(base + "/api/v1/payment-consents", json=_instruction(bank))
     assert created.status_code == 201, created.text
     consent = created.json()["data"]
 
-    token = _approve_payment(base, tpp, consent["id"])
+    token = _approve_payment(base, tpp, consent["id"], bank)
     assert token["scope"] == "payments"
     api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token['access_token']}"}, timeout=20)
-    body = {k: consent[k] for k in ("amount", "currency", "reference")}
-    body.update(creditor_name=consent["creditor"]["name"], creditor_sort_code=consent["creditor"]["sort_code"],
-                creditor_account_number=consent["creditor"]["account_number"])  # fmt: skip
+    body = _payment_body(consent)
     key = str(uuid.uuid4())
     first = api.post("/api/v1/payments", json=body, headers={"Idempotency-Key": key})
     assert first.status_code == 201, first.text
@@ -140,23 +170,23 @@ def test_a_tpp_pays_from_alices_albion_account_and_sees_the_debit_reconciled(
         return api.get(f"/api/v1/payments/{payment_id}").json()["data"]
 
     _wait(lambda: status()["status"] == "accepted", what="the worker to submit the payment")  # the real worker
-    assert status()["bank_status"] == "AcceptedSettlementInProcess"
+    assert status()["bank_status"] == accepted_word
     _wait(lambda: any(h["type"] == "payment.status_changed" for h in received), what="the webhook")
     hook = next(h for h in received if h["type"] == "payment.status_changed")
     assert hook["data"]["payment_id"] == payment_id and hook["data"]["status"] == "accepted"
 
     advance_clock(minutes=2)
     payment = payment_refresh_status(payment=Payment.objects.get(public_id=payment_id))
-    assert (payment.status, payment.bank_status) == ("settled", "AcceptedSettlementCompleted")
+    assert (payment.status, payment.bank_status) == ("settled", settled_word)
 
-    connection_sync(connection=alice_at_albion, trigger="manual")  # reconciliation follows sync.completed
+    connection_sync(connection=connection, trigger="manual")  # reconciliation follows sync.completed
     read = status()
     assert read["status"] == "settled" and read["transaction_id"], read
     payment.refresh_from_db()
     debit = payment.transaction
     assert debit.amount == -payment.amount and debit.status == "booked"
 
-    truth = ground_truth("albion", "alice")
+    truth = ground_truth(bank, "alice")
     at_bank = [p for p in truth["payments"] if p["end_to_end_id"] == payment.end_to_end_id]
     assert len(at_bank) == 1 and at_bank[0]["amount"] == "12.50"
     debits = [t for a in truth["accounts"] for t in a["transactions"]
@@ -167,13 +197,11 @@ def test_a_tpp_pays_from_alices_albion_account_and_sees_the_debit_reconciled(
 def test_a_crash_between_the_banks_acceptance_and_our_commit_never_pays_twice(sandbox, celery_worker, alice_at_albion):
     base = sandbox.url
     tpp = create_tpp(base, name="Bill Pay")
-    created = tpp.management_client().post(base + "/api/v1/payment-consents", json=_instruction())
+    created = _manager(tpp).post(base + "/api/v1/payment-consents", json=_instruction())
     consent = created.json()["data"]
     token = _approve_payment(base, tpp, consent["id"])
     api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token['access_token']}"}, timeout=20)
-    body = {k: consent[k] for k in ("amount", "currency", "reference")}
-    body.update(creditor_name=consent["creditor"]["name"], creditor_sort_code=consent["creditor"]["sort_code"],
-                creditor_account_number=consent["creditor"]["account_number"])  # fmt: skip
+    body = _payment_body(consent)
     key = str(uuid.uuid4())
     payment_id = api.post("/api/v1/payments", json=body, headers={"Idempotency-Key": key}).json()["data"]["id"]
     # The worker submits it and the bank accepts; then the crash: our commit of the bank's answer is lost.
