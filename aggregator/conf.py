@@ -33,6 +33,17 @@ AGGREGATOR_DEFAULTS: dict[str, Any] = {
     # appends the address it received from). Never trust a header no proxy of ours overwrites.
     "TRUSTED_PROXY_COUNT": 0,
     "CLIENT_IP_HEADER": "X-Forwarded-For",
+    # Payments (aggregator.payments): a payment consent must be authorised within this many minutes of its
+    # creation, and used (one payment) before it expires, this long after its creation.
+    "PAYMENT_CONSENT_AUTHORISE_MINUTES": 30,
+    "PAYMENT_CONSENT_VALIDITY": timedelta(hours=24),
+    # How long the TPP's payment token may read the payment consent and its payment (the OAuth consent's length).
+    "PAYMENT_ACCESS_DAYS": 30,
+    # A payment the bank never answered is retried with the same bank idempotency key for this long, then failed.
+    "PAYMENT_SUBMIT_GIVE_UP_AFTER": timedelta(hours=24),
+    # Status polling of accepted payments, and the reconciliation window (days after the submission).
+    "PAYMENT_POLL_INTERVAL_SECONDS": 60,
+    "PAYMENT_RECONCILE_WINDOW_DAYS": 5,
 }
 
 aggregator_settings = AppSettings("AGGREGATOR", AGGREGATOR_DEFAULTS)

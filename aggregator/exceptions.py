@@ -15,6 +15,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "ServiceUnavailableError",
+    "UnprocessableError",
 ]
 
 
@@ -53,6 +54,12 @@ class ConflictError(ApplicationError):
     """The object is not in a state that allows this (e.g. no active bank connection)."""
 
     default_code = "conflict"
+
+
+class UnprocessableError(ApplicationError):
+    """The request is well-formed but cannot be processed as sent (an idempotency key reused with another body)."""
+
+    default_code = "unprocessable"
 
 
 class LimitReachedError(ApplicationError):

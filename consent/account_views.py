@@ -18,6 +18,7 @@ from django.views.decorators.clickjacking import xframe_options_deny
 from django.views.decorators.http import require_http_methods
 
 from aggregator.models import Connection
+from aggregator.payments.selectors import payment_consents_approved_by
 
 from .access_text import access_rows_describe
 from .demo import DEMO_USERS
@@ -169,6 +170,8 @@ def consent_dashboard(request: HttpRequest) -> HttpResponse:
         "page": page,
         "consents": _consent_items(request, list(page.object_list)),
         "ended_count": consent_list_for_user(user=request.user, state="ended").count(),
+        # The payments the user approved (the newest 20), with their status now.
+        "payments": list(payment_consents_approved_by(user=request.user)[:20]),
         "connections": [
             {
                 "connection": conn,

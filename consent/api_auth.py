@@ -45,6 +45,7 @@ __all__ = [
     "ConsentRequired",
     "ConsentTokenAuthentication",
     "ConsentTokenAuthenticationScheme",
+    "PaymentTokenOrClientRequired",
     "access_token_lookup",
     "bearer_token_from_request",
 ]
@@ -323,8 +324,31 @@ class ConsentRequired(BasePermission):
             raise exceptions.PermissionDenied(
                 f"The consent does not grant the '{required}' permission.", code="permission_missing"
             )
+        if (
+            Consent.Permission.PAYMENTS in consent.permissions
+            and required != Consent.Permission.PAYMENTS
+            and not getattr(view, "payment_token_allowed", False)
+        ):
+            # A payment token reaches its own payment consent and payment only: never the data endpoints.
+            raise exceptions.PermissionDenied(
+                "A payment token can only be used on the payment endpoints.", code="permission_missing"
+            )
         request.consent = consent
         return True
+
+
+class PaymentTokenOrClientRequired(BasePermission):
+    """The payment endpoints that a TPP reads either way: with its client-credentials token (scope ``consents``;
+    sets ``request.application``, ``request.consent = None``) or with the payment token of one payment consent
+    (``ConsentRequired`` with permission ``payments``; sets ``request.consent``)."""
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        token = request.auth
+        if isinstance(token, AccessToken) and token.consent_id is None:
+            allowed = ClientCredentialsRequired().has_permission(request, view)
+            request.consent = None
+            return allowed
+        return ConsentRequired().has_permission(request, view)
 
 
 class ClientCredentialsRequired(BasePermission):

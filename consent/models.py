@@ -87,6 +87,10 @@ class Consent(models.Model):
         ACCOUNTS = "accounts", "Accounts"
         BALANCES = "balances", "Balances"
         TRANSACTIONS = "transactions", "Transactions"
+        PAYMENTS = "payments", "Payments"
+
+    # What a data consent may ask for; ``payments`` is the one permission of a payment consent (and only its own).
+    DATA_PERMISSIONS = ("accounts", "balances", "transactions")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     application = models.ForeignKey(
@@ -103,6 +107,10 @@ class Consent(models.Model):
     transactions_from = models.DateTimeField(null=True, blank=True)
     transactions_to = models.DateTimeField(null=True, blank=True)
     accounts = models.ManyToManyField("aggregator.Account", blank=True, related_name="consents")
+    # Set on a payment consent (permissions == ["payments"]): the one payment it lets the TPP make.
+    payment_consent = models.OneToOneField(
+        "payments.PaymentConsent", null=True, blank=True, on_delete=models.PROTECT, related_name="consent"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     authorised_at = models.DateTimeField(null=True, blank=True)

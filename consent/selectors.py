@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CONSENT_ACTIVE_STATUSES",
     "CONSENT_ENDED_STATUSES",
+    "application_account",
     "awaiting_authorisation_ttl",
     "consent_access_summary",
     "consent_accounts",
@@ -44,6 +45,21 @@ def consent_accounts(*, consent: Consent) -> QuerySet[Account]:
 def consent_get_for_application(*, application: Application, consent_id: Any) -> Consent | None:
     """A TPP's own consent by id, or ``None`` (never another TPP's)."""
     return Consent.objects.filter(application=application, pk=consent_id).select_related("user").first()
+
+
+def application_account(*, application: Application, account_id: Any) -> Account | None:
+    """An account the TPP can see now (shared with it under an authorised, unexpired data consent), or ``None``."""
+    return (
+        Account.objects.filter(
+            public_id=account_id,
+            removed_at__isnull=True,
+            consents__application=application,
+            consents__status=Consent.Status.AUTHORISED,
+            consents__expires_at__gt=timezone.now(),
+        )
+        .select_related("connection__institution")
+        .first()
+    )
 
 
 def awaiting_authorisation_ttl() -> dt.timedelta:

@@ -20,8 +20,11 @@ from django.db import transaction
 from django.utils import timezone
 from oauth2_provider.models import clear_expired
 
+from aggregator.conf import aggregator_settings
 from aggregator.domain_events import DomainEvent, publish
 from aggregator.models import Account, Connection
+from aggregator.payments.consents import payment_consent_create, payment_consent_end
+from aggregator.payments.models import PaymentConsent
 from providers.conf import provider_settings
 
 from .conf import consent_settings
@@ -36,6 +39,7 @@ __all__ = [
     "consent_authorise",
     "consent_code_replayed",
     "consent_create",
+    "consent_create_for_payment",
     "consent_expire",
     "consent_expire_if_due",
     "consent_reject",
@@ -176,13 +180,13 @@ def consent_create(
 ) -> Consent:
     """A TPP asks for access; the consent waits for the user's authorisation."""
     perms = list(dict.fromkeys(permissions))
-    valid = set(Consent.Permission.values)
+    valid = set(Consent.DATA_PERMISSIONS)
     errors: dict[str, list[ValidationError | str]] = {}
     if not perms:
         errors["permissions"] = ["At least one permission is required."]
     unknown = sorted({str(p) for p in perms if p not in valid})
     if unknown:
-        allowed = ", ".join(Consent.Permission.values)
+        allowed = ", ".join(Consent.DATA_PERMISSIONS)
         message = f"Unknown permission(s): {', '.join(unknown)}. Allowed: {allowed}."
         errors["permissions"] = [ValidationError(message, code="unknown_permission")]
     now = timezone.now()
@@ -196,7 +200,7 @@ def consent_create(
         raise ValidationError(errors)
     consent = Consent.objects.create(
         application=application,
-        permissions=[p for p in Consent.Permission.values if p in perms],
+        permissions=[p for p in Consent.DATA_PERMISSIONS if p in perms],
         expires_at=expires_at,
         transactions_from=transactions_from,
         transactions_to=transactions_to,
@@ -208,6 +212,42 @@ def consent_create(
     _publish_consent_event(
         event=event, name="consent.status_changed", occurred_at=now, permissions=list(consent.permissions)
     )
+    return consent
+
+
+def _end_payment_consent(*, consent: Consent, to_status: str, reason: str) -> None:
+    """A payment consent's OAuth consent ended before its payment: the payment consent ends with it (a consumed
+    one keeps its payment)."""
+    if consent.payment_consent_id is None:
+        return
+    payment_consent = PaymentConsent.objects.get(pk=consent.payment_consent_id)
+    endable = [PaymentConsent.Status.AWAITING_AUTHORISATION]
+    if to_status != PaymentConsent.Status.REJECTED:
+        endable.append(PaymentConsent.Status.AUTHORISED)
+    if payment_consent.status in endable:
+        payment_consent_end(consent=payment_consent, to_status=to_status, detail=reason[:300])
+
+
+@transaction.atomic
+def consent_create_for_payment(
+    *, application: Application, instruction: dict[str, Any], debtor_account: Account | None = None
+) -> Consent:
+    """A TPP asks for one payment: the payment consent (``aggregator.payments``: the instruction, validated there)
+    and its OAuth side, a consent with permission ``payments`` only and the same id. The token issued under it
+    may make that payment and read it (for ``PAYMENT_ACCESS_DAYS``)."""
+    payment_consent = payment_consent_create(
+        client_id=application.client_id, instruction=instruction, debtor_account=debtor_account
+    )
+    now = timezone.now()
+    consent = Consent.objects.create(
+        id=payment_consent.public_id,
+        application=application,
+        permissions=[Consent.Permission.PAYMENTS.value],
+        expires_at=now + dt.timedelta(days=int(aggregator_settings.PAYMENT_ACCESS_DAYS)),
+        payment_consent=payment_consent,
+        status_changed_at=now,
+    )
+    ConsentEvent.objects.create(consent=consent, actor_type=Actor.TPP, to_status=Status.AWAITING_AUTHORISATION)
     return consent
 
 
@@ -323,6 +363,7 @@ def consent_reject(*, consent: Consent, user: Any, reason: str = "") -> Consent:
         reason=reason,
         extra_fields=["user"],
     )
+    _end_payment_consent(consent=consent, to_status=PaymentConsent.Status.REJECTED, reason=reason or "rejected")
     return consent
 
 
@@ -342,6 +383,7 @@ def consent_revoke(*, consent: Consent, actor_type: str, actor_user: Any = None,
         reason=reason,
     )
     _end_tokens(consent=consent, reason="consent_revoked")
+    _end_payment_consent(consent=consent, to_status=PaymentConsent.Status.REVOKED, reason=reason or "revoked")
     return consent
 
 
@@ -356,6 +398,7 @@ def consent_expire(*, consent: Consent, reason: str = "") -> Consent:
         reason=reason or "Consent period ended.",
     )
     _end_tokens(consent=consent, reason="consent_expired")
+    _end_payment_consent(consent=consent, to_status=PaymentConsent.Status.EXPIRED, reason=reason or "expired")
     return consent
 
 

@@ -13,6 +13,7 @@ from .fapi.views import (
     ProtectedResourceMetadataView,
     PushedAuthorizationRequestView,
 )
+from .payment_callback import payment_callback
 from .views import ConsentAuthorizationView, ConsentRevokeTokenView, ConsentTokenView
 
 app_name = "consent"
@@ -26,6 +27,7 @@ urlpatterns = [
     # RFC 8414 and RFC 9728 documents, at the origin's root.
     path(".well-known/oauth-authorization-server", AuthorizationServerMetadataView.as_view(), name="as-metadata"),
     path(".well-known/oauth-protected-resource", ProtectedResourceMetadataView.as_view(), name="pr-metadata"),
+    path("oauth/payment-callback/", payment_callback, name="payment-callback"),
     path("accounts/login/", account_views.RateLimitedLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("me/consents/", account_views.consent_dashboard, name="dashboard"),

@@ -36,6 +36,7 @@ from .fapi.profile import DPOP_JKT_META, ISSUER_META, issuer_identifier, par_req
 from .models import Application, Consent
 from .oauth import code_challenge_valid
 from .oauth_errors import oauth_error_response
+from .payment_views import PaymentAuthorisationError, payment_approve, payment_screen
 from .selectors import consent_is_authorisable, user_accounts_for_consent_screen, user_connections
 from .services import ConsentStateError, consent_authorise, consent_reject
 
@@ -46,6 +47,7 @@ PERMISSION_TEXT = {
     "accounts": "The names, types, currencies and numbers of the accounts you choose.",
     "balances": "The current and available balances of those accounts.",
     "transactions": "The payments in and out of those accounts: amounts, dates, descriptions and payees.",
+    "payments": "Make the one payment you approved, from the account you chose, and follow its status.",
 }
 
 # Where a browser keeps the secrets of the pushed requests it claimed (consent.fapi.par): {request_uri: secret}.
@@ -216,6 +218,9 @@ class ConsentAuthorizationView(AuthorizationView):
             params = {k: credentials.get(k) or "" for k in OAUTH_FIELDS if k not in {"scope", "consent_id"}}
             params["scope"] = " ".join(scopes)
             params["consent_id"] = str(consent.pk)
+        if consent.payment_consent_id is not None:
+            return payment_screen(self.request, application=application, consent=consent, params=params, error=error,
+                                  status=status)  # fmt: skip
         here = "/oauth/authorize/?" + urlencode(params)
         connect_next = urlencode({"next": here})
         accounts = list(user_accounts_for_consent_screen(user=user))
@@ -299,6 +304,15 @@ class ConsentAuthorizationView(AuthorizationView):
         if decision != "approve":
             return self._screen(scopes=scopes, credentials=credentials, application=application, consent=consent,
                                 error="Choose Approve or Deny.", status=400)  # fmt: skip
+        if consent.payment_consent_id is not None:
+            # A payment: the user goes to the bank's SCA now; the code is issued when the bank sends them back.
+            try:
+                return payment_approve(request, consent=consent, credentials=credentials, scopes=scopes)
+            except PaymentAuthorisationError as exc:
+                if exc.status == 400:
+                    return self._screen(scopes=scopes, credentials=credentials, application=application,
+                                        consent=consent, error=str(exc), status=400)  # fmt: skip
+                return error_page(request, "The payment could not be started", str(exc), exc.status)
 
         wanted = request.POST.getlist("accounts")
         try:

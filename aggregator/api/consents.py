@@ -238,6 +238,7 @@ class CurrentConsentView(ConsentExpiryRecorded, APIView):
     permission_classes = [ConsentRequired]
     throttle_classes = [DataAPIThrottle]  # the data API's limits per TPP and per consent
     required_permission = None
+    payment_token_allowed = True  # a payment token may read its own consent
 
     @extend_schema(
         operation_id="consents_current",

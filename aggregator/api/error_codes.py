@@ -40,6 +40,10 @@ API_ERROR_CODES: dict[int, dict[str, str]] = {
         "bad_request": "the request is malformed",
         "parse_error": "the JSON body could not be parsed",
         "unknown_permission": "a consent asks for a permission other than accounts, balances, transactions",
+        "idempotency_key_missing": "POST /payments without an Idempotency-Key header",
+        "idempotency_key_invalid": "an Idempotency-Key that is not 1 to 255 visible ASCII characters",
+        "instruction_mismatch": "a payment whose body differs from its consent's instruction (amount, payee…)",
+        "payments_not_supported": "a payment consent fixing a debtor account at a bank without payments",
         **FIELD_VALIDATION_CODES,
     },
     401: {
@@ -58,6 +62,8 @@ API_ERROR_CODES: dict[int, dict[str, str]] = {
     404: {
         "not_found": "no such object, or not part of your consent; an unknown path names the API's paths",
         "consent_not_found": "no such consent for your app",
+        "payment_consent_not_found": "no such payment consent for your token",
+        "payment_not_found": "no such payment for your token",
     },
     405: {"method_not_allowed": "wrong HTTP method (see the Allow header)"},
     406: {"not_acceptable": "send Accept: application/json"},
@@ -65,10 +71,18 @@ API_ERROR_CODES: dict[int, dict[str, str]] = {
         "conflict": "the request conflicts with the resource's state",
         "connection_unavailable": "refresh with no active bank connection",
         "consent_not_active": "DELETE of a consent that is already rejected or expired",
+        "payment_consent_not_authorised": "a payment (or funds check) under a payment consent not authorised (now)",
+        "payment_consent_consumed": "a second payment under a payment consent that already made one",
+        "payment_consent_expired": "a payment under a payment consent past its expiry",
+        "not_supported": "funds confirmation at a bank that does not offer it",
     },
     413: {"request_too_large": "the body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB)"},
     414: {"uri_too_long": "the path and query string are longer than 4,096 bytes"},
     415: {"unsupported_media_type": "send Content-Type: application/json"},
+    422: {
+        "unprocessable": "the request cannot be processed as sent",
+        "idempotency_key_reused": "an Idempotency-Key used before with a different body",
+    },
     429: {
         "throttled": "too many requests (see Retry-After)",
         "bank_limit_reached": "the bank's own limit of unattended refreshes is used up (see Retry-After)",
@@ -77,6 +91,7 @@ API_ERROR_CODES: dict[int, dict[str, str]] = {
     500: {"server_error": "our fault: quote the request_id"},
     503: {
         "temporarily_unavailable": "the database is busy, or the DPoP replay check is unavailable; retry after the "
-        "Retry-After header"
+        "Retry-After header",
+        "bank_unavailable": "the bank could not answer a funds confirmation just now",
     },
 }

@@ -34,6 +34,7 @@ from aggregator.exceptions import (
     NotFoundError,
     PermissionDeniedError,
     ServiceUnavailableError,
+    UnprocessableError,
 )
 from aggregator.middleware import request_id_for
 
@@ -63,6 +64,7 @@ _STATUS_CODES = {
     413: "request_too_large",
     414: "uri_too_long",
     415: "unsupported_media_type",
+    422: "unprocessable",
     429: "throttled",
     431: "header_too_large",
     500: "server_error",
@@ -78,6 +80,7 @@ _STATUS_MESSAGES = {
     413: "The request body is too large.",
     414: "The URL is too long.",
     415: "Unsupported media type; send Content-Type: application/json.",
+    422: "The request cannot be processed as sent.",
     429: "Too many requests.",
     431: "A request header is too large.",
     500: "Internal server error.",
@@ -100,6 +103,7 @@ DOMAIN_STATUSES: tuple[tuple[type[ApplicationError], int], ...] = (
     (PermissionDeniedError, 403),
     (NotFoundError, 404),
     (ConflictError, 409),
+    (UnprocessableError, 422),
     (LimitReachedError, 429),
     (ServiceUnavailableError, 503),
     (ApplicationError, 400),

@@ -18,6 +18,7 @@ from aggregator.cursors import InvalidCursorError, cursor_decode, cursor_encode
 from aggregator.delta import DeltaPage, delta_cursor_decode, delta_cursor_encode, transaction_delta
 from aggregator.exceptions import NotFoundError
 from aggregator.models import Account, Balance, Connection, SyncRun, Transaction
+from aggregator.payments.models import Payment
 from aggregator.sync.status import SyncStatus, connections_sync_status, sync_run_interrupted
 from consent.models import Consent
 from consent.selectors import consent_accounts
@@ -32,6 +33,7 @@ __all__ = [
     "account_key_for_consent",
     "account_list_for_consent",
     "balance_list_for_account",
+    "payment_links",
     "pending_links",
     "sync_status_for_consent",
     "syncrun_get_for_consent",
@@ -148,6 +150,13 @@ def pending_links(wanted: set[tuple[int, str]]) -> dict[tuple[int, str], Any]:
         status=Transaction.Status.PENDING,
     ).values_list("account_id", "provider_transaction_id", "public_id")
     return {(a, p): public_id for a, p, public_id in rows if (a, p) in wanted}
+
+
+def payment_links(transaction_keys: set[int]) -> dict[int, Any]:
+    """Transaction pk → the public id of the payment reconciled with it (one query, only for a non-empty set)."""
+    if not transaction_keys:
+        return {}
+    return dict(Payment.objects.filter(transaction_id__in=transaction_keys).values_list("transaction_id", "public_id"))
 
 
 def transaction_page_for_consent(

@@ -193,10 +193,22 @@ class TransactionSerializer(serializers.Serializer):
     pending_transaction_id = serializers.UUIDField(
         allow_null=True, help_text="For a booked transaction that replaced a pending one: the pending one's id"
     )
+    payment_id = serializers.UUIDField(
+        allow_null=True, help_text="The payment (POST /api/v1/payments) this debit was reconciled with, if any"
+    )
 
 
 # Columns read for a transaction (``values()``); ``id`` (the keyset tie-breaker) and ``account_id`` never leave.
-TRANSACTION_FIELDS: tuple[str, ...] = ("id", "account_id", "public_id", *TRANSACTION_DATA_COLUMNS[:-1])  # no raw
+# ``payment__public_id``: the payment reconciled with the transaction, by a LEFT JOIN on the payment's unique
+# ``transaction_id`` (no column on the transactions table).
+PAYMENT_ID_FIELD = "payment__public_id"
+TRANSACTION_FIELDS: tuple[str, ...] = (
+    "id",
+    "account_id",
+    "public_id",
+    *TRANSACTION_DATA_COLUMNS[:-1],  # no raw
+    PAYMENT_ID_FIELD,
+)
 
 
 def transaction_data(row: dict[str, Any], account_public_id: Any, pending_public_id: Any = None) -> dict[str, Any]:
@@ -217,6 +229,7 @@ def transaction_data(row: dict[str, Any], account_public_id: Any, pending_public
         "counterparty_name": row["counterparty_name"],
         "bank_transaction_code": row["bank_transaction_code"],
         "pending_transaction_id": pending_public_id,
+        "payment_id": row.get(PAYMENT_ID_FIELD),
     }
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import consents, syncs, views
+from . import consents, payments, syncs, views
 
 app_name = "api"
 
@@ -17,4 +17,17 @@ urlpatterns = [
     path("consents", consents.ConsentListView.as_view(), name="consent-list"),
     path("consents/current", consents.CurrentConsentView.as_view(), name="consent-current"),
     path("consents/<uuid:consent_id>", consents.ConsentDetailView.as_view(), name="consent-detail"),
+    path("payment-consents", payments.PaymentConsentListView.as_view(), name="payment-consent-list"),
+    path(
+        "payment-consents/<str:payment_consent_id>",
+        payments.PaymentConsentDetailView.as_view(),
+        name="payment-consent-detail",
+    ),
+    path(
+        "payment-consents/<str:payment_consent_id>/funds-confirmation",
+        payments.FundsConfirmationView.as_view(),
+        name="payment-consent-funds",
+    ),
+    path("payments", payments.PaymentListView.as_view(), name="payment-list"),
+    path("payments/<str:payment_id>", payments.PaymentDetailView.as_view(), name="payment-detail"),
 ]

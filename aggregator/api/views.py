@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from . import selectors
 from .base import ACCOUNT_ID, COMMON_ERRORS, ConsentAPIView, envelope_schema, errors_schema, parse_uuid
 from .serializers import (
+    PAYMENT_ID_FIELD,
     TRANSACTION_FIELDS,
     AccountSerializer,
     BalanceSerializer,
@@ -227,8 +228,11 @@ class TransactionSyncView(ConsentAPIView):
             {(r.account_id, r.pending_transaction_id) for r in rows if r.pending_transaction_id}
         )
 
+        payments = selectors.payment_links({r.pk for r in rows})
+
         def item(row: Any) -> dict[str, Any]:
-            values = {f: getattr(row, f) for f in TRANSACTION_FIELDS}
+            values = {f: getattr(row, f) for f in TRANSACTION_FIELDS if f != PAYMENT_ID_FIELD}
+            values[PAYMENT_ID_FIELD] = payments.get(row.pk)
             pending = links.get((row.account_id, row.pending_transaction_id))
             return transaction_data(values, row.account.public_id, pending)
 

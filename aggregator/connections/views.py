@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET
 
 from ..client_address import client_address
 from ..models import Institution
+from ..payments.consents import payment_consent_for_bank_state
 from .models import PendingAuthorization
 from .services import ConnectError, connection_connect_complete, connection_connect_start, safe_next_url
 
@@ -76,6 +77,10 @@ def _with_connection(next_url: str, public_id: str) -> str:
 @login_required
 def connect_callback(request: HttpRequest) -> HttpResponse:
     state = request.GET.get("state", "")
+    if state and payment_consent_for_bank_state(state=state) is not None:
+        # The bank's SCA of a payment comes back to the same registered redirect URI: the payment's own callback
+        # (consent screen, which then answers the TPP) takes it from here.
+        return HttpResponseRedirect(reverse("consent:payment-callback") + "?" + request.GET.urlencode())
     next_url = (
         PendingAuthorization.objects.filter(state=state[:128], user=request.user)
         .values_list("next_url", flat=True)

@@ -19,6 +19,7 @@ class WebhookEvent(models.Model):
         CONSENT_REVOKED = "consent.revoked", "Consent revoked"
         CONSENT_EXPIRED = "consent.expired", "Consent expired"
         CONNECTION_REAUTH_REQUIRED = "connection.reauth_required", "Connection needs re-authentication"
+        PAYMENT_STATUS_CHANGED = "payment.status_changed", "Payment status changed"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     application = models.ForeignKey(

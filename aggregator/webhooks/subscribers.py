@@ -7,6 +7,9 @@
   user reconnects).
 * ``consent.status_changed`` to ``revoked`` / ``expired`` → ``consent.revoked`` / ``consent.expired`` to the TPP
   that held the consent.
+* ``payment.status_changed`` → ``payment.status_changed`` to the TPP that made the payment: its id, the payment
+  consent's id, our status and the previous one, the bank's status and reason code, amount and currency, and the
+  reconciled transaction's id (no names, no account numbers).
 
 Only apps with a ``webhook_url`` get events. The work runs after the domain change commits and never breaks it.
 """
@@ -23,6 +26,7 @@ from django.utils import timezone
 from aggregator.delta import delta_cursor_since
 from aggregator.domain_events import DomainEvent
 from aggregator.models import Connection, SyncRun
+from aggregator.payments.models import Payment
 from consent.models import Consent
 from consent.selectors import consent_accounts
 
@@ -117,6 +121,29 @@ def _consent_ended(event: DomainEvent) -> None:
     )
 
 
+def _payment_status_changed(event: DomainEvent) -> None:
+    payment = Payment.objects.select_related("consent__consent__application").get(public_id=event.subject_id)
+    application = payment.consent.consent.application
+    data = event.data
+    webhook_event_create(
+        application=application,
+        type="payment.status_changed",
+        payload={
+            "payment_id": event.subject_id,
+            "payment_consent_id": data["payment_consent_id"],
+            "status": data["status"],
+            "previous_status": data.get("previous_status", ""),
+            "bank_status": data["bank_status"],
+            "reason_code": data["reason_code"],
+            "amount": data["amount"],
+            "currency": data["currency"],
+            "transaction_id": data.get("transaction_id"),
+            "at": event.occurred_at.isoformat(),
+            "fetch": f"/api/v1/payments/{event.subject_id}",
+        },
+    )
+
+
 def _handler_for(event: DomainEvent) -> Callable[[DomainEvent], None] | None:
     if event.name == "sync.completed":
         return _transactions_updated
@@ -124,6 +151,8 @@ def _handler_for(event: DomainEvent) -> Callable[[DomainEvent], None] | None:
         return _connection_reauth_required
     if event.name == "consent.status_changed" and event.data.get("to_status") in _CONSENT_EVENTS:
         return _consent_ended
+    if event.name == "payment.status_changed":
+        return _payment_status_changed
     return None
 
 

@@ -17,7 +17,14 @@ API_SOURCES = [
     ROOT / "consent" / "api_auth.py",
 ]
 # Domain services the API calls, whose Django ValidationErrors the exception handler renders (only these functions).
-API_SERVICES = [(ROOT / "consent" / "services.py", {"consent_create", "consent_revoke"})]
+API_SERVICES = [
+    (ROOT / "consent" / "services.py", {"consent_create", "consent_revoke"}),
+    # The payment services the payment endpoints call (aggregator/api/payments.py): every code they raise.
+    (ROOT / "aggregator" / "payments" / "services.py", None),
+    (ROOT / "aggregator" / "payments" / "outbox.py", None),
+    (ROOT / "aggregator" / "payments" / "instruction.py", None),
+    (ROOT / "aggregator" / "payments" / "consents.py", {"payment_consent_create", "payment_consent_confirm_funds"}),
+]
 # DRF raises these itself (parsers, content negotiation, routing, throttles); their default codes pass through.
 DRF_RAISED = [
     exceptions.ParseError,
@@ -62,10 +69,18 @@ def codes_in_source(path: Path, functions: set[str] | None = None) -> set[str]:
 
 def _serializer_codes() -> set[str]:
     from aggregator.api.consents import ConsentCreateSerializer
+    from aggregator.api.payment_serializers import PaymentConsentCreateSerializer, PaymentCreateSerializer
     from aggregator.api.serializers import DeltaQuerySerializer, TransactionQuerySerializer
 
     codes: set[str] = set()
-    for serializer_class in (TransactionQuerySerializer, DeltaQuerySerializer, ConsentCreateSerializer):
+    serializer_classes = (
+        TransactionQuerySerializer,
+        DeltaQuerySerializer,
+        ConsentCreateSerializer,
+        PaymentConsentCreateSerializer,
+        PaymentCreateSerializer,
+    )
+    for serializer_class in serializer_classes:
         serializer = serializer_class()
         codes |= set(serializer.error_messages) - {"not_a_dict"}  # bodies are parsed as JSON objects first
         for field in serializer.fields.values():
