@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["ISOLATION", "NOT_IN_MATRIX", "OAUTH", "Case", "OAuthCase"]
+__all__ = ["ALLOWED_ROW_ELSEWHERE", "ISOLATION", "NOT_IN_MATRIX", "OAUTH", "Case", "OAuthCase"]
 
 
 @dataclass(frozen=True)
@@ -127,6 +127,25 @@ ISOLATION: list[Case] = [
     Case("api:consent-detail", "DELETE", {"consent_id": "alice.consent_a"}, "b:cc", 404),
     Case("api:consent-detail", "DELETE", {"consent_id": "alice.consent_a"}, "a@alice", 403),
     Case("api:consent-detail", "DELETE", {"consent_id": "bob.consent_a"}, "a:cc", 204),
+    # --- payments: a data token can never pay or read payments; nobody reads another TPP's ------------------
+    Case("api:payment-consent-list", "POST", {}, "a@alice", 403),
+    Case("api:payment-consent-list", "POST", {}, None, 401),
+    Case("api:payment-consent-detail", "GET", {"payment_consent_id": "alice.payment_consent"}, "a:cc", 200),
+    Case("api:payment-consent-detail", "GET", {"payment_consent_id": "alice.payment_consent"}, "b:cc", 404),
+    Case("api:payment-consent-detail", "GET", {"payment_consent_id": "unknown"}, "a:cc", 404),
+    Case("api:payment-consent-detail", "GET", {"payment_consent_id": "unknown"}, "a@alice", 403),
+    Case("api:payment-consent-detail", "GET", {"payment_consent_id": "unknown"}, None, 401),
+    Case("api:payment-consent-funds", "GET", {"payment_consent_id": "alice.payment_consent"}, "a:cc", 403),
+    Case("api:payment-consent-funds", "GET", {"payment_consent_id": "unknown"}, "a@alice", 403),
+    Case("api:payment-consent-funds", "GET", {"payment_consent_id": "unknown"}, None, 401),
+    Case("api:payment-list", "POST", {}, "a@alice", 403),
+    Case("api:payment-list", "POST", {}, "a:cc", 403),
+    Case("api:payment-list", "POST", {}, None, 401),
+    Case("api:payment-detail", "GET", {"payment_id": "alice.payment"}, "a:cc", 200),
+    Case("api:payment-detail", "GET", {"payment_id": "alice.payment"}, "b:cc", 404),
+    Case("api:payment-detail", "GET", {"payment_id": "unknown"}, "a:cc", 404),
+    Case("api:payment-detail", "GET", {"payment_id": "unknown"}, "a@alice", 403),
+    Case("api:payment-detail", "GET", {"payment_id": "unknown"}, None, 401),
 ]
 
 TOKEN, REVOKE = "consent:token", "consent:revoke-token"
@@ -170,8 +189,18 @@ OAUTH: list[OAuthCase] = [
     OAuthCase("consent:authorize", "GET", {"response_type": "code", "client_id": "{client_id:a}"}, None, 302, None),
 ]  # fmt: skip
 
+# Patterns whose successful request needs more than a token and a path (a body and a bank), so their allowed row
+# lives in the test named here; this matrix keeps their refusals.
+ALLOWED_ROW_ELSEWHERE: dict[str, str] = {
+    "api:payment-consent-list": "tests/payments/test_api.py (a TPP creates a payment consent: 201)",
+    "api:payment-consent-funds": "tests/payments/test_api.py (funds confirmation at the fake bank)",
+    "api:payment-list": "tests/payments/test_api.py (a payment under an authorised payment consent: 201)",
+}
+
 # URL patterns under /api/ or /oauth/ that need no row, and why.
 NOT_IN_MATRIX: dict[str, str] = {
     "api-schema": "the public OpenAPI document: no data, no token (abuse suite: no 5xx, never HTML errors)",
     "api-docs": "the public Swagger UI page over the schema (HTML by design)",
+    "consent:payment-callback": "the bank's redirect back to the user's browser after its SCA (a page, HTML by "
+    "design); it acts only on a state it issued (tests/payments)",
 }

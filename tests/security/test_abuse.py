@@ -32,6 +32,7 @@ pytestmark = pytest.mark.django_db
 HTML_PAGES = {
     "api-docs": "Swagger UI",
     "consent:authorize": "the consent screen (RFC 6749 §4.1.2.1: errors about the client are shown to the user)",
+    "consent:payment-callback": "the bank's redirect back to the user's browser after its SCA (a page for a person)",
 }
 
 HOSTILE_VALUES = [

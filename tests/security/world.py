@@ -12,10 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
 
+from aggregator.payments.models import Payment, PaymentConsent
 from consent.models import Consent, RefreshToken
 from tests.api.factories import AccessTokenFactory, AuthorisedConsentFactory, TPPFactory
 from tests.factories import AccountFactory, ConnectionFactory, SyncRunFactory, TransactionFactory, UserFactory
@@ -48,7 +50,7 @@ class World:
             # A consent names its accounts: its TPP sees their ids (never their data).
             "a:cc": {
                 *("alice.consent_a", "bob.consent_a", "alice.consent_a_balances", "alice.consent_a_revoked"),
-                *("alice.shared", "bob.account"),
+                *("alice.shared", "bob.account", "alice.payment_consent", "alice.payment"),
             },
             "b:cc": {"alice.consent_b", "alice.shared"},
         }.get(actor)
@@ -119,6 +121,33 @@ def build_world() -> World:
         world.tokens[f"{tpp}:cc"] = AccessTokenFactory(
             consent=None, user=None, application=app, scope="consents", token=secrets.token_urlsafe(30)
         ).token
+    # TPP A's payment consent from alice's shared account, and its payment (rows as the payment services leave them).
+    payment_consent = PaymentConsent.objects.create(
+        client_id=tpp_a.client_id,
+        status=PaymentConsent.Status.CONSUMED,
+        amount=Decimal("12.50"),
+        currency="GBP",
+        creditor_name="Acme Ltd",
+        creditor_sort_code="123456",
+        creditor_account_number="12345678",
+        reference="INV-1",
+        instruction_id="matrix-instruction",
+        end_to_end_id="matrix-e2e",
+        user=alice,
+        debtor_account=shared,
+        expires_at=timezone.now() + dt.timedelta(hours=1),
+    )
+    world.objects["alice.payment_consent"] = payment_consent
+    world.objects["alice.payment"] = Payment.objects.create(
+        consent=payment_consent,
+        client_id=tpp_a.client_id,
+        idempotency_key="matrix-key",
+        request_hash="0" * 64,
+        bank_idempotency_key="matrix-bank-key",
+        end_to_end_id="matrix-e2e",
+        amount=payment_consent.amount,
+        currency="GBP",
+    )
     world.tokens["expired"] = AccessTokenFactory(
         consent=consents["alice.consent_a"], expires=timezone.now() - dt.timedelta(seconds=1)
     ).token
