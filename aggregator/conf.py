@@ -28,6 +28,9 @@ AGGREGATOR_DEFAULTS: dict[str, Any] = {
     "DELTA_FEED_SAFETY_LAG_SECONDS": 2.0,
     "WEBHOOK_TIMEOUT_SECONDS": 10.0,
     "WEBHOOK_MAX_ATTEMPTS": 8,
+    # GET /metrics: allowed with "Authorization: Bearer <METRICS_TOKEN>" or from these networks (CIDRs).
+    "METRICS_TOKEN": "",
+    "METRICS_ALLOWED_NETWORKS": [],
 }
 
 aggregator_settings = AppSettings("AGGREGATOR", AGGREGATOR_DEFAULTS)

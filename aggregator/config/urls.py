@@ -3,11 +3,14 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from aggregator.observability.views import metrics_view
+
 from .health import healthz, livez
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("livez", livez, name="livez"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     # Third-party data API (aggregator/api) and the consent resource (consent/) share the /api/v1/ prefix.
     path("api/v1/", include("aggregator.api.urls")),
