@@ -35,15 +35,15 @@ class ObservabilityMiddleware:
         started = time.perf_counter()
         log_context_clear()
         log_context_bind(request_id=request_id_for(request))
+        # Not cleared on the way out: Django logs a 4xx/5xx ("django.request") after every middleware returned,
+        # and that line should carry the context too. The next request on this thread starts afresh (above).
         try:
             response = self.get_response(request)
-            self._observe(request, response.status_code, started)
-            return response
         except Exception:
             self._observe(request, 500, started)
             raise
-        finally:
-            log_context_clear()
+        self._observe(request, response.status_code, started)
+        return response
 
     @staticmethod
     def _observe(request: HttpRequest, status: int, started: float) -> None:
