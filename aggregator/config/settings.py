@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "aggregator",
     "aggregator.webhooks",
+    "aggregator.ops",
     "consent",
     "providers",
 ]
@@ -86,6 +87,8 @@ if SANDBOX_ENABLED:
     INSTALLED_APPS.append("providers.sandbox")
 
 MIDDLEWARE = [
+    # The sandbox banks' simulated latency (SANDBOX_LATENCY_MS), before anything else runs.
+    *(["providers.sandbox.latency.SandboxLatencyMiddleware"] if SANDBOX_ENABLED else []),
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # HEAD answers carry no body, whatever the view wrote (a body would corrupt a keep-alive connection).
@@ -391,6 +394,8 @@ CONSENT = _set(
 )
 
 # Base URL the sandbox adapters call. Defaults to this very server.
+# SANDBOX_LATENCY_MS: every sandbox bank call waits this long first (a real bank's latency; benchmarks fleet).
+SANDBOX_LATENCY_MS = env.int("SANDBOX_LATENCY_MS", default=0)
 SANDBOX_BASE_URL = env.str("SANDBOX_BASE_URL", default=PUBLIC_BASE_URL.rstrip("/") + "/sandbox")
 
 # LOG_FORMAT=json: one JSON object per line (production default); console: readable lines (local default). Every

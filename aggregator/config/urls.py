@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from aggregator.observability.views import metrics_view
+from aggregator.ops.views import ops_dashboard
 
 from .health import healthz, livez
 
@@ -11,6 +12,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("livez", livez, name="livez"),
     path("metrics", metrics_view, name="metrics"),
+    path("admin/ops/", ops_dashboard, name="admin-ops"),
     path("admin/", admin.site.urls),
     # Third-party data API (aggregator/api) and the consent resource (consent/) share the /api/v1/ prefix.
     path("api/v1/", include("aggregator.api.urls")),
