@@ -239,7 +239,8 @@ def _dispatch(argv: list[str]) -> None:
     from django.db import connection, transaction
     from django.utils import timezone
 
-    from aggregator.models import Connection, Institution, SyncRun
+    from aggregator.config.celery import app
+    from aggregator.models import Connection, Institution
     from aggregator.services import institution_sync_sandbox
     from aggregator.sync.dispatch import DISPATCHABLE_STATUSES, connections_dispatch_due
 
@@ -250,30 +251,29 @@ def _dispatch(argv: list[str]) -> None:
     User = get_user_model()
     now = timezone.now()
 
-    def fill(n: int, n_due: int) -> None:
-        Connection.objects.all().delete()
-        User.objects.filter(username__startswith="dispatch-").delete()
+    def fill(first: int, last: int, n_due: int) -> None:
+        """Users and connections ``first``..``last - 1``; the first ``n_due`` of them due, a tenth of the rest paused
+        (re-authentication), the others due later this hour."""
         batch = 10_000
-        for start in range(0, n, batch):
+        for start in range(first, last, batch):
             users = User.objects.bulk_create(
-                [User(username=f"dispatch-{i}", password="!") for i in range(start, min(n, start + batch))]
+                [User(username=f"dispatch-{i}", password="!") for i in range(start, min(last, start + batch))]
             )
             Connection.objects.bulk_create(
                 [
                     Connection(
                         user=user,
                         institution=institution,
-                        status=Connection.Status.ACTIVE if i % 10 else Connection.Status.REAUTH_REQUIRED,
+                        status=Connection.Status.ACTIVE
+                        if (start + i - first) < n_due or (start + i) % 10
+                        else Connection.Status.REAUTH_REQUIRED,
                         next_sync_at=now - timedelta(minutes=1)
-                        if start + i < n_due
+                        if (start + i - first) < n_due
                         else now + timedelta(minutes=1 + (start + i) % 60),
                     )
                     for i, user in enumerate(users)
                 ]
             )
-        Connection.objects.filter(pk__in=Connection.objects.order_by("pk").values("pk")[:n_due]).update(
-            status=Connection.Status.ACTIVE, next_sync_at=now - timedelta(minutes=1)
-        )
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE aggregator_connection")
 
@@ -282,7 +282,10 @@ def _dispatch(argv: list[str]) -> None:
         queued = connections_dispatch_due(now=now, limit=due)
         return time.perf_counter() - started, len(queued)
 
-    fill(total, due)
+    fill(0, due, due)
+    small, queued_small = tick()
+    print(f"dispatch: {queued_small} due of {due} connections: one tick {small * 1000:.0f} ms", flush=True)
+    fill(due, total, due)
     with transaction.atomic():
         plan = (
             Connection.objects.filter(status__in=DISPATCHABLE_STATUSES, next_sync_at__lte=now)
@@ -290,18 +293,13 @@ def _dispatch(argv: list[str]) -> None:
             .select_for_update(skip_locked=True)[:due]
             .explain(analyze=True, buffers=True)
         )
-    plan = "\n".join("    " + line for line in plan.splitlines())
     big, queued_big = tick()
-    SyncRun.objects.all().delete()
-    fill(due, due)
-    small, queued_small = tick()
-    print(f"dispatch: one tick queued {queued_big} of {total:,} connections ({due} due) in {big * 1000:.0f} ms;")
-    print(f"  the same {queued_small} due alone in the table: {small * 1000:.0f} ms (ratio {big / small:.2f})")
+    print(
+        f"dispatch: {queued_big} due of {total:,} connections: one tick {big * 1000:.0f} ms (ratio {big / small:.2f})"
+    )
     print(f"  per queued sync: {big / max(queued_big, 1) * 1000:.2f} ms (claim, budget, SyncRun row, broker message)")
-    print("  EXPLAIN of the due query:\n" + plan)
-    SyncRun.objects.all().delete()
-    Connection.objects.all().delete()
-    User.objects.filter(username__startswith="dispatch-").delete()
+    print("  EXPLAIN of the due query:\n" + "\n".join("    " + line for line in plan.splitlines()), flush=True)
+    app.control.purge()  # the queued syncs of the ticks: nobody consumes them here
 
 
 def run(argv: list[str]) -> None:
