@@ -44,6 +44,9 @@ AGGREGATOR_DEFAULTS: dict[str, Any] = {
     # Status polling of accepted payments, and the reconciliation window (days after the submission).
     "PAYMENT_POLL_INTERVAL_SECONDS": 60,
     "PAYMENT_RECONCILE_WINDOW_DAYS": 5,
+    # GET /metrics: allowed with "Authorization: Bearer <METRICS_TOKEN>" or from these networks (CIDRs).
+    "METRICS_TOKEN": "",
+    "METRICS_ALLOWED_NETWORKS": [],
 }
 
 aggregator_settings = AppSettings("AGGREGATOR", AGGREGATOR_DEFAULTS)

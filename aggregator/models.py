@@ -292,7 +292,11 @@ class SyncRun(models.Model):
 
     class Meta:
         ordering = ["-queued_at", "-id"]
-        indexes = [models.Index(fields=["connection", "-queued_at"], name="syncrun_connection_recent_idx")]
+        indexes = [
+            models.Index(fields=["connection", "-queued_at"], name="syncrun_connection_recent_idx"),
+            # The operations page's time ranges over every connection (aggregator/ops/selectors.py).
+            models.Index(fields=["queued_at"], name="syncrun_queued_at_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"sync {self.public_id} {self.outcome}"

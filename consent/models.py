@@ -177,6 +177,8 @@ class ConsentEvent(models.Model):
 
     class Meta:
         ordering = ["at", "id"]
+        # Consents by status over time on the operations page (aggregator/ops/selectors.py).
+        indexes = [models.Index(fields=["at"], name="consentevent_at_idx")]
 
     def __str__(self) -> str:
         return f"{self.from_status or '∅'} → {self.to_status} by {self.actor_type}"

@@ -46,6 +46,7 @@ from .base import (
     TransientProviderError,
 )
 from .conf import provider_settings
+from .metrics import bank_call_observe
 from .responses import HttpResponse, error_for_response, parse_retry_after, path_of
 
 __all__ = [
@@ -243,19 +244,24 @@ class ProviderClient:
                     method=method,
                 )
         except httpx.ConnectError as exc:
+            status = "connect"
             raise _ConnectFailed(f"cannot connect to {path_of(url)}: {exc}") from exc
         except httpx.TimeoutException as exc:
+            status = "timeout"
             raise TransientProviderError(f"timeout calling {path_of(url)}", code="timeout") from exc
         except httpx.TransportError as exc:
             # Includes a body cut short of its Content-Length (RemoteProtocolError): never partial data.
+            status = "transport" if status == "-" else status
             raise TransientProviderError(f"transport error calling {path_of(url)}: {exc}", code="transport") from exc
         finally:
+            elapsed = time.monotonic() - started
+            bank_call_observe(url=url, status=status, seconds=elapsed)
             logger.info(
                 "bank call %s %s status=%s ms=%d request_id=%s",
                 method,
                 path_of(url),
                 status,
-                (time.monotonic() - started) * 1000,
+                elapsed * 1000,
                 request_id,
             )
 

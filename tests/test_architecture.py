@@ -13,7 +13,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("providers", "aggregator", "consent")
-UPPER_AGGREGATOR = ("aggregator.api", "aggregator.webhooks", "aggregator.ledger", "aggregator.config")
+UPPER_AGGREGATOR = (
+    "aggregator.api",
+    "aggregator.webhooks",
+    "aggregator.ledger",
+    "aggregator.ops",
+    "aggregator.config",
+)
 
 
 def _module_name(path: Path) -> str:

@@ -23,6 +23,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from aggregator.middleware import request_id_for
+from aggregator.observability.context import log_context_bind
 from consent.api_auth import ConsentRequired, ConsentTokenAuthentication
 from consent.services import consent_expire_if_due
 
@@ -97,6 +98,9 @@ class ConsentExpiryRecorded:
 
     def check_permissions(self, request: Request) -> None:
         token = request.auth
+        if token is not None:
+            # Logs of the rest of this request say which TPP and consent it served (ids only).
+            log_context_bind(tpp=getattr(token, "application_id", None), consent_id=getattr(token, "consent_id", None))
         if getattr(token, "consent_id", None) is not None:
             consent_expire_if_due(consent=token.consent)
         super().check_permissions(request)  # type: ignore[misc]

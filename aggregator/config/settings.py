@@ -17,6 +17,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 env = environ.Env()
@@ -80,6 +81,7 @@ INSTALLED_APPS = [
     "aggregator.payments",
     "aggregator.webhooks",
     "aggregator.ledger",
+    "aggregator.ops",
     "consent",
     "providers",
 ]
@@ -90,11 +92,15 @@ if SANDBOX_ENABLED:
     INSTALLED_APPS.append("providers.sandbox")
 
 MIDDLEWARE = [
+    # The sandbox banks' simulated latency (SANDBOX_LATENCY_MS), before anything else runs.
+    *(["providers.sandbox.latency.SandboxLatencyMiddleware"] if SANDBOX_ENABLED else []),
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # HEAD answers carry no body, whatever the view wrote (a body would corrupt a keep-alive connection).
     "aggregator.middleware.HeadResponseMiddleware",
     "aggregator.middleware.RequestIdMiddleware",
+    # Log context (request_id, tpp, consent_id) and request metrics by route name (aggregator/observability).
+    "aggregator.observability.middleware.ObservabilityMiddleware",
     # Oversize bodies (413), deep JSON nesting and NUL characters (400) never reach a view (never a 5xx).
     "aggregator.config.input_guard.HostileInputMiddleware",
     # /oauth/token/ and /oauth/revoke_token/ answer RFC 6749 JSON whatever fails below them (503: DB busy).
@@ -262,7 +268,18 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's database schedule behind a database lock: any number of beats, one sends (config/beat.py).
+CELERY_BEAT_SCHEDULER = "aggregator.config.beat:SingleBeatScheduler"
+# One queue per kind of work, so each gets its own pool (docs/deployment.md). A worker started without -Q consumes
+# every queue listed here (`make run`'s single worker); "celery" keeps tasks with no route.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = [Queue(name) for name in ("celery", "sync", "webhooks", "maintenance")]
+CELERY_TASK_ROUTES = {
+    "aggregator.tasks.connection_sync_task": {"queue": "sync"},
+    "webhooks.deliver": {"queue": "webhooks"},
+    "aggregator.tasks.connections_dispatch_task": {"queue": "maintenance"},
+    "aggregator.tasks.sync_runs_reap_task": {"queue": "maintenance"},
+}
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
@@ -411,6 +428,11 @@ AGGREGATOR = _set(
     # CLIENT_IP_HEADER, set N (aggregator/client_address.py); a wrong N lets clients choose their address.
     TRUSTED_PROXY_COUNT=env.int("TRUSTED_PROXY_COUNT", default=None),
     CLIENT_IP_HEADER=env.str("CLIENT_IP_HEADER", default=None),
+    # /metrics (docs/operations.md): a bearer token, and/or networks allowed without one (loopback locally).
+    METRICS_TOKEN=env.str("METRICS_TOKEN", default=None),
+    METRICS_ALLOWED_NETWORKS=env.list(
+        "METRICS_ALLOWED_NETWORKS", default=[] if IS_PRODUCTION else ["127.0.0.1/32", "::1/128"]
+    ),
 )
 if IS_PRODUCTION and not AGGREGATOR.get("CREDENTIAL_KEYS"):
     raise ImproperlyConfigured("CREDENTIAL_KEYS must be set in production (comma-separated Fernet keys).")
@@ -442,13 +464,30 @@ if IS_PRODUCTION and not (LEDGER.get("SIGNING_KEY") and LEDGER.get("ORIGIN")):
     raise ImproperlyConfigured("LEDGER_SIGNING_KEY and LEDGER_ORIGIN must be set in production.")
 
 # Base URL the sandbox adapters call. Defaults to this very server.
+# SANDBOX_LATENCY_MS: every sandbox bank call waits this long first (a real bank's latency; benchmarks fleet).
+SANDBOX_LATENCY_MS = env.int("SANDBOX_LATENCY_MS", default=0)
 SANDBOX_BASE_URL = env.str("SANDBOX_BASE_URL", default=PUBLIC_BASE_URL.rstrip("/") + "/sandbox")
 
+# LOG_FORMAT=json: one JSON object per line (production default); console: readable lines (local default). Every
+# line carries the bound context (request_id, tpp, consent_id, connection_id, sync_run_id, task) and is redacted
+# (aggregator/observability/logs.py); fields listed in docs/operations.md.
+LOG_FORMAT = env.str("LOG_FORMAT", default="json" if IS_PRODUCTION else "console")
+if LOG_FORMAT not in {"json", "console"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or console, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "context": {"()": "aggregator.observability.logs.ContextFilter"},
+        "redact": {"()": "aggregator.observability.logs.RedactFilter"},
+    },
+    "formatters": {
+        "json": {"()": "aggregator.observability.logs.JsonFormatter"},
+        "console": {"()": "aggregator.observability.logs.ConsoleFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context", "redact"]}
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
 }

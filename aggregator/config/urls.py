@@ -4,6 +4,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from aggregator.ledger.views import LedgerKeysView
+from aggregator.observability.views import metrics_view
+from aggregator.ops.views import ops_dashboard
 
 from .health import healthz, livez
 
@@ -19,6 +21,8 @@ class APIDocsView(SpectacularSwaggerSplitView):
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("livez", livez, name="livez"),
+    path("metrics", metrics_view, name="metrics"),
+    path(f"{settings.ADMIN_URL}ops/", ops_dashboard, name="admin-ops"),
     path(settings.ADMIN_URL, admin.site.urls),
     # Third-party data API (aggregator/api) and the consent resource (consent/) share the /api/v1/ prefix.
     path("api/v1/", include("aggregator.api.urls")),

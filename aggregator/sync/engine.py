@@ -29,6 +29,7 @@ from providers.registry import adapter_for
 from ..conf import aggregator_settings
 from ..domain_events import DomainEvent, publish
 from ..models import Connection, SyncRun
+from ..observability.syncs import sync_observed
 from . import budget
 from .allowance import BudgetSpent, budget_spend
 from .locks import connection_lock
@@ -64,7 +65,10 @@ def _finish(sync_run: SyncRun, outcome: str, *, code: str = "", detail: str = ""
 def run_sync(*, connection: Connection, sync_run: SyncRun, psu_ip_address: str = "") -> SyncRun:
     if transaction.get_connection().in_atomic_block:
         raise RuntimeError("connection_sync must run outside a transaction: it commits page by page")
-    with connection_lock(connection_id=connection.pk, sync_run=sync_run, stale_after=_stale_after()) as acquired:
+    with (
+        sync_observed(connection=connection, sync_run=sync_run),
+        connection_lock(connection_id=connection.pk, sync_run=sync_run, stale_after=_stale_after()) as acquired,
+    ):
         if not acquired:
             sync_run.refresh_from_db(fields=["outcome"])
             if sync_run.outcome == SyncRun.Outcome.RUNNING:

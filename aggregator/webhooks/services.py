@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from aggregator.conf import aggregator_settings
+from aggregator.observability.metrics import WEBHOOK_DELIVERIES
 from providers.destinations import DestinationError, destination_resolve
 
 from .models import WebhookDelivery, WebhookEvent
@@ -128,14 +129,17 @@ def webhook_delivery_attempt(*, delivery_id: int, client: httpx.Client | None = 
     delivery.last_error = error
     wait: float | None = None
     if not error:
+        WEBHOOK_DELIVERIES.labels(result="delivered").inc()
         delivery.status = WebhookDelivery.Status.SUCCEEDED
         delivery.delivered_at = now
         delivery.next_retry_at = None
     elif delivery.attempts >= _max_attempts():
+        WEBHOOK_DELIVERIES.labels(result="failed").inc()
         delivery.status = WebhookDelivery.Status.FAILED
         delivery.next_retry_at = None
         logger.warning("Webhook %s to %s failed for good: %s", event.id, delivery.url, error)
     else:
+        WEBHOOK_DELIVERIES.labels(result="retrying").inc()
         wait = webhook_backoff(delivery.attempts)
         delivery.next_retry_at = now + timezone.timedelta(seconds=wait)
     delivery.save(

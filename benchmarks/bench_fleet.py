@@ -1,0 +1,320 @@
+"""The fleet: many connections synced against banks with a real latency, and the dispatcher's cost at scale.
+
+    DATABASE_URL=postgres://… CELERY_BROKER_URL=redis://… python -m benchmarks fleet \
+        [--connections=1000] [--latency-ms=250] [--concurrency=64] [--dispatch-connections=100000] [--due=500]
+
+*fleet*: a bench database; gunicorn serving the sandbox banks with ``SANDBOX_LATENCY_MS`` (2 processes x 64
+threads, access log counted); one real sandbox connection made through the bank's OAuth pages and copied to
+``--connections`` users; one Celery worker (threads pool, ``--concurrency``) on the ``sync`` queue; one
+dispatch tick queues them all. Prints wall time vs the ideal (bank calls x latency / concurrency), the worker's
+and the web server's CPU time, bank calls/s, and the peak number of database sessions of the worker.
+
+*dispatch*: ``--dispatch-connections`` connections of which ``--due`` are due; one dispatch tick (claim, budget,
+SyncRun rows, broker messages) timed, next to the same tick with only the due ones in the table, and the
+EXPLAIN of the due query.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+__all__ = ["run"]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _opt(argv: list[str], name: str, default: str) -> str:
+    for arg in argv:
+        if arg.startswith(f"--{name}="):
+            return arg.split("=", 1)[1]
+    return default
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of a process and its children that were waited for (/proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return sum(int(fields[i]) for i in (11, 12, 13, 14)) / ticks
+
+
+def _tree_cpu(pid: int) -> float:
+    total = 0.0
+    try:
+        total += _cpu_seconds(pid)
+    except FileNotFoundError:
+        return 0.0
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        total += _tree_cpu(int(child))
+    return total
+
+
+def _db_url(name: str) -> str:
+    from django.conf import settings
+
+    d = settings.DATABASES["default"]
+    auth = (d.get("USER") or "") + (f":{d['PASSWORD']}" if d.get("PASSWORD") else "")
+    return f"postgres://{auth}@{d.get('HOST') or '127.0.0.1'}:{d.get('PORT') or 5432}/{name}"
+
+
+def _gunicorn(database_name: str, latency_ms: int, access_log: Path):  # type: ignore[no-untyped-def]
+    import httpx
+
+    from benchmarks.bench_ingest import _free_port
+
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": _db_url(database_name),
+        "PUBLIC_BASE_URL": base,
+        "SANDBOX_BASE_URL": base + "/sandbox",
+        "SANDBOX_LATENCY_MS": str(latency_ms),
+        "CONN_MAX_AGE": "0",
+        "LOG_LEVEL": "WARNING",
+    }
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gunicorn"), "aggregator.config.wsgi", "-w", "2", "-k", "gthread",
+         "--threads", "64", "-b", f"127.0.0.1:{port}", "--timeout", "300", "--log-level", "warning",
+         "--access-logfile", str(access_log)],
+        cwd=ROOT,
+        env=env,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(base + "/livez", timeout=2).status_code < 500:
+                break
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("gunicorn did not start")
+        time.sleep(0.3)
+    return process, base
+
+
+def _sessions(database_name: str) -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND application_name LIKE %s",
+            [database_name, "%"],
+        )
+        return int(cursor.fetchone()[0])
+
+
+def _clone_connections(original, count: int) -> list:  # type: ignore[no-untyped-def]
+    """``count`` copies of one real connection (its encrypted credentials), each owned by its own user, due now."""
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from aggregator.models import Connection
+
+    User = get_user_model()
+    users = User.objects.bulk_create([User(username=f"fleet-{i}", password="!") for i in range(count)])
+    fields = ("institution", "encrypted_credentials", "credentials_expire_at", "upstream_consent_id")
+    return Connection.objects.bulk_create(
+        [
+            Connection(
+                user=user,
+                status=Connection.Status.ACTIVE,
+                next_sync_at=timezone.now() - timedelta(minutes=1),
+                upstream_consent_expires_at=original.upstream_consent_expires_at,
+                **{field: getattr(original, field) for field in fields},
+            )
+            for user in users
+        ]
+    )
+
+
+def _fleet(argv: list[str], database_name: str) -> None:
+    from django.conf import settings
+    from django.db.models import Count
+    from django.utils import timezone
+
+    from aggregator.config.celery import app
+    from aggregator.management.commands.sandbox_connect import sandbox_connect
+    from aggregator.models import Connection, SyncRun
+    from aggregator.services import institution_sync_sandbox
+    from aggregator.sync.dispatch import connections_dispatch_due
+    from providers import http as provider_http
+    from providers.oauth import discovery_cache_clear
+    from providers.sandbox.oauth.clients import client_sync_demo
+
+    count = int(_opt(argv, "connections", "1000"))
+    latency_ms = int(_opt(argv, "latency-ms", "250"))
+    concurrency = int(_opt(argv, "concurrency", "64"))
+    access_log = Path(f"/tmp/bench_fleet_access_{os.getpid()}.log")
+    server, base = _gunicorn(database_name, latency_ms, access_log)
+    worker = None
+    try:
+        settings.SANDBOX_BASE_URL = base + "/sandbox"
+        settings.PUBLIC_BASE_URL = base
+        settings.AGGREGATOR = {**settings.AGGREGATOR, "SYNC_JITTER_SECONDS": 0}
+        institution_sync_sandbox()
+        client_sync_demo()
+        discovery_cache_clear()
+        provider_http.reset_provider_client()
+        original = sandbox_connect(username="alice", bank="albion", sync=False)
+        original.next_sync_at = timezone.now() + timedelta(hours=1)
+        original.save(update_fields=["next_sync_at"])
+        clones = _clone_connections(original, count)
+        ids = [c.pk for c in clones]
+        app.control.purge()
+        env = {
+            **os.environ,
+            "DATABASE_URL": _db_url(database_name),
+            "SANDBOX_BASE_URL": base + "/sandbox",
+            "PUBLIC_BASE_URL": base,
+            "CONN_MAX_AGE": "0",
+            "LOG_LEVEL": "WARNING",
+            "HTTP_MAX_RETRIES": "2",
+        }
+        worker = subprocess.Popen(
+            [str(Path(sys.executable).parent / "celery"), "-A", "aggregator.config", "worker", "--pool=threads",
+             f"--concurrency={concurrency}", "-Q", "sync", "-n", f"fleet-bench-{os.getpid()}@localhost",
+             "--loglevel=WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=ROOT,
+            env=env,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while not app.control.ping(destination=[f"fleet-bench-{os.getpid()}@localhost"], timeout=1.0):
+            if worker.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the worker did not start")
+        calls_before = len(access_log.read_text().splitlines())
+        cpu_worker, cpu_server = _tree_cpu(worker.pid), _tree_cpu(server.pid)
+        peak = [0]
+        stop = threading.Event()
+
+        def watch() -> None:
+            from django.db import connection
+
+            while not stop.wait(0.5):
+                peak[0] = max(peak[0], _sessions(database_name))
+            connection.close()
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        started = time.perf_counter()
+        queued = connections_dispatch_due(limit=count * 2)
+        pending = SyncRun.objects.filter(
+            connection_id__in=ids, outcome__in=[SyncRun.Outcome.QUEUED, SyncRun.Outcome.RUNNING]
+        )
+        while pending.exists():
+            time.sleep(0.25)
+        wall = time.perf_counter() - started
+        stop.set()
+        cpu_worker = _tree_cpu(worker.pid) - cpu_worker
+        cpu_server = _tree_cpu(server.pid) - cpu_server
+        calls = len([line for line in access_log.read_text().splitlines()[calls_before:] if "/sandbox/" in line])
+        outcomes = dict(
+            SyncRun.objects.filter(connection_id__in=ids).values_list("outcome").annotate(n=Count("id")).order_by()
+        )
+        ideal = calls * (latency_ms / 1000) / concurrency
+        print(f"fleet: {len(queued)} connections, {calls} bank calls at {latency_ms} ms, concurrency {concurrency}")
+        print(f"  outcomes: {outcomes}")
+        print(f"  wall {wall:.1f}s vs ideal {ideal:.1f}s (calls × latency ÷ concurrency): {wall / ideal:.2f}× ideal")
+        print(f"  bank calls/s {calls / wall:.1f}; syncs/s {len(queued) / wall:.1f}")
+        print(f"  CPU: worker {cpu_worker:.1f}s ({cpu_worker / wall:.0%} of one core), sandbox server "
+              f"{cpu_server:.1f}s ({cpu_server / wall:.0%}); machine cores {os.cpu_count()}")  # fmt: skip
+        print(f"  peak database sessions on the bench database (worker + sandbox + this process): {peak[0]}")
+        Connection.objects.filter(pk__in=ids).delete()
+    finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(timeout=60)
+        server.terminate()
+        server.wait(timeout=30)
+        access_log.unlink(missing_ok=True)
+
+
+def _dispatch(argv: list[str]) -> None:
+    from django.contrib.auth import get_user_model
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from aggregator.config.celery import app
+    from aggregator.models import Connection, Institution
+    from aggregator.services import institution_sync_sandbox
+    from aggregator.sync.dispatch import DISPATCHABLE_STATUSES, connections_dispatch_due
+
+    total = int(_opt(argv, "dispatch-connections", "100000"))
+    due = int(_opt(argv, "due", "500"))
+    institution_sync_sandbox()
+    institution = Institution.objects.get(slug="albion")
+    User = get_user_model()
+    now = timezone.now()
+
+    def fill(first: int, last: int, n_due: int) -> None:
+        """Users and connections ``first``..``last - 1``; the first ``n_due`` of them due, a tenth of the rest paused
+        (re-authentication), the others due later this hour."""
+        batch = 10_000
+        for start in range(first, last, batch):
+            users = User.objects.bulk_create(
+                [User(username=f"dispatch-{i}", password="!") for i in range(start, min(last, start + batch))]
+            )
+            Connection.objects.bulk_create(
+                [
+                    Connection(
+                        user=user,
+                        institution=institution,
+                        status=Connection.Status.ACTIVE
+                        if (start + i - first) < n_due or (start + i) % 10
+                        else Connection.Status.REAUTH_REQUIRED,
+                        next_sync_at=now - timedelta(minutes=1)
+                        if (start + i - first) < n_due
+                        else now + timedelta(minutes=1 + (start + i) % 60),
+                    )
+                    for i, user in enumerate(users)
+                ]
+            )
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE aggregator_connection")
+
+    def tick() -> tuple[float, int]:
+        started = time.perf_counter()
+        queued = connections_dispatch_due(now=now, limit=due)
+        return time.perf_counter() - started, len(queued)
+
+    fill(0, due, due)
+    small, queued_small = tick()
+    print(f"dispatch: {queued_small} due of {due} connections: one tick {small * 1000:.0f} ms", flush=True)
+    fill(due, total, due)
+    with transaction.atomic():
+        plan = (
+            Connection.objects.filter(status__in=DISPATCHABLE_STATUSES, next_sync_at__lte=now)
+            .order_by("next_sync_at", "pk")
+            .select_for_update(skip_locked=True)[:due]
+            .explain(analyze=True, buffers=True)
+        )
+    big, queued_big = tick()
+    print(
+        f"dispatch: {queued_big} due of {total:,} connections: one tick {big * 1000:.0f} ms (ratio {big / small:.2f})"
+    )
+    print(f"  per queued sync: {big / max(queued_big, 1) * 1000:.2f} ms (claim, budget, SyncRun row, broker message)")
+    print("  EXPLAIN of the due query:\n" + "\n".join("    " + line for line in plan.splitlines()), flush=True)
+    app.control.purge()  # the queued syncs of the ticks: nobody consumes them here
+
+
+def run(argv: list[str]) -> None:
+    from django.db import connection
+
+    from benchmarks.bench_ingest import _bench_database
+
+    if connection.vendor != "postgresql":
+        print("fleet: skipped, needs PostgreSQL (DATABASE_URL=postgres://…)")
+        return
+    if not os.environ.get("CELERY_BROKER_URL", "").startswith(("redis://", "amqp://")):
+        print("fleet: skipped, needs a real broker (CELERY_BROKER_URL=redis://… or amqp://…)")
+        return
+    with _bench_database() as name:
+        if "--no-fleet" not in argv:
+            _fleet(argv, name)
+        if "--no-dispatch" not in argv:
+            _dispatch(argv)

@@ -1,0 +1,213 @@
+"""A fleet on one PostgreSQL and a Redis broker: two beats send each periodic task once (the lock), and three
+worker processes sync a tick's due connections exactly once each, with the same rows as one worker.
+
+The CI variant dispatches ``FLEET_CONNECTIONS`` (default 24) connections; ``FLEET_CONNECTIONS=500`` is the
+issue's long run (``make chaos``-style; minutes on this 2-core machine). The connections are copies of one real
+sandbox connection (its encrypted credentials), each owned by its own user, so every sync calls the sandbox bank
+over real HTTP.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from aggregator.management.commands.sandbox_connect import sandbox_connect
+from aggregator.models import Connection, SyncRun, Transaction
+from aggregator.sync.dispatch import connections_dispatch_due
+from aggregator.sync.services import connection_sync
+from tests.integration import require_postgres, require_redis_broker
+
+from .conftest import ROOT, _database_url
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+CELERY = shutil.which("celery", path=str(Path(sys.executable).parent)) or "celery"
+
+
+def _env(live_server, broker: str, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "CELERY_BROKER_URL": broker,
+        "CELERY_TASK_ALWAYS_EAGER": "0",
+        "SANDBOX_BASE_URL": live_server.url + "/sandbox",
+        "PUBLIC_BASE_URL": live_server.url,
+        "CONN_MAX_AGE": "0",
+        **extra,
+    }
+
+
+def _stop(process: subprocess.Popen, *, kill: bool = False) -> None:
+    if process.poll() is None:
+        process.kill() if kill else process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+# --- two beats, one sender -----------------------------------------------------------------------------------
+def _beat(env: dict[str, str], tmp_path: Path, name: str) -> tuple[subprocess.Popen, Path]:
+    log = tmp_path / f"{name}.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [CELERY, "-A", "aggregator.config", "beat", "--loglevel=INFO", f"--pidfile={tmp_path / name}.pid"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    return process, log
+
+
+def _wait(condition, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def test_two_beats_send_each_periodic_task_once_and_the_standby_takes_over(sandbox_banks, tmp_path):
+    require_postgres()
+    broker = require_redis_broker()
+    import redis
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask, PeriodicTasks
+
+    queue = f"beat-test-{os.getpid()}"
+    r = redis.Redis.from_url(broker)
+    r.delete(queue)
+    PeriodicTask.objects.update(enabled=False)
+    every_second, _ = IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.SECONDS)
+    PeriodicTask.objects.create(
+        name="beat test", task="aggregator.tasks.sync_runs_reap_task", interval=every_second, queue=queue
+    )
+    PeriodicTasks.update_changed()
+    env = _env(sandbox_banks, broker, BEAT_STANDBY_POLL_SECONDS="1")
+    first, first_log = _beat(env, tmp_path, "beat-a")
+    second = None
+    try:
+        _wait(lambda: r.llen(queue) >= 2, 60, "the first beat to send")
+        second, second_log = _beat(env, tmp_path, "beat-b")
+        _wait(lambda: "beat: Starting" in second_log.read_text(), 60, "the second beat to start")
+        time.sleep(2)  # past its first polls
+        sent_before, started = r.llen(queue), time.monotonic()
+        time.sleep(8)
+        rate = (r.llen(queue) - sent_before) / (time.monotonic() - started)
+        assert 0.6 <= rate <= 1.3, f"{rate:.2f} sends/s from two beats on a 1 s schedule (two senders: ~2)"
+        assert "acquired the beat lock" in first_log.read_text()
+        assert "acquired the beat lock" not in second_log.read_text()
+
+        _stop(first, kill=True)  # the leader dies without a word: PostgreSQL drops its session and the lock
+        _wait(lambda: "acquired the beat lock" in second_log.read_text(), 30, "the standby to take over")
+        sent_before, started = r.llen(queue), time.monotonic()
+        time.sleep(5)
+        rate = (r.llen(queue) - sent_before) / (time.monotonic() - started)
+        assert 0.6 <= rate <= 1.4, f"{rate:.2f} sends/s after the takeover"
+    finally:
+        _stop(first)
+        if second is not None:
+            _stop(second)
+        r.delete(queue)
+
+
+# --- three workers, one tick ---------------------------------------------------------------------------------
+def _clone_connections(original: Connection, count: int) -> list[Connection]:
+    users = get_user_model().objects.bulk_create(
+        [get_user_model()(username=f"fleet-{i}", password="!") for i in range(count)]
+    )
+    return Connection.objects.bulk_create(
+        [
+            Connection(
+                user=user,
+                institution=original.institution,
+                status=Connection.Status.ACTIVE,
+                encrypted_credentials=original.encrypted_credentials,
+                credentials_expire_at=original.credentials_expire_at,
+                upstream_consent_id=original.upstream_consent_id,
+                upstream_consent_expires_at=original.upstream_consent_expires_at,
+                next_sync_at=timezone.now() - timedelta(minutes=1),
+            )
+            for user in users
+        ]
+    )
+
+
+def test_three_workers_sync_each_due_connection_exactly_once_with_the_rows_of_one_worker(
+    sandbox_banks, settings, tmp_path
+):
+    require_postgres()
+    broker = require_redis_broker()
+    from aggregator.config.celery import app
+
+    count = int(os.environ.get("FLEET_CONNECTIONS", "24"))
+    settings.AGGREGATOR = {**settings.AGGREGATOR, "SYNC_JITTER_SECONDS": 0}
+    # One worker's answer: the original connection synced in this process.
+    original = sandbox_connect(username="alice", bank="albion", sync=False)
+    assert connection_sync(connection=original, trigger=SyncRun.Trigger.MANUAL).outcome == SyncRun.Outcome.SUCCEEDED
+    expected = Transaction.objects.filter(account__connection=original, removed_at=None).count()
+    assert expected > 0
+    original.next_sync_at = timezone.now() + timedelta(hours=1)
+    original.save(update_fields=["next_sync_at"])
+    clones = _clone_connections(original, count)
+
+    app.control.purge()
+    workers = []
+    logs = []
+    for i in range(3):
+        log = tmp_path / f"worker-{i}.log"
+        logs.append(log)
+        with open(log, "w") as out:
+            workers.append(
+                subprocess.Popen(
+                    [CELERY, "-A", "aggregator.config", "worker", "--pool=threads", "--concurrency=4",
+                     "-Q", "sync", "-n", f"fleet-{i}-{os.getpid()}@localhost", "--loglevel=INFO",
+                     "--without-gossip", "--without-mingle", "--without-heartbeat"],
+                    cwd=ROOT,
+                    env=_env(sandbox_banks, broker),
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            )  # fmt: skip
+    try:
+        # The tick, by two dispatchers at once (two beats misconfigured without the lock): SKIP LOCKED claims.
+        first = connections_dispatch_due(limit=count * 2)
+        second = connections_dispatch_due(limit=count * 2)
+        assert len(first) == count and second == []
+        ids = [c.pk for c in clones]
+        _wait(
+            lambda: (
+                not SyncRun.objects.filter(
+                    connection_id__in=ids, outcome__in=[SyncRun.Outcome.QUEUED, SyncRun.Outcome.RUNNING]
+                ).exists()
+            ),
+            30 + count * 1.5,
+            "the fleet to finish the tick",
+        )
+    finally:
+        for worker in workers:
+            _stop(worker)
+        app.control.purge()
+
+    runs = SyncRun.objects.filter(connection_id__in=ids)
+    assert runs.count() == count
+    assert set(runs.values_list("outcome", flat=True)) == {SyncRun.Outcome.SUCCEEDED}
+    assert sorted(runs.values_list("connection_id", flat=True)) == sorted(ids)
+    for connection in clones:
+        assert Transaction.objects.filter(account__connection=connection, removed_at=None).count() == expected
+    executed = [re.findall(r"connection_sync_task\[[0-9a-f-]+\] succeeded", log.read_text()) for log in logs]
+    assert sum(len(e) for e in executed) == count  # each task ran once, on one of the workers
+    assert sum(1 for e in executed if e) >= 2  # the work was shared
+    assert connections_dispatch_due(limit=count * 2) == []  # nothing due again in the same tick
