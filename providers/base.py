@@ -212,6 +212,7 @@ class TransactionData:
     bank_transaction_code: str = ""
     pending_transaction_id: str = ""  # a booked item that replaced a pending one: that one's id
     raw: Mapping[str, Any] = field(default_factory=dict)
+    merchant_category_code: str = ""  # ISO 18245 MCC of a card payment, where the bank sends one
 
 
 @dataclass(frozen=True)

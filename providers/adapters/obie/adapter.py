@@ -272,4 +272,5 @@ class OBIEAdapter(OAuthBankAdapter[OBIEClient]):
             bank_transaction_code=bank_code,
             pending_transaction_id=str(supplementary.get("PendingTransactionId") or ""),
             raw=raw,
+            merchant_category_code=mcc if len(mcc) == 4 and mcc.isdigit() else "",
         )

@@ -68,6 +68,7 @@ class SandboxTransaction:
     counterparty_name: str
     bank_transaction_code: str  # e.g. "PMNT-ICDT-STDO" style (ISO 20022 domain-family-subfamily)
     pending_transaction_id: str = ""  # booked items that replaced a pending one
+    anomaly: str = ""  # ground truth: the kind of an injected anomaly (see generator.ANOMALY_KINDS), else ""
 
     @property
     def booking_date(self) -> date:
