@@ -15,13 +15,22 @@ import functools
 import hashlib
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from .catalog import CURRENCY_REGION, region_data
-from .palette import CARD
+from .catalog import CURRENCY_REGION, AccountPlan, _build_plan, bank_info, region_data
+from .palette import CARD, rng_for
 from .records import SandboxTransaction
+from .timeline import timeline_for, to_timestamp
 
-__all__ = ["TransactionLabel", "counterparty_key", "merchant_category_code", "transaction_label"]
+__all__ = [
+    "TransactionLabel",
+    "counterparty_key",
+    "labelled_history",
+    "merchant_category_code",
+    "synthetic_plans",
+    "transaction_label",
+]
 
 PERSON_LANDLORDS = frozenset({"M J Holloway", "Hausverwaltung Schneider"})
 _SLUG = re.compile(r"[^a-z0-9]+")
@@ -94,9 +103,7 @@ def transaction_label(tx: SandboxTransaction, *, holder: str, bank_name: str) ->
         kind = {"salary": "employer", "interest": "financial_institution", "cash": ""}.get(tx.category, "person")
         if tx.category == "rent":
             kind = "person" if name in PERSON_LANDLORDS else "merchant"
-        if tx.category in ("salary", "rent", "interest") or (tx.category == "savings" and not out):
-            stream = tx.category
-        if tx.category == "credit_card_payment":
+        if tx.category in ("salary", "rent", "interest"):  # own-account moves (savings, card repayments) are not
             stream = tx.category
     else:  # transfers: to/from the holder's own accounts, or between people
         own = tx.counterparty_name == holder
@@ -121,3 +128,51 @@ def transaction_label(tx: SandboxTransaction, *, holder: str, bank_name: str) ->
         frequency="monthly" if stream else "",
         anomaly=tx.anomaly,
     )
+
+
+_SYNTHETIC_NAMES = ("Morgan Ellis", "Kai Brandt", "Noor Haddad", "Luca Romano", "Ines Vidal", "Tariq Osei")
+
+
+def synthetic_plans(seed: int, *, anomaly_rate: float = 0.3, card_rate: float = 1.0) -> tuple[AccountPlan, ...]:
+    """Accounts of a made-up user for ``seed`` at every sandbox bank (current, credit card, savings; a CHF travel
+    account at rhein), not in the fixtures: the insights model trains on some seeds and is scored on others."""
+    rng = rng_for("synthetic", seed)
+    user = {"username": f"synthetic{seed}", "full_name": _SYNTHETIC_NAMES[seed % len(_SYNTHETIC_NAMES)], "seed": seed}
+    plans = []
+    for bank in ("albion", "rhein", "liberty"):
+        income = 1800 + int(rng.random() * 4200)
+        specs = [
+            {
+                "key": "current",
+                "type": "current",
+                "opening_balance": "1500.00",
+                "monthly_income": f"{income}.00",
+                "rent": f"{int(income * (0.25 + 0.15 * rng.random()))}.00",
+                "card_rate": round(card_rate * (0.5 + rng.random()), 2),
+                "anomaly_rate": anomaly_rate,
+            },
+            {
+                "key": "card",
+                "type": "credit_card",
+                "opening_balance": "-250.00",
+                "credit_limit": "5000.00",
+                "card_rate": round(card_rate * (0.3 + 0.6 * rng.random()), 2),
+                "anomaly_rate": anomaly_rate,
+            },
+            {"key": "savings", "type": "savings", "opening_balance": "4000.00", "monthly_deposit": "200.00"},
+        ]
+        if bank == "rhein":
+            specs.append({"key": "chf", "type": "current", "currency": "CHF", "profile": "travel", "card_rate": 0.4})
+        plans += [_build_plan(bank, user, i, spec) for i, spec in enumerate(specs)]
+    return tuple(plans)
+
+
+def labelled_history(plan: AccountPlan, now: datetime) -> list[tuple[SandboxTransaction, TransactionLabel]]:
+    """The account's booked transactions up to ``now``, oldest first, each with its label."""
+    ts = to_timestamp(now)
+    bank_name = bank_info(plan.account.bank)["name"]
+    holder = plan.account.holder_name
+    return [
+        (tx, transaction_label(tx, holder=holder, bank_name=bank_name))
+        for tx in timeline_for(plan, ts).visible(ts, status="booked")
+    ]
