@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "oauth2_provider",
     "django_celery_beat",
     "aggregator",
+    "aggregator.insights",
     "aggregator.webhooks",
     "consent",
     "providers",

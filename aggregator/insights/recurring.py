@@ -126,6 +126,8 @@ def detect_streams(items: Sequence[StreamInput], *, today: date) -> list[StreamR
         frequency = _frequency(gaps)
         if frequency is None:
             continue
+        if frequency in ("weekly", "biweekly") and len(days) < 4:
+            continue  # two or three card payments a week apart happen by chance; bills are not that fast
         regular = _regular(gaps, frequency)
         recent = regular[-6:]
         if sum(recent) / len(recent) < 0.75:

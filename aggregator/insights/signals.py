@@ -260,7 +260,7 @@ def balance_risk(
 
 
 def income_stability(*, monthly_income: Sequence[Decimal], streams: int) -> AccountSignal:
-    """How steady the income is: 1 − coefficient of variation of the last months' income (0 with no income)."""
+    """How steady the income is: 1 - coefficient of variation of the last months' income (0 with no income)."""
     values = [float(x) for x in monthly_income]
     if not values or not any(values) or streams == 0:
         return AccountSignal("income_stability", 0.0, "No regular income seen on this account.")
