@@ -134,24 +134,26 @@ def test_an_unknown_category_is_refused(model_file):
 
 
 def test_a_completed_sync_enqueues_enrichment_after_commit(django_capture_on_commit_callbacks):
-    with mock.patch("aggregator.insights.subscribers.current_app.send_task") as send:
-        with django_capture_on_commit_callbacks(execute=True):
-            publish(
-                DomainEvent(
-                    name="sync.completed",
-                    subject_type="sync_run",
-                    subject_id="x",
-                    data={"connection_id": "c1", "outcome": "succeeded", "counts": {"added": 3}},
-                )
+    with (
+        mock.patch("aggregator.insights.subscribers.current_app.send_task") as send,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        publish(
+            DomainEvent(
+                name="sync.completed",
+                subject_type="sync_run",
+                subject_id="x",
+                data={"connection_id": "c1", "outcome": "succeeded", "counts": {"added": 3}},
             )
-            publish(
-                DomainEvent(
-                    name="sync.completed",
-                    subject_type="sync_run",
-                    subject_id="y",
-                    data={"connection_id": "c2", "outcome": "succeeded", "counts": {"added": 0}},
-                )
+        )
+        publish(
+            DomainEvent(
+                name="sync.completed",
+                subject_type="sync_run",
+                subject_id="y",
+                data={"connection_id": "c2", "outcome": "succeeded", "counts": {"added": 0}},
             )
+        )
     send.assert_called_once_with("insights.enrich_connection", kwargs={"connection_id": "c1"})
 
 
