@@ -58,6 +58,7 @@ class Consent(models.Model):
         ACCOUNTS = "accounts", "Accounts"
         BALANCES = "balances", "Balances"
         TRANSACTIONS = "transactions", "Transactions"
+        INSIGHTS = "insights", "Insights"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     application = models.ForeignKey(
@@ -69,7 +70,7 @@ class Consent(models.Model):
     status = models.CharField(
         max_length=32, choices=Status.choices, default=Status.AWAITING_AUTHORISATION, db_index=True
     )
-    permissions = models.JSONField(default=list, help_text="Subset of accounts, balances, transactions")
+    permissions = models.JSONField(default=list, help_text="Subset of accounts, balances, transactions, insights")
     expires_at = models.DateTimeField(help_text="Access ends at this instant")
     transactions_from = models.DateTimeField(null=True, blank=True)
     transactions_to = models.DateTimeField(null=True, blank=True)

@@ -41,6 +41,8 @@ PERMISSION_TEXT = {
     "accounts": "The names, types, currencies and numbers of the accounts you choose.",
     "balances": "The current and available balances of those accounts.",
     "transactions": "The payments in and out of those accounts: amounts, dates, descriptions and payees.",
+    "insights": "What we work out from those accounts: your income, regular payments, and warnings such as "
+    "duplicate charges, unusual payments or the risk of going overdrawn.",
 }
 
 OAUTH_FIELDS = ("client_id", "redirect_uri", "response_type", "scope", "state", "code_challenge",

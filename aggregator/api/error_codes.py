@@ -39,7 +39,9 @@ API_ERROR_CODES: dict[int, dict[str, str]] = {
     400: {
         "bad_request": "the request is malformed",
         "parse_error": "the JSON body could not be parsed",
-        "unknown_permission": "a consent asks for a permission other than accounts, balances, transactions",
+        "unknown_permission": "a consent asks for a permission other than accounts, balances, transactions, insights",
+        "category_unknown": "PATCH of a transaction with a category outside the taxonomy",
+        "category_not_correctable": "PATCH of the category of a transaction without a counterparty (cash)",
         **FIELD_VALIDATION_CODES,
     },
     401: {

@@ -250,7 +250,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Consent-bound access to accounts, balances and transactions aggregated from banks.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "ENUM_NAME_OVERRIDES": {"ConsentStatusEnum": "consent.models.Consent.Status"},
+    "ENUM_NAME_OVERRIDES": {
+        "ConsentStatusEnum": "consent.models.Consent.Status",
+        "StreamFrequencyEnum": "aggregator.insights.models.RecurringStream.Frequency",
+    },
     "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -276,6 +279,7 @@ SPECTACULAR_SETTINGS = {
                             "accounts": "Read the consented accounts",
                             "balances": "Read balances of the consented accounts",
                             "transactions": "Read transactions of the consented accounts",
+                            "insights": "Read income and risk signals derived from the consented accounts",
                         },
                     },
                     "clientCredentials": {
@@ -305,6 +309,7 @@ OAUTH2_PROVIDER = {
         "accounts": "Read the consented accounts",
         "balances": "Read balances of the consented accounts",
         "transactions": "Read transactions of the consented accounts",
+        "insights": "Read income and risk signals derived from the consented accounts",
     },
     "DEFAULT_SCOPES": ["accounts"],
     "PKCE_REQUIRED": True,

@@ -12,36 +12,10 @@ from aggregator.exceptions import InvalidInputError
 from aggregator.insights.models import CategoryCorrection, RecurringStream, RiskSignal, TransactionEnrichment
 from aggregator.insights.services import insights_category_correct, insights_refresh_accounts
 from aggregator.models import Transaction
-from providers.sandbox.data.labels import labelled_history, merchant_category_code, synthetic_plans
-from tests.factories import AccountFactory, BalanceFactory
 from tests.insights.conftest import SMALL_NOW
+from tests.insights.conftest import store_history as _store_history
 
 pytestmark = pytest.mark.django_db
-
-
-def _store_history(seed: int = 4711, index: int = 0):  # type: ignore[no-untyped-def]
-    plan = synthetic_plans(seed, anomaly_rate=0.5)[index]
-    account = AccountFactory(holder_name=plan.account.holder_name, currency=plan.account.currency)
-    history = labelled_history(plan, SMALL_NOW)
-    Transaction.objects.bulk_create(
-        Transaction(
-            account=account,
-            provider_transaction_id=tx.id,
-            status="booked",
-            booking_date=tx.booking_date,
-            booked_at=tx.booked_at,
-            amount=tx.amount,
-            currency=tx.currency,
-            description=tx.description,
-            merchant_name=tx.merchant_name,
-            counterparty_name=tx.counterparty_name,
-            bank_transaction_code=tx.bank_transaction_code,
-            merchant_category_code=merchant_category_code(tx),
-        )
-        for tx, _ in history
-    )
-    BalanceFactory(account=account, amount="1500.00")
-    return account, {tx.id: label for tx, label in history}
 
 
 def test_refresh_enriches_every_transaction_in_bulk_and_finds_streams_and_signals(model_file, published_events):
