@@ -17,7 +17,9 @@ __all__ = [
     "INCOME_CATEGORIES",
     "enrichment_for_transactions",
     "income_summary",
+    "recurring_outflows_for_user",
     "risk_signal_list",
+    "spending_by_category",
     "stream_list",
 ]
 
@@ -85,3 +87,33 @@ def income_summary(*, accounts: QuerySet[Any], today: date) -> list[dict[str, An
         }
         out.append({"stream": s, "total_90d": totals[90], "total_12m": totals[365]})
     return out
+
+
+def spending_by_category(*, accounts: QuerySet[Any], since: date) -> list[tuple[str, str, Decimal]]:
+    """(primary category, currency, money out) since ``since`` over these accounts' booked transactions, largest
+    first; transfers between accounts and card repayments are not spending."""
+    rows = (
+        TransactionEnrichment.objects.filter(
+            transaction__account__in=accounts,
+            transaction__status=Transaction.Status.BOOKED,
+            transaction__removed_at__isnull=True,
+            transaction__booking_date__gte=since,
+            transaction__amount__lt=0,
+        )
+        .exclude(category_primary__in=("transfer_out", "transfer_in", "loan_payments"))
+        .values("category_primary", "transaction__currency")
+        .annotate(total=Sum("transaction__amount"))
+    )
+    out = [(r["category_primary"], r["transaction__currency"], -r["total"]) for r in rows]
+    return sorted(out, key=lambda r: (-r[2], r[0]))
+
+
+def recurring_outflows_for_user(*, user_id: int) -> QuerySet[RecurringStream]:
+    """The user's active recurring payments (subscriptions, bills, rent) across all their accounts."""
+    return (
+        RecurringStream.objects.filter(
+            account__connection__user_id=user_id, direction="outflow", is_active=True, account__removed_at__isnull=True
+        )
+        .select_related("account", "counterparty")
+        .order_by("predicted_next_date", "id")
+    )
