@@ -6,6 +6,12 @@ category accuracy and macro-F1 (primary, detailed), precision and coverage of ``
 counterparty accuracy (names as the banks send them, and from the description alone), recurring streams
 (precision, recall, ``predicted_next_date`` within ±3 days), anomalies (AUPRC, recall at 1 % false positives),
 and enrichment throughput against the ingest rate of the same rows in the same run.
+
+The last part needs PostgreSQL (``DATABASE_URL=postgres://…``; a ``<name>_bench_ingest`` database is created and
+dropped, never the dev database): the fresh seed's accounts (with more card payments, ~20k rows) are upserted page
+by page as a sync does, then ``insights_refresh_accounts`` enriches them and recomputes streams and signals; both
+rates are printed, and their ratio (the follow-up task adds ``ingest_time + enrich_time``; the first sync itself
+does not wait for it).
 """
 
 from __future__ import annotations
@@ -193,6 +199,134 @@ def _anomalies(seed: int, model) -> None:  # type: ignore[no-untyped-def]
         print(f"    {kind}: recall at that threshold {np.mean(np.array(vals) > threshold):.3f}")
 
 
+def _database(seed: int, model) -> None:  # type: ignore[no-untyped-def]
+    from django.conf import settings
+    from django.db import connection as db
+
+    if db.vendor != "postgresql":
+        print("  skipped: needs PostgreSQL (DATABASE_URL=postgres://…)")
+        return
+    import tempfile
+    from pathlib import Path
+
+    from aggregator.insights.model import save_model
+    from aggregator.insights.services import insights_refresh_accounts
+    from aggregator.models import Institution, SyncRun
+    from aggregator.sync.accounts import accounts_upsert
+    from aggregator.sync.pull import store_page
+    from benchmarks.bench_ingest import PAGE, _bench_database
+    from providers.base import AccountData, TransactionData
+    from tests.factories import ConnectionFactory
+
+    with _bench_database() as name, tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.joblib"
+        save_model(model, path)
+        settings.INSIGHTS = {"MODEL_PATH": str(path)}
+        plans = synthetic_plans(seed, card_rate=6.0)
+        institution = Institution.objects.create(slug="bench", name="Bench", country="GB", provider="obie")
+        connection = ConnectionFactory(institution=institution)
+        accounts = [
+            AccountData(
+                provider_account_id=p.account.id,
+                display_name=p.account.name,
+                type=p.account.type,
+                currency=p.account.currency,
+                holder_name=p.account.holder_name,
+            )
+            for p in plans
+        ]
+        stored = {a.provider_account_id: a for a in accounts_upsert(connection=connection, accounts=accounts)}
+        run = SyncRun.objects.create(connection=connection)
+        rows = 0
+        ingest = 0.0
+        for plan in plans:
+            items = [
+                TransactionData(
+                    provider_transaction_id=tx.id,
+                    provider_account_id=tx.account_id,
+                    status="booked",
+                    booking_date=tx.booking_date,
+                    booked_at=tx.booked_at,
+                    amount=tx.amount,
+                    currency=tx.currency,
+                    description=tx.description,
+                    merchant_name=tx.merchant_name,
+                    counterparty_name=tx.counterparty_name,
+                    bank_transaction_code=tx.bank_transaction_code,
+                    merchant_category_code=merchant_category_code(tx),
+                    raw={"id": tx.id},
+                )
+                for tx, _ in labelled_history(plan, NOW)
+            ]
+            account = stored[plan.account.id]
+            started = time.perf_counter()
+            for i in range(0, len(items), PAGE):
+                page = items[i : i + PAGE]
+                store_page(sync_run=run, rows=[(account.pk, t) for t in page], account_ids=[account.pk])
+            ingest += time.perf_counter() - started
+            rows += len(items)
+        started = time.perf_counter()
+        result = insights_refresh_accounts(account_ids=[a.pk for a in stored.values()], today=NOW.date())
+        enrich_seconds = time.perf_counter() - started
+        print(f"  database {name}: {rows:,} transactions in {len(plans)} accounts")
+        print(f"  ingest (sync upsert): {rows / ingest:,.0f} transactions/s ({ingest:.2f}s)")
+        print(
+            f"  enrichment + streams + signals (insights_refresh_accounts): {result.enriched / enrich_seconds:,.0f} "
+            f"transactions/s ({enrich_seconds:.2f}s; {result.streams} streams, {result.signals} signals)"
+        )
+        print(
+            f"  sync followed by its enrichment task: {(ingest + enrich_seconds) / ingest:.2f}x the sync alone "
+            "(the sync itself waits for none of it: a follow-up task)"
+        )
+
+
+def _unseen_merchants(seed: int, train: list[LabelledTxn], cal: list[LabelledTxn]) -> None:
+    """A harder, honest check: card merchants the model never saw (every third one held out of training and
+    calibration), scored on the fresh seed — what the confidence levels are worth off the generator's list."""
+    names = sorted({r.label.counterparty_name for r in train if r.tx.bank_transaction_code == "PMNT-CCRD-POSD"})
+    held = set(names[::3])
+    keep = [r for r in train if r.label.counterparty_name not in held]
+    keep_cal = [r for r in cal if r.label.counterparty_name not in held]
+    model = fit_model(
+        training_pairs(keep),
+        training_pairs(keep_cal),
+        taxonomy_version=taxonomy().version,
+        directory=build_directory(keep),
+    )
+    rows = [r for r in labelled_inputs([seed], NOW) if r.label.counterparty_name in held]
+    for name, inputs in (
+        ("with the bank's MCC", [r.input for r in rows]),
+        (
+            "without an MCC",
+            [
+                TxnInput(
+                    r.input.key,
+                    r.input.description,
+                    r.input.amount,
+                    r.input.merchant_name,
+                    r.input.counterparty_name,
+                    r.input.bank_transaction_code,
+                    "",
+                    r.input.bank_name,
+                )
+                for r in rows
+            ],
+        ),
+    ):
+        result = enrich(inputs, model=model)
+        ok = [e.primary == r.label.category_primary for e, r in zip(result, rows, strict=True)]
+        high = [
+            e.detailed == r.label.category_detailed
+            for e, r in zip(result, rows, strict=True)
+            if e.confidence in ("high", "very_high")
+        ]
+        print(
+            f"  {len(held)} held-out merchants, {len(rows)} transactions, {name}: primary accuracy "
+            f"{np.mean(ok):.4f}; high+ labels {len(high) / max(1, len(rows)):.2%} of them, "
+            f"{np.mean(high) if high else float('nan'):.4f} precise"
+        )
+
+
 def run(argv: list[str]) -> None:
     seed = _arg(argv, "seed", 10_000 + int(time.time()) % 90_000)
     k = _arg(argv, "train-seeds", 4)
@@ -215,7 +349,11 @@ def run(argv: list[str]) -> None:
         print(f"categories and counterparties — {name}:")
         _, rate = _categories(model, rows)
         print(f"  enrichment throughput: {rate:,.0f} transactions/s (pure engine)")
+    print("categories — merchants the model never saw (every third card merchant held out):")
+    _unseen_merchants(seed, train, cal)
     print("recurring streams — fresh seed:")
     _recurring(seed, model)
     print("anomalies — fresh seed:")
     _anomalies(seed, model)
+    print("throughput against ingest — fresh seed, stored in PostgreSQL:")
+    _database(seed, model)
