@@ -67,13 +67,14 @@ def enrich(
     predicted: dict[int, tuple[str, float, float]] = {}
     if model is not None and todo:
         # identical inputs (the same bill every month, the same coffee shop) are scored once
+        text_of = {i: model_text(items[i]) for i in todo}
         texts: dict[str, int] = {}
         for i in todo:
-            texts.setdefault(model_text(items[i]), i)
+            texts.setdefault(text_of[i], i)
         unique = list(texts.values())
         scored = dict(zip(unique, model.predict([items[i] for i in unique]), strict=True))
         for i in todo:
-            predicted[i] = scored[texts[model_text(items[i])]]
+            predicted[i] = scored[texts[text_of[i]]]
     out = []
     for i, t in enumerate(items):
         rule = _rule(t)
@@ -83,6 +84,13 @@ def enrich(
             detailed, _raw, estimate = predicted[i]
             mapping = mcc_category(t.merchant_category_code)
             source = "mcc" if mapping is not None and mapping.detailed == detailed else "model"
+            if source == "mcc" and model is not None:  # two guides agree: at least as sure as the MCC alone
+                estimate = max(estimate, model.mcc_accuracy.get(mapping.mcc, 0.0))  # type: ignore[union-attr]
+            if mapping is not None and model is not None and source == "model" and not model.is_known(t):
+                # a counterparty the model never saw: the MCC, when it has been the surer guide
+                mcc_estimate = model.mcc_accuracy.get(mapping.mcc, 0.0)
+                if mcc_estimate > estimate:
+                    detailed, source, estimate = mapping.detailed, "mcc", mcc_estimate
         else:
             detailed, source, estimate = _fallback(t)
         if detailed not in tax:  # a model trained on an older taxonomy
@@ -96,7 +104,9 @@ def enrich(
             directory=directory,
             bank_name=t.bank_name,
         )
-        corrected = corrections.get(cp.key) or corrections.get(counterparty_key(clean_description(t.description)))
+        corrected = corrections and (
+            corrections.get(cp.key) or corrections.get(counterparty_key(clean_description(t.description)))
+        )
         if corrected and corrected in tax:
             detailed, source, estimate = corrected, "user", 1.0
         out.append(

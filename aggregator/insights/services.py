@@ -206,8 +206,9 @@ def insights_refresh_accounts(
             chunk = stale[start : start + batch]
             _store(enrich([_input(r, bank_name) for r in chunk], model=model, corrections=corrections), model, now)
         result.enriched += len(stale)
-        result.streams += _refresh_streams(account, today=today)
-        result.signals += _refresh_signals(account, today=today, now=now)
+        history = _history(account)
+        result.streams += _refresh_streams(account, today=today, rows=history)
+        result.signals += _refresh_signals(account, today=today, now=now, rows=history)
     return result
 
 
@@ -232,8 +233,8 @@ def _history(account: Account) -> list[dict[str, Any]]:
     )
 
 
-def _refresh_streams(account: Account, *, today: date) -> int:
-    rows = _history(account)
+def _refresh_streams(account: Account, *, today: date, rows: list[dict[str, Any]] | None = None) -> int:
+    rows = _history(account) if rows is None else rows
     holder = counterparty_key(account.holder_name) if account.holder_name else ""
     public = {r["id"]: str(r["public_id"]) for r in rows}
     cp_ids = {r["enrichment__counterparty__key"]: r["enrichment__counterparty_id"] for r in rows}
@@ -305,8 +306,7 @@ def _stream_values(s: StreamResult, account: Account, counterparty_id: int | Non
     }
 
 
-def _refresh_signals(account: Account, *, today: date, now: datetime) -> int:
-    rows = _history(account)
+def _refresh_signals(account: Account, *, today: date, now: datetime, rows: list[dict[str, Any]]) -> int:
     public = {r["id"]: str(r["public_id"]) for r in rows}
     found = transaction_signals(
         [
@@ -341,16 +341,20 @@ def _refresh_signals(account: Account, *, today: date, now: datetime) -> int:
         }
     existing = {(s.kind, s.subject_key): s for s in RiskSignal.objects.filter(account=account)}
     new: list[RiskSignal] = []
+    changed: list[RiskSignal] = []
     for (kind, subject), values in wanted.items():
         current = existing.pop((kind, subject), None)
         if current is None:
-            new.append(
-                RiskSignal.objects.create(account=account, kind=kind, subject_key=subject, detected_at=now, **values)
-            )
+            new.append(RiskSignal(account=account, kind=kind, subject_key=subject, detected_at=now, **values))
         elif any(getattr(current, k) != v for k, v in values.items()):
             for k, v in values.items():
                 setattr(current, k, v)
-            current.save()
+            current.updated_at = now
+            changed.append(current)
+    RiskSignal.objects.bulk_create(new, batch_size=500)
+    RiskSignal.objects.bulk_update(
+        changed, ["transaction", "score", "reason", "transaction_ids", "details", "updated_at"], batch_size=500
+    )
     if existing:
         RiskSignal.objects.filter(pk__in=[s.pk for s in existing.values()]).delete()
     threshold = float(insights_settings.WEBHOOK_MIN_SCORE)
