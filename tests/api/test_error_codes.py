@@ -17,7 +17,10 @@ API_SOURCES = [
     ROOT / "consent" / "api_auth.py",
 ]
 # Domain services the API calls, whose Django ValidationErrors the exception handler renders (only these functions).
-API_SERVICES = [(ROOT / "consent" / "services.py", {"consent_create", "consent_revoke"})]
+API_SERVICES = [
+    (ROOT / "consent" / "services.py", {"consent_create", "consent_revoke"}),
+    (ROOT / "aggregator" / "insights" / "services.py", {"insights_category_correct"}),
+]
 # DRF raises these itself (parsers, content negotiation, routing, throttles); their default codes pass through.
 DRF_RAISED = [
     exceptions.ParseError,
