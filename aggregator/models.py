@@ -204,6 +204,7 @@ TRANSACTION_DATA_COLUMNS: tuple[str, ...] = (
     "counterparty_name",
     "bank_transaction_code",
     "pending_transaction_id",
+    "merchant_category_code",
     "raw",
 )
 if TRANSACTION_DATA_COLUMNS[-1] != "raw":  # pragma: no cover - the readers rely on it
@@ -233,6 +234,7 @@ class Transaction(models.Model):
     bank_transaction_code = models.CharField(max_length=100, blank=True)
     # For a booked transaction that replaced a pending one under a new id: the pending one's provider id.
     pending_transaction_id = models.CharField(max_length=200, blank=True)
+    merchant_category_code = models.CharField(max_length=4, blank=True, help_text="ISO 18245 MCC, where sent")
     raw = models.JSONField(default=dict, blank=True, help_text="The provider's record, kept for audit")
     removed_at = models.DateTimeField(null=True, blank=True, help_text="Set when a pending item vanished or posted")
     created_at = models.DateTimeField(auto_now_add=True)

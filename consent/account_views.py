@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -13,10 +14,12 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.clickjacking import xframe_options_deny
 from django.views.decorators.http import require_http_methods
 
+from aggregator.insights.selectors import recurring_outflows_for_user, spending_by_category
 from aggregator.models import Connection
 from aggregator.payments.selectors import payment_consents_approved_by
 
@@ -33,6 +36,7 @@ from .login_guard import (
 from .models import Consent
 from .selectors import consent_access_summary, consent_events_for, consent_list_for_user, user_connections
 from .services import ConsentStateError, consent_revoke
+from .spending_chart import spending_svg
 from .views import PERMISSION_TEXT
 
 __all__ = [
@@ -125,6 +129,7 @@ def home(request: HttpRequest) -> HttpResponse:
 # Consents per page of the dashboard (active) and of the ended-consents page: a page stays a few screens long.
 DASHBOARD_PAGE_SIZE = 10
 ENDED_PAGE_SIZE = 20
+SPENDING_DAYS = 90
 
 
 def _account_label(account: Any) -> str:
@@ -133,6 +138,7 @@ def _account_label(account: Any) -> str:
 
 def _consent_items(request: HttpRequest, consents: list[Consent]) -> list[dict[str, Any]]:
     summary: dict[str, list[dict[str, Any]]] = {}
+    since = timezone.now().date() - timedelta(days=SPENDING_DAYS)
     for row in consent_access_summary(user=request.user, consent_ids=[c.pk for c in consents]):
         summary.setdefault(str(row["consent_id"]), []).append(row)
     events = consent_events_for(consent_ids=[c.pk for c in consents])
@@ -148,6 +154,10 @@ def _consent_items(request: HttpRequest, consents: list[Consent]) -> list[dict[s
                 "access": access_rows_describe(rows=summary.get(str(c.pk), []), account_names=names),
                 "active": c.status == Consent.Status.AUTHORISED,
                 "events": events.get(str(c.pk), []),
+                "spending": spending_svg(
+                    spending_by_category(accounts=c.accounts.all(), since=since),
+                    title=f"Spending by category in the last {SPENDING_DAYS} days",
+                ),
             }
         )
     return items
@@ -172,6 +182,7 @@ def consent_dashboard(request: HttpRequest) -> HttpResponse:
         "ended_count": consent_list_for_user(user=request.user, state="ended").count(),
         # The payments the user approved (the newest 20), with their status now.
         "payments": list(payment_consents_approved_by(user=request.user)[:20]),
+        "recurring": list(recurring_outflows_for_user(user_id=request.user.pk)[:50]),
         "connections": [
             {
                 "connection": conn,

@@ -88,9 +88,10 @@ class Consent(models.Model):
         BALANCES = "balances", "Balances"
         TRANSACTIONS = "transactions", "Transactions"
         PAYMENTS = "payments", "Payments"
+        INSIGHTS = "insights", "Insights"
 
     # What a data consent may ask for; ``payments`` is the one permission of a payment consent (and only its own).
-    DATA_PERMISSIONS = ("accounts", "balances", "transactions")
+    DATA_PERMISSIONS = ("accounts", "balances", "transactions", "insights")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     application = models.ForeignKey(
@@ -102,7 +103,7 @@ class Consent(models.Model):
     status = models.CharField(
         max_length=32, choices=Status.choices, default=Status.AWAITING_AUTHORISATION, db_index=True
     )
-    permissions = models.JSONField(default=list, help_text="Subset of accounts, balances, transactions")
+    permissions = models.JSONField(default=list, help_text="Subset of accounts, balances, transactions, insights")
     expires_at = models.DateTimeField(help_text="Access ends at this instant")
     transactions_from = models.DateTimeField(null=True, blank=True)
     transactions_to = models.DateTimeField(null=True, blank=True)

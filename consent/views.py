@@ -48,6 +48,8 @@ PERMISSION_TEXT = {
     "balances": "The current and available balances of those accounts.",
     "transactions": "The payments in and out of those accounts: amounts, dates, descriptions and payees.",
     "payments": "Make the one payment you approved, from the account you chose, and follow its status.",
+    "insights": "What we work out from those accounts: your income, regular payments, and warnings such as "
+    "duplicate charges, unusual payments or the risk of going overdrawn.",
 }
 
 # Where a browser keeps the secrets of the pushed requests it claimed (consent.fapi.par): {request_uri: secret}.

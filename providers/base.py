@@ -215,6 +215,7 @@ class TransactionData:
     # The end-to-end identification the initiator gave the payment (ours, for a payment we initiated): the
     # reconciliation key between a ``BankPayment`` and the booked transaction it produced. "" when none.
     end_to_end_id: str = ""
+    merchant_category_code: str = ""  # ISO 18245 MCC of a card payment, where the bank sends one
 
 
 @dataclass(frozen=True)

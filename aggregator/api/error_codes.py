@@ -39,11 +39,13 @@ API_ERROR_CODES: dict[int, dict[str, str]] = {
     400: {
         "bad_request": "the request is malformed",
         "parse_error": "the JSON body could not be parsed",
-        "unknown_permission": "a consent asks for a permission other than accounts, balances, transactions",
+        "unknown_permission": "a consent asks for a permission other than accounts, balances, transactions, insights",
         "idempotency_key_missing": "POST /payments without an Idempotency-Key header",
         "idempotency_key_invalid": "an Idempotency-Key that is not 1 to 255 visible ASCII characters",
         "instruction_mismatch": "a payment whose body differs from its consent's instruction (amount, payee…)",
         "payments_not_supported": "a payment consent fixing a debtor account at a bank without payments",
+        "category_unknown": "PATCH of a transaction with a category outside the taxonomy",
+        "category_not_correctable": "PATCH of the category of a transaction without a counterparty (cash)",
         **FIELD_VALIDATION_CODES,
     },
     401: {

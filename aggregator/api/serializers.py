@@ -28,6 +28,7 @@ __all__ = [
     "TransactionSerializer",
     "account_data",
     "balance_data",
+    "enrichment_data",
     "money",
     "syncrun_data",
     "transaction_data",
@@ -176,6 +177,43 @@ def balance_data(balance: Balance) -> dict[str, Any]:
     }
 
 
+class EnrichedCategorySerializer(serializers.Serializer):
+    primary = serializers.CharField(help_text="e.g. food_and_drink")
+    detailed = serializers.CharField(help_text="e.g. food_and_drink.groceries")
+    confidence = serializers.ChoiceField(choices=["very_high", "high", "medium", "low"])
+    source = serializers.ChoiceField(choices=["rule", "mcc", "model", "user"])
+    taxonomy_version = serializers.CharField()
+
+
+class CounterpartySerializer(serializers.Serializer):
+    id = serializers.CharField(help_text='Stable id, "cp_" + 16 hex digits')
+    name = serializers.CharField(allow_null=True, help_text="Null for a person when the consent may not see names")
+    type = serializers.ChoiceField(
+        choices=["merchant", "person", "employer", "government", "financial_institution", ""]
+    )
+
+
+def enrichment_data(row: Mapping[str, Any] | None) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """An ``enrichment_for_transactions`` row → (``enriched_category``, ``counterparty``) of the API."""
+    if row is None:
+        return None, None
+    category = {
+        "primary": row["category_primary"],
+        "detailed": row["category_detailed"],
+        "confidence": row["confidence"],
+        "source": row["source"],
+        "taxonomy_version": row["taxonomy_version"],
+    }
+    party = None
+    if row["counterparty__public_id"]:
+        party = {
+            "id": row["counterparty__public_id"],
+            "name": row["counterparty__name"],
+            "type": row["counterparty__type"],
+        }
+    return category, party
+
+
 class TransactionSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     account_id = serializers.UUIDField()
@@ -196,6 +234,11 @@ class TransactionSerializer(serializers.Serializer):
     payment_id = serializers.UUIDField(
         allow_null=True, help_text="The payment (POST /api/v1/payments) this debit was reconciled with, if any"
     )
+    mcc = serializers.CharField(allow_blank=True, help_text="ISO 18245 merchant category code, where the bank sent one")
+    enriched_category = EnrichedCategorySerializer(
+        allow_null=True, help_text="Our category (see docs/insights.md); null until the transaction is enriched"
+    )
+    counterparty = CounterpartySerializer(allow_null=True, help_text="The normalised counterparty; null until enriched")
 
 
 # Columns read for a transaction (``values()``); ``id`` (the keyset tie-breaker) and ``account_id`` never leave.
@@ -211,9 +254,15 @@ TRANSACTION_FIELDS: tuple[str, ...] = (
 )
 
 
-def transaction_data(row: dict[str, Any], account_public_id: Any, pending_public_id: Any = None) -> dict[str, Any]:
+def transaction_data(
+    row: dict[str, Any],
+    account_public_id: Any,
+    pending_public_id: Any = None,
+    enrichment: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """One ``values(*TRANSACTION_FIELDS)`` row → its API shape. ``pending_public_id``: for a booked transaction
-    that replaced a pending one, the pending one's public id."""
+    that replaced a pending one, the pending one's public id; ``enrichment``: its insights row, if any."""
+    category, party = enrichment_data(enrichment)
     return {
         "id": row["public_id"],
         "account_id": account_public_id,
@@ -230,6 +279,9 @@ def transaction_data(row: dict[str, Any], account_public_id: Any, pending_public
         "bank_transaction_code": row["bank_transaction_code"],
         "pending_transaction_id": pending_public_id,
         "payment_id": row.get(PAYMENT_ID_FIELD),
+        "mcc": row["merchant_category_code"],
+        "enriched_category": category,
+        "counterparty": party,
     }
 
 

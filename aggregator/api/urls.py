@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import consents, payments, syncs, views
+from . import consents, insights, payments, syncs, views
 
 app_name = "api"
 
@@ -12,6 +12,10 @@ urlpatterns = [
         "accounts/<str:account_id>/transactions", views.AccountTransactionsView.as_view(), name="account-transactions"
     ),
     path("transactions/sync", views.TransactionSyncView.as_view(), name="transaction-sync"),
+    path("transactions/<str:transaction_id>", insights.TransactionDetailView.as_view(), name="transaction-detail"),
+    path("recurring", insights.RecurringListView.as_view(), name="recurring-list"),
+    path("income", insights.IncomeView.as_view(), name="income"),
+    path("risk-signals", insights.RiskSignalListView.as_view(), name="risk-signal-list"),
     path("consents/<str:consent_id>/refresh", syncs.ConsentRefreshView.as_view(), name="consent-refresh"),
     path("syncs/<str:sync_id>", syncs.SyncRunDetailView.as_view(), name="syncrun-detail"),
     path("consents", consents.ConsentListView.as_view(), name="consent-list"),

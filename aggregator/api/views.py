@@ -11,6 +11,8 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from aggregator.insights.selectors import enrichment_for_transactions
+
 from . import selectors
 from .base import ACCOUNT_ID, COMMON_ERRORS, ConsentAPIView, envelope_schema, errors_schema, parse_uuid
 from .serializers import (
@@ -137,8 +139,14 @@ class AccountTransactionsView(ConsentAPIView):
             cursor=q.get("cursor"),
         )
         links = page.pending_ids
+        enriched = enrichment_for_transactions(row["id"] for row in page.rows)
         data = [
-            transaction_data(row, account_uuid, links.get((row["account_id"], row["pending_transaction_id"])))
+            transaction_data(
+                row,
+                account_uuid,
+                links.get((row["account_id"], row["pending_transaction_id"])),
+                enriched.get(row["id"]),
+            )
             for row in page.rows
         ]
         return Response(
@@ -227,6 +235,7 @@ class TransactionSyncView(ConsentAPIView):
         links = selectors.pending_links(
             {(r.account_id, r.pending_transaction_id) for r in rows if r.pending_transaction_id}
         )
+        enriched = enrichment_for_transactions(r.id for r in rows)
 
         payments = selectors.payment_links({r.pk for r in rows})
 
@@ -234,7 +243,7 @@ class TransactionSyncView(ConsentAPIView):
             values = {f: getattr(row, f) for f in TRANSACTION_FIELDS if f != PAYMENT_ID_FIELD}
             values[PAYMENT_ID_FIELD] = payments.get(row.pk)
             pending = links.get((row.account_id, row.pending_transaction_id))
-            return transaction_data(values, row.account.public_id, pending)
+            return transaction_data(values, row.account.public_id, pending, enriched.get(row.id))
 
         data = {
             "added": [item(r) for r in page.added],

@@ -5,6 +5,10 @@
   ``cursor`` whose next walk returns what changed from the start of that sync.
 * ``connection.reauth_required`` → ``connection.reauth_required`` likewise (the data will go stale until the
   user reconnects).
+* ``recurring.updated`` (insights) → ``recurring.updated`` to consents with ``transactions`` over the account:
+  the streams that appeared, changed or ended, and where to read them.
+* ``risk_signal.detected`` (insights) → ``risk_signal.detected`` to consents with ``insights`` over the account:
+  kind, score and ids (never a name or an amount: those are read through the API under the consent).
 * ``consent.status_changed`` to ``revoked`` / ``expired`` → ``consent.revoked`` / ``consent.expired`` to the TPP
   that held the consent.
 * ``payment.status_changed`` → ``payment.status_changed`` to the TPP that made the payment: its id, the payment
@@ -103,6 +107,55 @@ def _connection_reauth_required(event: DomainEvent) -> None:
         )
 
 
+def _consents_over_account(account_public_id: str, permission: str) -> list[Consent]:
+    """Authorised, unexpired consents with ``permission`` of apps with a webhook URL that share this account."""
+    consents = (
+        Consent.objects.filter(
+            status=Consent.Status.AUTHORISED,
+            expires_at__gt=timezone.now(),
+            accounts__public_id=account_public_id,
+        )
+        .exclude(application__webhook_url="")
+        .select_related("application")
+        .distinct()
+    )
+    return [c for c in consents if permission in (c.permissions or [])]
+
+
+def _recurring_updated(event: DomainEvent) -> None:
+    account_id = event.data["account_id"]
+    for consent in _consents_over_account(account_id, "transactions"):
+        webhook_event_create(
+            application=consent.application,
+            type="recurring.updated",
+            payload={
+                "consent_id": str(consent.pk),
+                "account_id": account_id,
+                "streams": list(event.data.get("streams", [])),
+                "removed_stream_ids": list(event.data.get("removed_stream_ids", [])),
+                "fetch": f"/api/v1/recurring?account_id={account_id}",
+            },
+        )
+
+
+def _risk_signal_detected(event: DomainEvent) -> None:
+    account_id = event.data["account_id"]
+    for consent in _consents_over_account(account_id, "insights"):
+        webhook_event_create(
+            application=consent.application,
+            type="risk_signal.detected",
+            payload={
+                "consent_id": str(consent.pk),
+                "account_id": account_id,
+                "signal_id": event.subject_id,
+                "kind": event.data["kind"],
+                "score": event.data["score"],
+                "transaction_ids": list(event.data.get("transaction_ids", [])),
+                "fetch": f"/api/v1/risk-signals?account_id={account_id}",
+            },
+        )
+
+
 _CONSENT_EVENTS = {"revoked": "consent.revoked", "expired": "consent.expired"}
 
 
@@ -149,6 +202,10 @@ def _handler_for(event: DomainEvent) -> Callable[[DomainEvent], None] | None:
         return _transactions_updated
     if event.name == "connection.reauth_required":
         return _connection_reauth_required
+    if event.name == "recurring.updated":
+        return _recurring_updated
+    if event.name == "risk_signal.detected":
+        return _risk_signal_detected
     if event.name == "consent.status_changed" and event.data.get("to_status") in _CONSENT_EVENTS:
         return _consent_ended
     if event.name == "payment.status_changed":

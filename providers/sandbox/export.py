@@ -53,6 +53,8 @@ from typing import Any
 import orjson
 
 from .bankdata import account_balances, account_transactions, sandbox_now, user_accounts
+from .data.catalog import bank_info
+from .data.labels import merchant_category_code, transaction_label
 from .payments.lifecycle import bg_status, obie_payment_status
 from .payments.models import SandboxPayment
 
@@ -123,10 +125,25 @@ def _payments(bank: str, username: str, moment: datetime) -> list[dict[str, Any]
     ]
 
 
-def export_user(bank: str, username: str, *, now: datetime | None = None, with_payments: bool = True) -> dict[str, Any]:
+def _transaction_item(tx: Any, *, labels: bool, holder: str, bank_name: str) -> dict[str, Any]:
+    item = to_jsonable(tx)
+    item.pop("anomaly", None)  # ground truth, never part of what the bank holds
+    if labels:
+        label = to_jsonable(transaction_label(tx, holder=holder, bank_name=bank_name))
+        label.pop("transaction_id")
+        label["merchant_category_code"] = merchant_category_code(tx)
+        item["labels"] = label
+    return item
+
+
+def export_user(
+    bank: str, username: str, *, now: datetime | None = None, with_payments: bool = True, labels: bool = False
+) -> dict[str, Any]:
     """Everything ``bank`` holds for ``username`` at ``now`` (default: the sandbox clock), truncated to seconds.
     ``with_payments=False``: the generated history alone (no database access; no ``payments`` key).
 
+    ``labels=True`` adds the generator's ground truth to every transaction (``"labels"``: true category, counterparty,
+    recurring stream, injected anomaly, MCC — see :mod:`providers.sandbox.data.labels`).
     Raises ``UnknownBank`` / ``UnknownUser`` (``LookupError``) with the valid choices.
     """
     accounts = user_accounts(bank, username)
@@ -137,7 +154,10 @@ def export_user(bank: str, username: str, *, now: datetime | None = None, with_p
         balances = account_balances(bank, username, account.id, now=moment, with_payments=with_payments)
         transactions = account_transactions(bank, username, account.id, now=moment, with_payments=with_payments)
         item["balances"] = [to_jsonable(b) for b in balances]
-        item["transactions"] = [to_jsonable(t) for t in transactions]
+        item["transactions"] = [
+            _transaction_item(t, labels=labels, holder=account.holder_name, bank_name=bank_info(bank)["name"])
+            for t in transactions
+        ]
         result.append(item)
     doc = {"bank": bank, "user": username, "as_of": format_datetime(moment), "accounts": result}
     if with_payments:
@@ -145,7 +165,9 @@ def export_user(bank: str, username: str, *, now: datetime | None = None, with_p
     return doc
 
 
-def export_json(bank: str, username: str, *, now: datetime | None = None, indent: int | None = 2) -> str:
+def export_json(
+    bank: str, username: str, *, now: datetime | None = None, indent: int | None = 2, labels: bool = False
+) -> str:
     """The export as canonical JSON text ending in a newline: keys sorted, UTF-8 (no ASCII escaping), indented
     by 2 spaces or, with ``indent=None``, compact (``,`` and ``:`` without spaces). Byte-identical to
     ``json.dumps(doc, sort_keys=True, indent=2 or None, ensure_ascii=False, separators=...)``; orjson does the
@@ -153,4 +175,4 @@ def export_json(bank: str, username: str, *, now: datetime | None = None, indent
     if indent not in (None, 2):
         raise ValueError("indent must be 2 or None")
     option = orjson.OPT_SORT_KEYS | (orjson.OPT_INDENT_2 if indent else 0)
-    return orjson.dumps(export_user(bank, username, now=now), option=option).decode() + "\n"
+    return orjson.dumps(export_user(bank, username, now=now, labels=labels), option=option).decode() + "\n"

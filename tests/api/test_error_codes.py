@@ -24,6 +24,7 @@ API_SERVICES = [
     (ROOT / "aggregator" / "payments" / "outbox.py", None),
     (ROOT / "aggregator" / "payments" / "instruction.py", None),
     (ROOT / "aggregator" / "payments" / "consents.py", {"payment_consent_create", "payment_consent_confirm_funds"}),
+    (ROOT / "aggregator" / "insights" / "services.py", {"insights_category_correct"}),
 ]
 # DRF raises these itself (parsers, content negotiation, routing, throttles); their default codes pass through.
 DRF_RAISED = [

@@ -155,9 +155,10 @@ def test_query_count_is_constant_whatever_the_page_size(api, shared_account, dja
         booking_date=dt.date(2026, 6, 30),
         pending_transaction_id=pending.provider_transaction_id,
     )
-    # token with its consent + account + page + pending links (+ access log insert, last-access update and the
-    # ledger's outbox row of the batch: synchronous in tests; batched in production).
-    with django_assert_max_num_queries(7):
+    # token with its consent + account + page + pending links + the page's insights labels (one batched lookup)
+    # (+ access log insert, last-access update and the ledger's outbox row of the batch: synchronous in tests;
+    # batched in production).
+    with django_assert_max_num_queries(8):
         response = api.get(_url(shared_account, page_size=page_size))
     assert response.status_code == 200
     first = response.json()["data"][0]

@@ -171,3 +171,9 @@ def test_revoke_with_an_expired_access_token_asks_for_a_refresh(adapter, bank_mo
     )
     with pytest.raises(AccessTokenExpiredError):
         adapter.revoke(CREDS)
+
+
+@pytest.mark.parametrize(("mcc", "expected"), [("5812", "5812"), ("58120", ""), (None, ""), (5812, "5812")])
+def test_the_merchant_category_code_is_carried_when_it_is_four_digits(adapter, mcc, expected):
+    raw = dict(recorded("liberty", "sync_page1")["added"][0], merchant_category_code=mcc)
+    assert adapter.normalize_transaction(raw).merchant_category_code == expected

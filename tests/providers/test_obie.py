@@ -222,3 +222,11 @@ def test_revoke_deletes_the_consent_with_a_client_token(adapter, routes, bank_mo
     )
     adapter.revoke(CREDS)
     assert route.calls.last.request.headers["Authorization"] == "Bearer cc-7Hq2mXbq0s1"
+
+
+@pytest.mark.parametrize(("mcc", "expected"), [("5411", "5411"), ("541", ""), ("ABCD", ""), (None, "")])
+def test_the_merchant_category_code_is_carried_when_it_is_an_iso_18245_code(adapter, routes, mcc, expected):
+    account = adapter.list_accounts(CREDS)[0]
+    raw = dict(recorded("albion", "transactions_page2")["Data"]["Transaction"][0])
+    raw["MerchantDetails"] = {"MerchantName": "Tesco", **({"MerchantCategoryCode": mcc} if mcc else {})}
+    assert adapter.normalize_transaction(raw, account).merchant_category_code == expected

@@ -255,4 +255,11 @@ class CursorDeltaAdapter(OAuthBankAdapter[CursorDeltaClient]):
             bank_transaction_code=str(raw.get("transaction_code") or ""),
             pending_transaction_id=str(raw.get("pending_transaction_id") or ""),
             raw=raw,
+            merchant_category_code=_mcc(raw.get("merchant_category_code")),
         )
+
+
+def _mcc(value: object) -> str:
+    """An ISO 18245 merchant category code (4 digits), or "" for anything else."""
+    text = str(value or "")
+    return text if len(text) == 4 and text.isdigit() else ""

@@ -312,4 +312,5 @@ class OBIEAdapter(OAuthBankAdapter[OBIEClient]):
             pending_transaction_id=str(supplementary.get("PendingTransactionId") or ""),
             raw=raw,
             end_to_end_id=str(supplementary.get("EndToEndIdentification") or ""),
+            merchant_category_code=mcc if len(mcc) == 4 and mcc.isdigit() else "",
         )

@@ -146,6 +146,7 @@ class AccountPlan:
     deposit_cents: int
     card_rate: float
     limit_cents: int
+    anomaly_rate: float = 0.0  # chance per month and kind of an injected, labelled anomaly (see generator)
 
 
 def _cents(value: object) -> int:
@@ -207,6 +208,7 @@ def _build_plan(bank: str, user: dict[str, Any], index: int, spec: dict[str, Any
         deposit_cents=_cents(spec.get("monthly_deposit", "0.00")),
         card_rate=float(spec.get("card_rate", 0.0)),
         limit_cents=_cents(spec.get("credit_limit", "0.00")),
+        anomaly_rate=float(spec.get("anomaly_rate", 0.0)),
     )
 
 

@@ -23,9 +23,10 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 
 from .catalog import AccountPlan, history_start
-from .palette import BOOK_IN, BOOK_OUT, FX_IN, INTEREST, Template, palette, rng_for
+from .palette import BOOK_IN, BOOK_OUT, CARD, FX_IN, INTEREST, Palette, Template, palette, rng_for
 
 __all__ = [
+    "ANOMALY_KINDS",
     "KEY_SPAN",
     "MAX_PENDING_SECONDS",
     "BookedRow",
@@ -43,6 +44,7 @@ EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 KEY_SPAN = 100_000  # transactions per account and month, at most (ids end in yyyymm + 5 digits)
 CANCEL_RATE = 0.03
 TIP_RATE = 0.5
+ANOMALY_KINDS = ("duplicate", "outlier", "new_payee", "card_testing")
 
 BookedRow = tuple[int, int, int, int, Template, bool]
 PendingRow = tuple[int, int, int, int, int, Template]
@@ -180,6 +182,9 @@ def generate_month(plan: AccountPlan, m: int, balance: int) -> tuple[list[Booked
             tpl = pal.refunds[int(rnd() * len(pal.refunds))]
             direct(at(1 + int(rnd() * ndays), 11), 500 + int(rnd() * 4000), tpl)
 
+    if plan.anomaly_rate and profile != "savings":
+        _inject_anomalies(plan, m, events, t0, ndays, pal)
+
     # everything but cancelled card payments ends up booked
     balance += sum(ev[7] for ev in events if ev[2] == 0 or ev[5])
 
@@ -202,6 +207,45 @@ def generate_month(plan: AccountPlan, m: int, balance: int) -> tuple[list[Booked
             balance = target
 
     return (*_rows(plan.token, year, month, events), balance)
+
+
+def _inject_anomalies(plan: AccountPlan, m: int, events: list, t0: int, ndays: int, pal: Palette) -> None:
+    """Labelled anomalies for the insights benchmark (only for plans with ``anomaly_rate``; none in the fixtures'
+    accounts unless they ask). A separate RNG stream, so the month's ordinary content is the same with or without
+    them. The template's sixth element carries the kind (``SandboxTransaction.anomaly``)."""
+    rng = rng_for(plan.seed_key, "anomaly", m)
+    rnd = rng.random
+    cards = [ev for ev in events if ev[2] == 1 and ev[3] < 0]
+    add = events.append
+    rate = plan.anomaly_rate
+    texts, codes = pal.texts, pal.codes
+    if cards and rnd() < rate:  # duplicate charge: same merchant and amount, minutes later
+        ev = cards[int(rnd() * len(cards))]
+        ts = ev[0] + 60 + int(rnd() * 540)
+        add((ts, len(events), 1, ev[3], (*ev[4][:5], "duplicate"), ev[5] or 3 * 3600, 0, ev[3]))
+    if pal.card and rnd() < rate:  # amount outlier at a usual merchant
+        tpl, _lo, hi, _tip = pal.card[int(rnd() * len(pal.card))]
+        cents = -int(hi * (4 + 6 * rnd()))
+        ts = t0 + int(rnd() * ndays) * DAY + 9 * 3600 + int(rnd() * 36_000)
+        add((ts, len(events), 1, cents, (*tpl[:5], "outlier"), 2 * DAY, 0, cents))
+    if rnd() < rate:  # transfer to a payee never seen before (authorised push-payment fraud)
+        name = FRAUD_PAYEES[int(rnd() * len(FRAUD_PAYEES))]
+        cents = -(80_000 + int(rnd() * 220_000))
+        text = texts["transfer_out"].format(person=name.upper(), ref=f"INV{int(rnd() * 90_000) + 10_000}")
+        ts = t0 + int(rnd() * ndays) * DAY + 10 * 3600 + int(rnd() * 30_000)
+        add((ts, len(events), 0, cents, (text, "", "transfers", name, codes["transfer_out"], "new_payee"), 0, 0, cents))
+    if rnd() < rate:  # card testing: a burst of tiny authorisations at one web shop within minutes
+        shop = TESTING_SHOPS[int(rnd() * len(TESTING_SHOPS))]
+        tpl = (f"{shop.upper()}*{int(rnd() * 9000) + 1000}", shop, "shopping", shop, CARD, "card_testing")
+        ts = t0 + int(rnd() * ndays) * DAY + int(rnd() * 20 * 3600)
+        for _ in range(5 + int(rnd() * 8)):
+            ts += 5 + int(rnd() * 90)
+            cents = -(50 + int(rnd() * 150))
+            add((ts, len(events), 1, cents, tpl, 2 * DAY, 0, cents))
+
+
+FRAUD_PAYEES = ("Quick Invest Partners", "Anton Varga", "Secure Account Services", "Lena Kovacs", "Global Parcel Fees")
+TESTING_SHOPS = ("Gadgetzone Online", "Pixel Gift Cards", "Webshop Express")
 
 
 def _rows(

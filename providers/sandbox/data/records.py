@@ -74,6 +74,7 @@ class SandboxTransaction:
     bank_transaction_code: str  # e.g. "PMNT-ICDT-STDO" style (ISO 20022 domain-family-subfamily)
     pending_transaction_id: str = ""  # booked items that replaced a pending one
     end_to_end_id: str = ""  # a payment initiated through the bank's PIS API: the initiator's end-to-end id
+    anomaly: str = ""  # ground truth: the kind of an injected anomaly (see generator.ANOMALY_KINDS), else ""
 
     @property
     def booking_date(self) -> date:

@@ -229,6 +229,7 @@ class Timeline:
             counterparty_name=tpl[3],
             bank_transaction_code=tpl[4],
             pending_transaction_id=pending_transaction_id,
+            anomaly=tpl[5] if len(tpl) > 5 else "",  # type: ignore[misc]
         )
 
     # --- queries ----------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from ... import bankdata, faults
+from ...data.labels import merchant_category_code
 from ...models import SandboxConsent, SandboxToken
 from ...oauth import consents
 from ..common import bearer_token, iso_date_midnight, iso_datetime, json_response, unsigned_money
@@ -401,6 +402,8 @@ def _transaction_json(tx: bankdata.SandboxTransaction, detail: bool) -> dict:
             item["TransactionInformation"] = tx.description[:500]
         if tx.merchant_name:
             item["MerchantDetails"] = {"MerchantName": tx.merchant_name[:350]}
+            if mcc := merchant_category_code(tx):  # card schemes report the merchant's ISO 18245 code
+                item["MerchantDetails"]["MerchantCategoryCode"] = mcc
         if tx.counterparty_name:
             item["CreditorAccount" if tx.amount < 0 else "DebtorAccount"] = {"Name": tx.counterparty_name[:350]}
     supplementary = {"Category": tx.category} if tx.category else {}

@@ -22,6 +22,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from ... import bankdata, faults
+from ...data.labels import merchant_category_code
 from ...models import SandboxConsent, SandboxToken
 from ...oauth import consents
 from ..common import bearer_token, iso_datetime, json_response, money, unsigned_money
@@ -190,6 +191,7 @@ def _transaction_json(tx: bankdata.SandboxTransaction) -> dict:
         "merchant_name": tx.merchant_name or None,
         "counterparty": tx.counterparty_name or None,
         "category": tx.category or None,
+        "merchant_category_code": merchant_category_code(tx) or None,
         "transaction_code": tx.bank_transaction_code or None,
         "pending_transaction_id": tx.pending_transaction_id or None,
     }

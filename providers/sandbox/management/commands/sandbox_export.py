@@ -35,6 +35,11 @@ class Command(BaseCommand):
         parser.add_argument("user", help="a sandbox username, e.g. alice")
         parser.add_argument("--as-of", dest="as_of", help="ISO datetime to export at instead of the sandbox clock")
         parser.add_argument("--compact", action="store_true", help="one line, no indentation")
+        parser.add_argument(
+            "--labels",
+            action="store_true",
+            help="add the generator's ground truth to each transaction (category, counterparty, stream, anomaly, MCC)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         bank, user = options["bank"], options["user"]
@@ -45,7 +50,7 @@ class Command(BaseCommand):
             raise CommandError(f"unknown user {user!r}; valid users: {', '.join(names)}")
         now = _parse_as_of(options["as_of"]) if options["as_of"] else None
         try:
-            text = export_json(bank, user, now=now, indent=None if options["compact"] else 2)
+            text = export_json(bank, user, now=now, indent=None if options["compact"] else 2, labels=options["labels"])
         except (UnknownBank, UnknownUser) as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(text, ending="")
