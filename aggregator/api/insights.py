@@ -33,11 +33,11 @@ from consent.selectors import consent_accounts
 from . import selectors
 from .base import COMMON_ERRORS, ConsentAPIView, envelope_schema, errors_schema, parse_uuid, path_id
 from .serializers import (
-    TRANSACTION_FIELDS,
     CounterpartySerializer,
     TransactionSerializer,
     money,
     transaction_data,
+    transaction_values,
 )
 
 __all__ = ["IncomeView", "RecurringListView", "RiskSignalListView", "TransactionDetailView"]
@@ -76,7 +76,7 @@ def _transaction_for_consent(consent: Consent, transaction_id: str) -> Transacti
 
 
 def _transaction_body(tx: Transaction) -> dict[str, Any]:
-    values = {f: getattr(tx, f) for f in TRANSACTION_FIELDS}
+    values = transaction_values(tx, payment_id=selectors.payment_links({tx.pk}).get(tx.pk))
     pending = selectors.pending_links(
         {(tx.account_id, tx.pending_transaction_id)} if tx.pending_transaction_id else set()
     )

@@ -33,6 +33,7 @@ __all__ = [
     "syncrun_data",
     "transaction_data",
     "transaction_query",
+    "transaction_values",
 ]
 
 PAGE_SIZE_DEFAULT = 100
@@ -252,6 +253,14 @@ TRANSACTION_FIELDS: tuple[str, ...] = (
     *TRANSACTION_DATA_COLUMNS[:-1],  # no raw
     PAYMENT_ID_FIELD,
 )
+
+
+def transaction_values(row: Any, *, payment_id: Any) -> dict[str, Any]:
+    """The ``TRANSACTION_FIELDS`` of a ``Transaction`` instance (not a ``values()`` row), with the public id of the
+    payment reconciled with it (``selectors.payment_links``) in place of the join."""
+    values = {f: getattr(row, f) for f in TRANSACTION_FIELDS if f != PAYMENT_ID_FIELD}
+    values[PAYMENT_ID_FIELD] = payment_id
+    return values
 
 
 def transaction_data(

@@ -16,8 +16,6 @@ from aggregator.insights.selectors import enrichment_for_transactions
 from . import selectors
 from .base import ACCOUNT_ID, COMMON_ERRORS, ConsentAPIView, envelope_schema, errors_schema, parse_uuid
 from .serializers import (
-    PAYMENT_ID_FIELD,
-    TRANSACTION_FIELDS,
     AccountSerializer,
     BalanceSerializer,
     DeltaQuerySerializer,
@@ -27,6 +25,7 @@ from .serializers import (
     balance_data,
     transaction_data,
     transaction_query,
+    transaction_values,
 )
 
 __all__ = [
@@ -240,8 +239,7 @@ class TransactionSyncView(ConsentAPIView):
         payments = selectors.payment_links({r.pk for r in rows})
 
         def item(row: Any) -> dict[str, Any]:
-            values = {f: getattr(row, f) for f in TRANSACTION_FIELDS if f != PAYMENT_ID_FIELD}
-            values[PAYMENT_ID_FIELD] = payments.get(row.pk)
+            values = transaction_values(row, payment_id=payments.get(row.pk))
             pending = links.get((row.account_id, row.pending_transaction_id))
             return transaction_data(values, row.account.public_id, pending, enriched.get(row.id))
 

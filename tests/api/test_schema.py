@@ -134,7 +134,13 @@ def test_the_schema_declares_the_oauth2_scheme_every_operation_refers_to(client)
     document = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
     scheme = document["components"]["securitySchemes"]["oauth2"]
     assert scheme["type"] == "oauth2"
-    assert set(scheme["flows"]["authorizationCode"]["scopes"]) == {"accounts", "balances", "transactions", "insights"}
+    assert set(scheme["flows"]["authorizationCode"]["scopes"]) == {
+        "accounts",
+        "balances",
+        "transactions",
+        "insights",
+        "payments",
+    }
     assert set(scheme["flows"]["clientCredentials"]["scopes"]) == {"consents"}
     referenced = {
         name

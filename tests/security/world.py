@@ -50,6 +50,7 @@ class World:
             # A consent names its accounts: its TPP sees their ids (never their data).
             "a:cc": {
                 *("alice.consent_a", "bob.consent_a", "alice.consent_a_balances", "alice.consent_a_revoked"),
+                "alice.consent_a_insights",
                 *("alice.shared", "bob.account", "alice.payment_consent", "alice.payment"),
             },
             "b:cc": {"alice.consent_b", "alice.shared"},
@@ -95,6 +96,9 @@ def build_world() -> World:
             application=tpp_a, user=alice, accounts=[shared], permissions=["balances"]
         ),
         "alice.consent_a_revoked": AuthorisedConsentFactory(application=tpp_a, user=alice, accounts=[shared]),
+        "alice.consent_a_insights": AuthorisedConsentFactory(
+            application=tpp_a, user=alice, accounts=[shared], permissions=["insights"]
+        ),
     }
     world.objects.update(consents)
     refresh_for = {"a@alice"}
@@ -104,6 +108,7 @@ def build_world() -> World:
         ("a@bob", "bob.consent_a"),
         ("a@alice.balances", "alice.consent_a_balances"),
         ("a@alice.revoked", "alice.consent_a_revoked"),
+        ("a@alice.insights", "alice.consent_a_insights"),
     ]:
         access = AccessTokenFactory(consent=consents[consent_name])
         world.tokens[token_name] = access.token
