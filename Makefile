@@ -36,8 +36,13 @@ run: install
 	@# honcho gives each process its own PORT (web 8000, worker 8100, …), so the public URL is fixed here once.
 	PORT=$(PORT) PUBLIC_BASE_URL=$${PUBLIC_BASE_URL:-http://127.0.0.1:$(PORT)} $(VENV)/bin/honcho -f Procfile start
 
+# Two stages: the unit, API, security and browser tests in two processes (each its own test database; the cache
+# per process, as the tests clear it), then the integration tests (real PostgreSQL, Redis cache and broker, a Celery
+# worker, live HTTP; they skip with their reason where those services are not configured) in one process, since
+# they share one broker.
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	env -u CACHE_URL $(PY) -m pytest -n 2 --ignore=tests/integration $(PYTEST_ARGS)
+	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
 # The chaos and abuse suite (tests marked `chaos`, left out of `make test`): a worker SIGKILLed mid-sync, the
 # cache's and the broker's Redis stopped, PostgreSQL restarted under load (throwaway redis-server/initdb processes

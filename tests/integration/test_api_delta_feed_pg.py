@@ -38,9 +38,9 @@ def test_a_slow_writers_rows_are_not_skipped(settings):
         writer.execute(
             "INSERT INTO aggregator_transaction (public_id, account_id, provider_transaction_id, status, booking_date,"
             " amount, currency, description, merchant_name, category, counterparty_name, bank_transaction_code,"
-            " pending_transaction_id, raw, created_at, updated_at)"
+            " pending_transaction_id, merchant_category_code, raw, created_at, updated_at)"
             " VALUES (gen_random_uuid(), %s, 'late-1', 'booked', '2026-02-02', -1, 'GBP', '', '', '', '', '', '',"
-            " '{}', %s, %s)",
+            " '', '{}', %s, %s)",
             [account.pk, stamp, stamp],
         )
         # Longer than the safety lag: only the oldest-open-transaction guard keeps the reader behind the row.

@@ -149,7 +149,9 @@ def test_a_tpp_pays_from_alices_account_and_sees_the_debit_reconciled(
     tpp = create_tpp(base, name="Bill Pay")
     from consent.models import Application
 
-    Application.objects.filter(client_id=tpp.client_id).update(webhook_url=hook_url, webhook_secret="w" * 32)
+    app = Application.objects.get(client_id=tpp.client_id)
+    app.webhook_url, app.webhook_secret = hook_url, "w" * 32  # the secret is stored encrypted (a property)
+    app.save(update_fields=["webhook_url", "webhook_secret_encrypted"])
     manager = _manager(tpp)
     created = manager.post(base + "/api/v1/payment-consents", json=_instruction(bank))
     assert created.status_code == 201, created.text
