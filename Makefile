@@ -41,7 +41,7 @@ run: install
 # worker, live HTTP; they skip with their reason where those services are not configured) in one process, since
 # they share one broker.
 test: install
-	env -u CACHE_URL $(PY) -m pytest -n 2 --ignore=tests/integration $(PYTEST_ARGS)
+	env -u CACHE_URL $(PY) -m pytest -n 2 --durations=15 --ignore=tests/integration $(PYTEST_ARGS)
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
 # The chaos and abuse suite (tests marked `chaos`, left out of `make test`): a worker SIGKILLed mid-sync, the

@@ -82,7 +82,7 @@ def verify_consistency(first: int, second: int, first_root: bytes, second_root: 
 
 def parse_vkey(vkey: str) -> tuple[str, bytes, bytes]:
     """``name+hexid+base64(0x01‖key)`` → (name, key id, raw Ed25519 key), checking the id (C2SP signed-note)."""
-    name, key_id, key = vkey.split("+")
+    name, key_id, key = vkey.split("+", 2)  # the base64 key may itself contain "+"
     raw = base64.b64decode(key)
     if raw[:1] != b"\x01" or len(raw) != 33 or _h(name.encode() + b"\n" + raw)[:4] != bytes.fromhex(key_id):
         raise ValueError(f"not an Ed25519 signed-note verifier key: {vkey}")

@@ -145,3 +145,23 @@ def test_a_checkpoint_signed_by_another_key_is_reported(honest, capsys, settings
 
 def test_an_unreachable_log_exits_2(state, capsys):
     assert tool.run("http://127.0.0.1:1", str(state), [], None) == 2
+
+
+def test_a_verifier_key_whose_base64_contains_a_plus_is_read():
+    """Standard base64 has '+': the vkey splits on the first two '+' only (name and key id never contain one)."""
+    import hashlib
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from aggregator.ledger.note import LedgerKey
+
+    for n in range(1000):
+        private = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"plus %d" % n).digest())
+        public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        key = LedgerKey(name="bench.example/ledger", private=private, public=public)
+        if "+" in key.vkey.split("+", 2)[2]:
+            break
+    else:
+        pytest.fail("no key with a '+' in its base64 among 1000")
+    assert tool.parse_vkey(key.vkey) == (key.name, key.id, public)
