@@ -30,8 +30,29 @@ from urllib.parse import quote
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.test import TransactionTestCase
 
 from tests.integration import require_postgres, require_redis_broker
+
+_flush_after_test = TransactionTestCase._fixture_teardown
+
+
+def _flush_retrying_deadlocks(self):  # type: ignore[no-untyped-def]
+    """The real worker may still be finishing a task the test's last commit queued (a ledger append, an
+    enrichment) while the test database is flushed; PostgreSQL breaks that lock cycle by aborting the TRUNCATE
+    (``deadlock detected``), whose transaction it rolled back: flush again once the worker's transaction is done."""
+    for attempt in range(5):
+        try:
+            return _flush_after_test(self)
+        except CommandError as exc:
+            if attempt == 4 or "deadlock detected" not in str(exc.__cause__ or ""):
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    return None
+
+
+TransactionTestCase._fixture_teardown = _flush_retrying_deadlocks
 
 ROOT = Path(__file__).resolve().parents[2]
 
