@@ -47,6 +47,12 @@ AGGREGATOR_DEFAULTS: dict[str, Any] = {
     # GET /metrics: allowed with "Authorization: Bearer <METRICS_TOKEN>" or from these networks (CIDRs).
     "METRICS_TOKEN": "",
     "METRICS_ALLOWED_NETWORKS": [],
+    # Compliance (aggregator.compliance, docs/compliance.md): the clock the regulatory clocks run on ("sandbox" or
+    # "real"; default: sandbox when SANDBOX_ENABLED), one regime forced for every bank ("UK", "EU", "US"; default:
+    # the institution's country decides), and extra country → regime entries.
+    "COMPLIANCE_CLOCK": "",
+    "COMPLIANCE_REGIME": "",
+    "COMPLIANCE_COUNTRY_REGIMES": {},
 }
 
 aggregator_settings = AppSettings("AGGREGATOR", AGGREGATOR_DEFAULTS)
