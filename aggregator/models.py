@@ -24,6 +24,7 @@ __all__ = [
     "PendingAuthorization",
     "SyncRun",
     "Transaction",
+    "UnattendedAccess",
     "mask_identifier",
 ]
 
@@ -291,6 +292,8 @@ class SyncRun(models.Model):
     removed_count = models.PositiveIntegerField(default=0)
     error_code = models.CharField(max_length=64, blank=True)
     error_detail = models.TextField(blank=True)
+    # The data types this run reads ("accounts", "balances", "transactions"); empty: all of them.
+    data_types = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-queued_at", "-id"]
@@ -313,3 +316,7 @@ class SyncRun(models.Model):
 # The connect flow's server-side state lives with the flow (aggregator/connections/); imported here so Django
 # registers it with this app.
 from .connections.models import PendingAuthorization  # noqa: E402
+
+# Unattended-access counts live with their rule (aggregator/sync/unattended.py); imported here so Django
+# registers the model with this app.
+from .sync.models import UnattendedAccess  # noqa: E402

@@ -11,10 +11,10 @@ from providers.base import AccountData
 
 from ..models import Account, Connection
 
-__all__ = ["accounts_upsert"]
+__all__ = ["ACCOUNT_FIELDS", "accounts_upsert"]
 
 # Account columns copied from AccountData (provider_account_id is the key).
-_ACCOUNT_FIELDS: tuple[str, ...] = (
+ACCOUNT_FIELDS: tuple[str, ...] = (
     "display_name",
     "type",
     "subtype",
@@ -30,7 +30,7 @@ _ACCOUNT_FIELDS: tuple[str, ...] = (
 
 
 def _account_values(data: AccountData) -> dict:
-    values = {name: getattr(data, name) for name in _ACCOUNT_FIELDS}
+    values = {name: getattr(data, name) for name in ACCOUNT_FIELDS}
     values["raw"] = dict(data.raw or {})
     values["type"] = data.type if data.type in Account.Type.values else Account.Type.OTHER
     return values
@@ -71,7 +71,7 @@ def accounts_upsert(*, connection: Connection, accounts: Sequence[AccountData]) 
     if to_create:
         Account.objects.bulk_create(to_create)
     if to_update:
-        Account.objects.bulk_update(to_update, [*_ACCOUNT_FIELDS, "removed_at", "updated_at"])
+        Account.objects.bulk_update(to_update, [*ACCOUNT_FIELDS, "removed_at", "updated_at"])
     by_id = {a.provider_account_id: a for a in existing.values()}
     by_id.update({a.provider_account_id: a for a in to_create})
     return [by_id[provider_id] for provider_id in wanted]

@@ -31,7 +31,7 @@ from providers.registry import adapter_class
 
 from ..conf import aggregator_settings
 from ..models import Connection, SyncRun
-from . import budget, services
+from . import budget, services, unattended
 
 __all__ = ["DISPATCHABLE_STATUSES", "connections_dispatch_due", "dispatch_jitter_seconds"]
 
@@ -76,6 +76,9 @@ def connections_dispatch_due(*, now: datetime | None = None, limit: int = 500) -
                 continue
             if not budget.budget_allows(connection, adapter_cls, now=now):
                 _plan(connection, budget.budget_next_free_at(connection, adapter_cls, now=now))
+                continue
+            if (free_at := unattended.unattended_due_at(connection=connection, now=now)) > now:
+                _plan(connection, free_at)  # every data type at its regulatory limit (RTS Art. 36(5))
                 continue
             previous = connection.next_sync_at
             planned = budget.next_sync_at(connection, adapter_cls, now=now)

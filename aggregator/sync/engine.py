@@ -35,6 +35,7 @@ from .allowance import BudgetSpent, budget_spend
 from .locks import connection_lock
 from .progress import RunProgress
 from .pull import credentials_for, pull
+from .unattended import AccessGate
 
 __all__ = ["run_sync"]
 
@@ -105,15 +106,24 @@ def _run_locked(connection: Connection, sync_run: SyncRun, psu_ip_address: str) 
     # fit in it.
     if not budget_spend(connection, adapter, sync_run):
         return _skip_daily_limit(sync_run, connection)
+    # The regulatory limit per account and data type (RTS Art. 36(5)): the run reads only what has budget.
+    gate = AccessGate(connection=connection, sync_run=sync_run, attended=bool(psu_ip_address))
+    if not gate.any_open():
+        return _finish(
+            sync_run,
+            SyncRun.Outcome.SKIPPED,
+            code="unattended_limit",
+            detail="every data type asked for is at its unattended-access limit (RTS Art. 36(5))",
+        )
     progress = RunProgress(connection, sync_run)
     try:
         try:
-            pull(connection, adapter, sync_run, progress)
+            pull(connection, adapter, sync_run, progress, gate)
         except AccessTokenExpiredError:
             # The bank dropped the access token early: refresh (the refresh token decides) and go on from where
             # the run stopped (``progress``): what is stored is not asked for again.
             credentials_for(connection, adapter, force=True)
-            pull(connection, adapter, sync_run, progress)
+            pull(connection, adapter, sync_run, progress, gate)
     except BudgetSpent:
         return _skip_daily_limit(sync_run, connection)
     except ReauthRequiredError as exc:

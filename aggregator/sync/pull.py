@@ -1,8 +1,9 @@
 """Fetching a connection's data from its bank and storing it page by page (called by ``engine.run_sync``).
 
-Accounts → balances → transactions: date-window dialects re-read from the last booking date seen minus the
-overlap; cursor dialects continue from the stored cursor, saved in the same database transaction as the page's
-rows. ``progress`` lets a retried run resume where it stopped.
+Accounts → balances → transactions, each read only where the run's ``AccessGate`` allows (its data types, within
+the unattended-access limits: ``aggregator.sync.unattended``): date-window dialects re-read from the last booking
+date seen minus the overlap; cursor dialects continue from the stored cursor, saved in the same database
+transaction as the page's rows. ``progress`` lets a retried run resume where it stopped.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from providers.base import AccountData, BankAdapter, Credentials, PermanentProvi
 from ..conf import aggregator_settings
 from ..connections.credentials import credentials_fresh, credentials_load, credentials_store
 from ..models import Account, Connection, SyncRun, Transaction
-from .accounts import accounts_upsert
+from .accounts import ACCOUNT_FIELDS, accounts_upsert
 from .allowance import BudgetSpent, budget_spend, unattended_budget
 from .progress import RunProgress
+from .unattended import AccessGate
 from .upsert import UpsertResult, balances_upsert, transactions_mark_removed, transactions_upsert
 
 __all__ = ["credentials_for", "pull", "store_page", "sync_overlap", "window_start"]
@@ -38,12 +40,38 @@ def credentials_for(connection: Connection, adapter: BankAdapter, *, force: bool
     return credentials
 
 
-def pull(connection: Connection, adapter: BankAdapter, sync_run: SyncRun, progress: RunProgress) -> None:
-    credentials = credentials_for(connection, adapter)
+def _stored(account: Account) -> AccountData:
+    """The account as last listed by the bank (read instead of the listing when account details are not read)."""
+    return AccountData(
+        provider_account_id=account.provider_account_id,
+        **{name: getattr(account, name) for name in ACCOUNT_FIELDS if name != "raw"},
+        raw=dict(account.raw or {}),
+    )
+
+
+def _list_accounts(
+    connection: Connection, adapter: BankAdapter, credentials: Credentials, gate: AccessGate
+) -> tuple[dict[str, AccountData], list[Account]]:
+    """The accounts to read: the bank's listing when account details may be read (or nothing is stored yet: a
+    listing is the only way to learn of them), else the stored ones (``unattended``: details are a data type)."""
+    known = list(Account.objects.filter(connection=connection, removed_at__isnull=True).order_by("pk"))
+    known_ids = [a.pk for a in known]
+    if known and not gate.allow(known_ids, "accounts"):
+        return {a.provider_account_id: _stored(a) for a in known}, known
     listed: dict[str, AccountData] = {}
     for data in adapter.list_accounts(credentials):
         listed[data.provider_account_id] = data
     accounts = accounts_upsert(connection=connection, accounts=list(listed.values()))
+    gate.record([a.pk for a in accounts if a.pk not in set(known_ids)], "accounts")  # read by this listing
+    return listed, accounts
+
+
+def pull(
+    connection: Connection, adapter: BankAdapter, sync_run: SyncRun, progress: RunProgress, gate: AccessGate
+) -> None:
+    """Read what ``gate`` allows (the run's data types, within the unattended-access limits) and store it."""
+    credentials = credentials_for(connection, adapter)
+    listed, accounts = _list_accounts(connection, adapter, credentials, gate)
     by_provider_id = {a.provider_account_id: a for a in accounts}
     sync_run.accounts_count = len(accounts)
     SyncRun.objects.filter(pk=sync_run.pk).update(accounts_count=len(accounts))
@@ -51,16 +79,20 @@ def pull(connection: Connection, adapter: BankAdapter, sync_run: SyncRun, progre
     for provider_id, data in listed.items():
         if progress.has(f"balances:{provider_id}"):
             continue
+        if not gate.allow([by_provider_id[provider_id].pk], "balances"):
+            continue
         balances = adapter.get_balances(credentials, data)
         with transaction.atomic():
             balances_upsert(account_id=by_provider_id[provider_id].pk, balances=balances, now=timezone.now())
         progress.mark(f"balances:{provider_id}")
 
     if adapter.sync_mode == "cursor":
-        _pull_cursor(connection, adapter, credentials, listed, by_provider_id, sync_run)
+        _pull_cursor(connection, adapter, credentials, listed, by_provider_id, sync_run, gate)
     else:
         for provider_id, data in listed.items():
             if progress.has(f"transactions:{provider_id}"):
+                continue
+            if not gate.allow([by_provider_id[provider_id].pk], "transactions"):
                 continue
             if progress.has(f"listed:{provider_id}") and not budget_spend(connection, adapter, sync_run, again=True):
                 raise BudgetSpent  # the listing must start over: its first page is a counted access again
@@ -166,6 +198,7 @@ def _pull_cursor(
     listed: dict[str, AccountData],
     by_provider_id: dict[str, Account],
     sync_run: SyncRun,
+    gate: AccessGate,
 ) -> None:
     if not listed:
         return
@@ -175,6 +208,8 @@ def _pull_cursor(
     else:
         targets = [(data, by_provider_id[pid]) for pid, data in listed.items()]
     for data, only in targets:
+        if not gate.allow(all_ids if only is None else [only.pk], "transactions"):
+            continue
         cursor = _cursor_get(connection, None if only is None else only.provider_account_id)
         for page in adapter.iter_transactions(credentials, data, cursor=cursor):
             rows: list[tuple[int, TransactionData]] = []

@@ -35,8 +35,10 @@ BROKER_RETRY_AFTER_SECONDS = 30
 # Services enqueue by task name (tasks import services, never the reverse).
 SYNC_TASK = "aggregator.tasks.connection_sync_task"
 
-# Triggers a present user can cause (and so may carry the user's IP address); never scheduled or third-party ones.
-ATTENDED_TRIGGERS = frozenset({SyncRun.Trigger.CONNECT, SyncRun.Trigger.MANUAL})
+# Triggers a present user can cause (and so may carry the user's IP address): the connect flow, a "sync now", and
+# a third party's refresh made while its user is there (its request carries ``PSU-IP-Address`` or
+# ``x-fapi-customer-ip-address``, as the bank APIs ask of a TPP). Never a scheduled one.
+ATTENDED_TRIGGERS = frozenset({SyncRun.Trigger.CONNECT, SyncRun.Trigger.MANUAL, SyncRun.Trigger.API})
 
 
 def _check_psu_ip(trigger: str, psu_ip_address: str) -> None:
@@ -65,17 +67,25 @@ def sync_request(*, connection: Connection, trigger: str, countdown: float = 0, 
 
 
 def sync_request_many(
-    *, connections: list[Connection], trigger: str, countdown: float = 0, psu_ip_address: str = ""
+    *,
+    connections: list[Connection],
+    trigger: str,
+    countdown: float = 0,
+    psu_ip_address: str = "",
+    data_types: list[str] | None = None,
 ) -> list[SyncRun]:
     """``sync_request`` for each connection, enqueued by one commit callback: if the broker refuses a task, that
     run and every one after it are rolled back (deleted) and ``ServiceUnavailableError`` is raised from the
     commit, so the caller learns of it and no ``queued`` row is stranded (the ones sent before stay: their tasks
-    are in the broker)."""
+    are in the broker). ``data_types``: what the runs read (``accounts``, ``balances``, ``transactions``; default
+    all)."""
     if trigger not in SyncRun.Trigger.values:
         raise ValueError(f"unknown sync trigger {trigger!r}; expected one of {', '.join(SyncRun.Trigger.values)}")
     _check_psu_ip(trigger, psu_ip_address)
     runs = [
-        SyncRun.objects.create(connection=connection, trigger=trigger, outcome=SyncRun.Outcome.QUEUED)
+        SyncRun.objects.create(
+            connection=connection, trigger=trigger, outcome=SyncRun.Outcome.QUEUED, data_types=list(data_types or [])
+        )
         for connection in connections
     ]
     attended = {"psu_ip_address": psu_ip_address} if psu_ip_address else {}

@@ -1,0 +1,274 @@
+"""Unattended access per account and data type: PSD2 RTS Art. 36(5) (Delegated Regulation 2018/389) and the UK
+SCA-RTS Art. 36(5) — without the user present, an AISP reads an account's data at most ``N`` times per 24 hours
+(``Regime.unattended_per_day``: 4 for UK and EU banks, no cap for US ones), each data type — account details,
+balances, transactions — counted on its own.
+
+The one home of the rule, used by the scheduler (``dispatch`` queues a connection only when one of its data types
+has budget; the engine, through :class:`AccessGate`, reads only those that still have it and skips the rest, which
+the next sync reads — window dialects re-read from the last booking date, so nothing is lost) and by the refresh
+endpoint (:func:`unattended_reserve`: the run's accesses are spent when the refresh is accepted, so a 202 is never
+for a read the engine would then refuse).
+
+- Counting: one :class:`UnattendedAccess` row per account, data type and sync run, at the compliance clock's
+  instant (``aggregator.compliance.clock``: the sandbox clock with the sandbox on). A retry of a run reuses its
+  rows. Spending locks the accounts' rows (``SELECT … FOR UPDATE``), counts the window and inserts in one
+  transaction, so two workers never both spend the last slot.
+- Window: rolling, ``24 h`` plus ``budget.MARGIN`` (our clock and the bank's never disagree on which side of it
+  an access falls); an access frees its slot ``24 h + MARGIN`` after it.
+- User present (a ``psu_ip_address`` on the run: the connect flow, a manual sync with the user there, or a
+  refresh whose request carries ``PSU-IP-Address`` / ``x-fapi-customer-ip-address``): not counted, not capped.
+- Triggers ``scheduled`` and ``api`` are refused when the budget is spent; ``manual`` and ``connect`` without a
+  user present (an operator's command) are counted but never refused, like the bank budget of ``budget``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+
+from ..compliance.clock import compliance_now
+from ..compliance.regimes import regime_for_institution
+from ..exceptions import LimitReachedError
+from ..models import Account, Connection, SyncRun
+from .budget import DAY, MARGIN
+from .models import UnattendedAccess
+
+__all__ = [
+    "DATA_TYPES",
+    "ENFORCED_TRIGGERS",
+    "WINDOW",
+    "AccessGate",
+    "TypeBudget",
+    "unattended_budget",
+    "unattended_budget_meta",
+    "unattended_due_at",
+    "unattended_limit",
+    "unattended_reserve",
+]
+
+DATA_TYPES: tuple[str, ...] = tuple(UnattendedAccess.DataType.values)
+ENFORCED_TRIGGERS = frozenset({SyncRun.Trigger.SCHEDULED, SyncRun.Trigger.API})
+WINDOW: timedelta = DAY + MARGIN
+
+
+def unattended_limit(*, connection: Connection) -> int | None:
+    """Unattended accesses per account, data type and 24 hours at the connection's bank (None: no cap)."""
+    return regime_for_institution(connection.institution).unattended_per_day
+
+
+@dataclass(frozen=True)
+class TypeBudget:
+    """One data type's budget over some accounts: the smallest number left on any of them (``None``: no cap)
+    and, when none is left on one of them, when every one of them has one again (on the compliance clock)."""
+
+    limit: int | None
+    remaining: int | None
+    next_free_at: datetime | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"limit": self.limit, "remaining": self.remaining, "next_free_at": self.next_free_at}
+
+
+def _window(account_ids: Iterable[int], data_types: Iterable[str], now: datetime) -> dict[tuple[int, str], list]:
+    """The accesses in the window before ``now``, oldest first, by (account id, data type)."""
+    out: dict[tuple[int, str], list[datetime]] = {}
+    rows = (
+        UnattendedAccess.objects.filter(
+            account_id__in=list(account_ids), data_type__in=list(data_types), accessed_at__gt=now - WINDOW
+        )
+        .order_by("accessed_at")
+        .values_list("account_id", "data_type", "accessed_at")
+    )
+    for account_id, data_type, at in rows:
+        out.setdefault((account_id, data_type), []).append(at)
+    return out
+
+
+def _free_at(times: Sequence[datetime], limit: int) -> datetime | None:
+    """When one more access fits (None: now), given the window's accesses (oldest first)."""
+    if len(times) < limit:
+        return None
+    return times[len(times) - limit] + WINDOW
+
+
+def _live_account_ids(connections: Sequence[Connection]) -> dict[int, list[int]]:
+    ids: dict[int, list[int]] = {c.pk: [] for c in connections}
+    rows = Account.objects.filter(connection__in=[c.pk for c in connections], removed_at__isnull=True)
+    for account_id, connection_id in rows.order_by("pk").values_list("pk", "connection_id"):
+        ids[connection_id].append(account_id)
+    return ids
+
+
+def unattended_budget(
+    *, connections: Sequence[Connection], data_types: Sequence[str] = DATA_TYPES, now: datetime | None = None
+) -> dict[str, TypeBudget]:
+    """Each data type's budget over every live account of ``connections``."""
+    now = now or compliance_now()
+    accounts = _live_account_ids(connections)
+    window = _window([a for ids in accounts.values() for a in ids], data_types, now)
+    out: dict[str, TypeBudget] = {}
+    for data_type in data_types:
+        limits: list[int] = []
+        remaining: int | None = None
+        free: list[datetime] = []
+        for connection in connections:
+            limit = unattended_limit(connection=connection)
+            if limit is None:
+                continue
+            limits.append(limit)
+            for account_id in accounts[connection.pk]:
+                times = window.get((account_id, data_type), [])
+                left = max(limit - len(times), 0)
+                remaining = left if remaining is None else min(remaining, left)
+                if (at := _free_at(times, limit)) is not None:
+                    free.append(at)
+            if remaining is None:  # no account yet: the whole budget
+                remaining = limit
+        limit_shown = min(limits) if limits else None
+        out[data_type] = TypeBudget(limit_shown, remaining, max(free) if remaining == 0 and free else None)
+    return out
+
+
+def unattended_budget_meta(*, connections: Sequence[Connection]) -> dict[str, dict[str, Any]]:
+    """``meta.unattended_access`` of the refresh and sync resources."""
+    return {data_type: b.as_dict() for data_type, b in unattended_budget(connections=connections).items()}
+
+
+def unattended_due_at(*, connection: Connection, now: datetime) -> datetime:
+    """When the scheduler may queue a sync of ``connection`` (``now`` if a data type has budget now): the earliest
+    time one data type has a slot on every account. ``now`` and the answer are on the real clock; the window is
+    measured on the compliance clock, so only the wait is carried over."""
+    if unattended_limit(connection=connection) is None:
+        return now
+    clock_now = compliance_now()
+    budgets = unattended_budget(connections=[connection], now=clock_now)
+    waits = [b.next_free_at - clock_now for b in budgets.values() if b.remaining == 0 and b.next_free_at]
+    if len(waits) < len(budgets):
+        return now
+    return now + max(min(waits), timedelta(0))
+
+
+def _spend(
+    *, account_ids: Sequence[int], data_type: str, sync_run: SyncRun, limit: int, now: datetime, force: bool
+) -> datetime | None:
+    """Spend one access of ``data_type`` of every account for ``sync_run`` — all of them or none. Returns
+    ``None`` when spent (or already spent by this run), else when every account has a slot again."""
+    with transaction.atomic():
+        # Serialises spenders of these accounts: the count below and the insert are one decision.
+        list(Account.objects.select_for_update().filter(pk__in=account_ids).order_by("pk").values_list("pk"))
+        spent = set(
+            UnattendedAccess.objects.filter(
+                account_id__in=account_ids, data_type=data_type, sync_run=sync_run
+            ).values_list("account_id", flat=True)
+        )
+        todo = [a for a in account_ids if a not in spent]
+        if not todo:
+            return None
+        UnattendedAccess.objects.filter(
+            account_id__in=todo, data_type=data_type, accessed_at__lte=now - WINDOW
+        ).delete()  # pruning: these can never count again
+        window = _window(todo, [data_type], now)
+        blocked = [at for a in todo if (at := _free_at(window.get((a, data_type), []), limit)) is not None]
+        if blocked and not force:
+            return max(blocked)
+        UnattendedAccess.objects.bulk_create(
+            [UnattendedAccess(account_id=a, data_type=data_type, accessed_at=now, sync_run=sync_run) for a in todo]
+        )
+    return None
+
+
+def unattended_reserve(*, runs: Sequence[SyncRun], data_types: Sequence[str], now: datetime | None = None) -> None:
+    """Spend, for each run (one per connection, trigger ``api``), one access of each data type of each of its
+    connection's accounts; ``LimitReachedError`` (``unattended_limit_reached``, waiting until every asked type
+    is free) when one has none left. Call inside the transaction that creates the runs: a refusal rolls back."""
+    now = now or compliance_now()
+    accounts = _live_account_ids([run.connection for run in runs])
+    blocked: dict[str, datetime] = {}
+    for run in runs:
+        limit = unattended_limit(connection=run.connection)
+        if limit is None:
+            continue
+        for data_type in data_types:
+            free = _spend(
+                account_ids=accounts[run.connection.pk],
+                data_type=data_type,
+                sync_run=run,
+                limit=limit,
+                now=now,
+                force=False,
+            )
+            if free is not None:
+                blocked[data_type] = max(free, blocked.get(data_type, free))
+    if blocked:
+        until = max(blocked.values())
+        names = ", ".join(sorted(blocked))
+        raise LimitReachedError(
+            f"The unattended access limit (RTS Art. 36(5): {_limit_text(runs)} per account and data type per 24 "
+            f"hours) is used up for {names} until {until.astimezone(UTC).isoformat()}. Ask for other "
+            "data types, or refresh with the user present (PSU-IP-Address).",
+            code="unattended_limit_reached",
+            field="data_types",
+            retry_after=max((until - now).total_seconds(), 1.0),
+        )
+
+
+def _limit_text(runs: Sequence[SyncRun]) -> str:
+    limits = sorted({x for run in runs if (x := unattended_limit(connection=run.connection)) is not None})
+    return " or ".join(str(x) for x in limits)
+
+
+class AccessGate:
+    """The rule inside one sync run: ``allow`` before each read of a data type (spends it, or reuses the run's
+    reservation or earlier spend); ``record`` an access that already happened (a first account listing)."""
+
+    def __init__(self, *, connection: Connection, sync_run: SyncRun, attended: bool) -> None:
+        self.connection = connection
+        self.sync_run = sync_run
+        self.wanted = frozenset(sync_run.data_types or DATA_TYPES)
+        self.limit = None if attended else unattended_limit(connection=connection)
+        self.force = sync_run.trigger not in ENFORCED_TRIGGERS
+        self.skipped: dict[str, datetime] = {}
+
+    def wants(self, data_type: str) -> bool:
+        return data_type in self.wanted
+
+    def any_open(self) -> bool:
+        """Whether some wanted data type may be read (reserved by this run, or with budget now)."""
+        if self.limit is None or self.force:
+            return True
+        if UnattendedAccess.objects.filter(sync_run=self.sync_run).exists():
+            return True
+        budgets = unattended_budget(connections=[self.connection], data_types=sorted(self.wanted))
+        return any(b.remaining != 0 for b in budgets.values())
+
+    def allow(self, account_ids: Sequence[int], data_type: str) -> bool:
+        if data_type not in self.wanted:
+            return False
+        if self.limit is None or not account_ids:
+            return True
+        free = _spend(
+            account_ids=account_ids,
+            data_type=data_type,
+            sync_run=self.sync_run,
+            limit=self.limit,
+            now=compliance_now(),
+            force=self.force,
+        )
+        if free is not None:
+            self.skipped[data_type] = max(free, self.skipped.get(data_type, free))
+        return free is None
+
+    def record(self, account_ids: Sequence[int], data_type: str) -> None:
+        if self.limit is not None and account_ids:
+            _spend(
+                account_ids=account_ids,
+                data_type=data_type,
+                sync_run=self.sync_run,
+                limit=self.limit,
+                now=compliance_now(),
+                force=True,
+            )
