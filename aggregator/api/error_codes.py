@@ -88,6 +88,8 @@ API_ERROR_CODES: dict[int, dict[str, str]] = {
     429: {
         "throttled": "too many requests (see Retry-After)",
         "bank_limit_reached": "the bank's own limit of unattended refreshes is used up (see Retry-After)",
+        "unattended_limit_reached": "a data type asked for is at its regulatory limit of unattended access (4 per "
+        "account per 24 hours at UK and EU banks, RTS Art. 36(5)); see Retry-After, or refresh with the user present",
     },
     431: {"header_too_large": "a header is larger than 8,192 bytes, or there are more than 64 headers"},
     500: {"server_error": "our fault: quote the request_id"},

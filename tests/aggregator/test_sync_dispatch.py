@@ -382,16 +382,24 @@ def test_a_sync_for_a_present_user_is_not_an_unattended_access(fake_bank):  # no
     assert budget.BUDGET_KEY not in connection.sync_state
 
 
-def test_a_scheduled_or_third_party_sync_cannot_claim_the_user_is_present(fake_bank):  # noqa: F811
+def test_a_scheduled_sync_cannot_claim_the_user_is_present(fake_bank):  # noqa: F811
     from aggregator.sync.services import sync_request
 
     connection = make_connection("fake_limited")
-    for trigger in (SyncRun.Trigger.SCHEDULED, SyncRun.Trigger.API):
-        with pytest.raises(ValueError, match="unattended"):
-            sync_request(connection=connection, trigger=trigger, psu_ip_address="203.0.113.9")
-        with pytest.raises(ValueError, match="unattended"):
-            connection_sync(connection=connection, trigger=trigger, psu_ip_address="203.0.113.9")
+    with pytest.raises(ValueError, match="unattended"):
+        sync_request(connection=connection, trigger=SyncRun.Trigger.SCHEDULED, psu_ip_address="203.0.113.9")
+    with pytest.raises(ValueError, match="unattended"):
+        connection_sync(connection=connection, trigger=SyncRun.Trigger.SCHEDULED, psu_ip_address="203.0.113.9")
     assert not SyncRun.objects.exists()
+
+
+def test_a_third_party_refresh_may_carry_the_present_users_ip_address(fake_bank):  # noqa: F811
+    """A TPP whose user is there says so (PSU-IP-Address / x-fapi-customer-ip-address on the refresh request)."""
+    from aggregator.sync.services import sync_request
+
+    connection = make_connection("fake_limited")
+    run = sync_request(connection=connection, trigger=SyncRun.Trigger.API, psu_ip_address="203.0.113.9")
+    assert run.trigger == SyncRun.Trigger.API
 
 
 def test_the_sync_task_passes_the_present_users_ip_address_to_the_sync(fake_bank):  # noqa: F811

@@ -25,6 +25,8 @@ API_SERVICES = [
     (ROOT / "aggregator" / "payments" / "instruction.py", None),
     (ROOT / "aggregator" / "payments" / "consents.py", {"payment_consent_create", "payment_consent_confirm_funds"}),
     (ROOT / "aggregator" / "insights" / "services.py", {"insights_category_correct"}),
+    # The regulatory unattended-access limit the refresh endpoint spends (aggregator/api/services.py).
+    (ROOT / "aggregator" / "sync" / "unattended.py", {"unattended_reserve"}),
 ]
 # DRF raises these itself (parsers, content negotiation, routing, throttles); their default codes pass through.
 DRF_RAISED = [
