@@ -23,7 +23,7 @@ __all__ = ["ConsentRefreshView", "SyncRunDetailView"]
 USER_PRESENT_HEADERS = ("PSU-IP-Address", "x-fapi-customer-ip-address")
 
 
-class RefreshRequestSerializer(serializers.Serializer):
+class RefreshSerializer(serializers.Serializer):
     data_types = serializers.ListField(
         child=serializers.ChoiceField(choices=DATA_TYPES),
         required=False,
@@ -104,7 +104,7 @@ class ConsentRefreshView(ConsentAPIView):
                 for name in USER_PRESENT_HEADERS
             ),
         ],
-        request=RefreshRequestSerializer,
+        request=RefreshSerializer,
         responses={
             202: envelope_schema(
                 "RefreshAccepted",
@@ -122,7 +122,7 @@ class ConsentRefreshView(ConsentAPIView):
     def post(self, request: Request, consent_id: str) -> Response:
         if parse_uuid(consent_id) != request.consent.pk:
             raise NotFound("No such consent for this token.")
-        body = RefreshRequestSerializer(data=request.data or {})  # a body, if any, must be JSON (415 otherwise)
+        body = RefreshSerializer(data=request.data or {})  # a body, if any, must be JSON (415 otherwise)
         body.is_valid(raise_exception=True)
         psu_ip_address = _user_ip(request)
         limit = ConsentRefreshThrottle()
