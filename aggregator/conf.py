@@ -53,6 +53,9 @@ AGGREGATOR_DEFAULTS: dict[str, Any] = {
     "COMPLIANCE_CLOCK": "",
     "COMPLIANCE_REGIME": "",
     "COMPLIANCE_COUNTRY_REGIMES": {},
+    # Unattended access (RTS Art. 36(5), aggregator/sync/unattended.py): of each data type's reads per 24 hours at
+    # a capped bank, scheduled syncs leave this many to third parties' refreshes (and are spaced to spread the rest).
+    "UNATTENDED_KEEP_FOR_REFRESH": 1,
 }
 
 aggregator_settings = AppSettings("AGGREGATOR", AGGREGATOR_DEFAULTS)

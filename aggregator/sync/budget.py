@@ -13,7 +13,8 @@ Rule: a budgeted sync may start at ``t`` only if fewer than ``syncs_per_day`` at
 before ``t``. A rolling window is stricter than any calendar day, in any time zone and on any clock that runs at
 least as fast as ours (the sandbox clock can only be moved forward), so the bank's daily count can never be
 exceeded by us. Scheduled syncs are also spaced by ``24h / syncs_per_day`` so the budget is spread over the day
-rather than spent in the first hour.
+rather than spent in the first hour — and at least as far apart as the regulatory limit per data type asks
+(``aggregator.sync.unattended.unattended_interval``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from providers.base import BankAdapter
 
 from ..conf import aggregator_settings
 from ..models import Connection, SyncRun
+from .unattended import unattended_interval
+from .window import DAY, MARGIN
 
 __all__ = [
     "BUDGET_KEY",
@@ -46,9 +49,6 @@ BUDGET_RUNS_KEY = "unattended_runs"
 _RUNS_KEPT = 20
 # Counted calls one sync makes per account: balances + the first transactions page (see ``engine._pull``).
 ENGINE_CALLS_PER_ACCOUNT = 2
-DAY = timedelta(days=1)
-# A little slack so our clock and the bank's never disagree about which side of the window a call falls.
-MARGIN = timedelta(minutes=1)
 
 
 def syncs_per_day(adapter_cls: type[BankAdapter] | BankAdapter) -> int | None:
@@ -152,5 +152,8 @@ def next_sync_at(connection: Connection, adapter_cls: type[BankAdapter] | BankAd
     limit = syncs_per_day(adapter_cls)
     if limit is not None:
         interval = max(interval, DAY / limit + MARGIN)
+    regulatory = unattended_interval(connection=connection)  # the regulatory limit, spread over the day too
+    if regulatory is not None:
+        interval = max(interval, regulatory)
     planned = now + interval
     return max(planned, budget_next_free_at(connection, adapter_cls, now=planned))

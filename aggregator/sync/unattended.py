@@ -13,12 +13,15 @@ for a read the engine would then refuse).
   instant (``aggregator.compliance.clock``: the sandbox clock with the sandbox on). A retry of a run reuses its
   rows. Spending locks the accounts' rows (``SELECT … FOR UPDATE``), counts the window and inserts in one
   transaction, so two workers never both spend the last slot.
-- Window: rolling, ``24 h`` plus ``budget.MARGIN`` (our clock and the bank's never disagree on which side of it
+- Window: rolling, ``24 h`` plus ``window.MARGIN`` (our clock and the bank's never disagree on which side of it
   an access falls); an access frees its slot ``24 h + MARGIN`` after it.
 - User present (a ``psu_ip_address`` on the run: the connect flow, a manual sync with the user there, or a
   refresh whose request carries ``PSU-IP-Address`` / ``x-fapi-customer-ip-address``): not counted, not capped.
 - Triggers ``scheduled`` and ``api`` are refused when the budget is spent; ``manual`` and ``connect`` without a
   user present (an operator's command) are counted but never refused, like the bank budget of ``budget``.
+- Sharing: scheduled syncs use at most ``limit - UNATTENDED_KEEP_FOR_REFRESH`` (default 3 of 4) and are spaced
+  ``24 h / that + MARGIN`` apart (``unattended_interval``, applied by ``budget.next_sync_at``), so the budget is
+  spread over the day and a third party's unattended refresh always finds at least one read a day.
 """
 
 from __future__ import annotations
@@ -32,10 +35,11 @@ from django.db import transaction
 
 from ..compliance.clock import compliance_now
 from ..compliance.regimes import regime_for_institution
+from ..conf import aggregator_settings
 from ..exceptions import LimitReachedError
 from ..models import Account, Connection, SyncRun
-from .budget import DAY, MARGIN
 from .models import UnattendedAccess
+from .window import DAY, MARGIN
 
 __all__ = [
     "DATA_TYPES",
@@ -46,6 +50,7 @@ __all__ = [
     "unattended_budget",
     "unattended_budget_meta",
     "unattended_due_at",
+    "unattended_interval",
     "unattended_limit",
     "unattended_reserve",
 ]
@@ -55,9 +60,19 @@ ENFORCED_TRIGGERS = frozenset({SyncRun.Trigger.SCHEDULED, SyncRun.Trigger.API})
 WINDOW: timedelta = DAY + MARGIN
 
 
-def unattended_limit(*, connection: Connection) -> int | None:
-    """Unattended accesses per account, data type and 24 hours at the connection's bank (None: no cap)."""
-    return regime_for_institution(connection.institution).unattended_per_day
+def unattended_limit(*, connection: Connection, scheduled: bool = False) -> int | None:
+    """Unattended accesses per account, data type and 24 hours at the connection's bank (None: no cap); for
+    ``scheduled`` syncs, less the ``UNATTENDED_KEEP_FOR_REFRESH`` left to third parties' refreshes (at least 1)."""
+    limit = regime_for_institution(connection.institution).unattended_per_day
+    if limit is None or not scheduled:
+        return limit
+    return max(1, limit - int(aggregator_settings.UNATTENDED_KEEP_FOR_REFRESH))
+
+
+def unattended_interval(*, connection: Connection) -> timedelta | None:
+    """The spacing of scheduled syncs that spreads their share of the limit over the day (None: no cap)."""
+    limit = unattended_limit(connection=connection, scheduled=True)
+    return None if limit is None else DAY / limit + MARGIN
 
 
 @dataclass(frozen=True)
@@ -104,9 +119,13 @@ def _live_account_ids(connections: Sequence[Connection]) -> dict[int, list[int]]
 
 
 def unattended_budget(
-    *, connections: Sequence[Connection], data_types: Sequence[str] = DATA_TYPES, now: datetime | None = None
+    *,
+    connections: Sequence[Connection],
+    data_types: Sequence[str] = DATA_TYPES,
+    now: datetime | None = None,
+    scheduled: bool = False,
 ) -> dict[str, TypeBudget]:
-    """Each data type's budget over every live account of ``connections``."""
+    """Each data type's budget over every live account of ``connections`` (``scheduled``: the scheduler's share)."""
     now = now or compliance_now()
     accounts = _live_account_ids(connections)
     window = _window([a for ids in accounts.values() for a in ids], data_types, now)
@@ -116,7 +135,7 @@ def unattended_budget(
         remaining: int | None = None
         free: list[datetime] = []
         for connection in connections:
-            limit = unattended_limit(connection=connection)
+            limit = unattended_limit(connection=connection, scheduled=scheduled)
             if limit is None:
                 continue
             limits.append(limit)
@@ -140,12 +159,12 @@ def unattended_budget_meta(*, connections: Sequence[Connection]) -> dict[str, di
 
 def unattended_due_at(*, connection: Connection, now: datetime) -> datetime:
     """When the scheduler may queue a sync of ``connection`` (``now`` if a data type has budget now): the earliest
-    time one data type has a slot on every account. ``now`` and the answer are on the real clock; the window is
-    measured on the compliance clock, so only the wait is carried over."""
+    time one data type has a slot of the scheduler's share on every account. ``now`` and the answer are on the
+    real clock; the window is measured on the compliance clock, so only the wait is carried over."""
     if unattended_limit(connection=connection) is None:
         return now
     clock_now = compliance_now()
-    budgets = unattended_budget(connections=[connection], now=clock_now)
+    budgets = unattended_budget(connections=[connection], now=clock_now, scheduled=True)
     waits = [b.next_free_at - clock_now for b in budgets.values() if b.remaining == 0 and b.next_free_at]
     if len(waits) < len(budgets):
         return now
@@ -229,7 +248,8 @@ class AccessGate:
         self.connection = connection
         self.sync_run = sync_run
         self.wanted = frozenset(sync_run.data_types or DATA_TYPES)
-        self.limit = None if attended else unattended_limit(connection=connection)
+        self.scheduled = sync_run.trigger == SyncRun.Trigger.SCHEDULED
+        self.limit = None if attended else unattended_limit(connection=connection, scheduled=self.scheduled)
         self.force = sync_run.trigger not in ENFORCED_TRIGGERS
         self.skipped: dict[str, datetime] = {}
 
@@ -242,7 +262,9 @@ class AccessGate:
             return True
         if UnattendedAccess.objects.filter(sync_run=self.sync_run).exists():
             return True
-        budgets = unattended_budget(connections=[self.connection], data_types=sorted(self.wanted))
+        budgets = unattended_budget(
+            connections=[self.connection], data_types=sorted(self.wanted), scheduled=self.scheduled
+        )
         return any(b.remaining != 0 for b in budgets.values())
 
     def allow(self, account_ids: Sequence[int], data_type: str) -> bool:

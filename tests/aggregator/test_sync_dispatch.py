@@ -40,7 +40,13 @@ def enqueued():
 
 
 def test_due_connections_are_queued_with_jitter_and_their_next_sync_moves_on(fake_bank, enqueued, settings):  # noqa: F811
-    settings.AGGREGATOR = {**settings.AGGREGATOR, "SYNC_JITTER_SECONDS": 30, "SYNC_INTERVAL": dt.timedelta(hours=1)}
+    # A bank without a regulatory cap on unattended access (US): the configured interval alone plans the next sync.
+    settings.AGGREGATOR = {
+        **settings.AGGREGATOR,
+        "SYNC_JITTER_SECONDS": 30,
+        "SYNC_INTERVAL": dt.timedelta(hours=1),
+        "COMPLIANCE_REGIME": "US",
+    }
     due = make_connection(next_sync_at=NOW - dt.timedelta(minutes=5))
     erroring = make_connection(status=Connection.Status.ERROR, next_sync_at=NOW)
 
@@ -93,7 +99,7 @@ def test_a_broker_outage_leaves_no_queued_run_and_the_connection_due_for_the_nex
 
 
 def test_when_the_broker_fails_mid_way_only_the_unsent_claims_are_released(fake_bank, settings):  # noqa: F811
-    settings.AGGREGATOR = {**settings.AGGREGATOR, "SYNC_INTERVAL": dt.timedelta(hours=1)}
+    settings.AGGREGATOR = {**settings.AGGREGATOR, "SYNC_INTERVAL": dt.timedelta(hours=1), "COMPLIANCE_REGIME": "US"}
     first = make_connection(next_sync_at=NOW - dt.timedelta(minutes=2))
     second = make_connection(next_sync_at=NOW - dt.timedelta(minutes=1))
     third = make_connection(next_sync_at=NOW)

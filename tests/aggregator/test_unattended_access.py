@@ -24,7 +24,8 @@ SCHEDULED = SyncRun.Trigger.SCHEDULED
 
 @pytest.fixture(autouse=True)
 def _sandbox_clock(settings):  # type: ignore[no-untyped-def]
-    settings.AGGREGATOR = {**settings.AGGREGATOR, "COMPLIANCE_CLOCK": "sandbox"}
+    # The scheduler may spend all 4 here (none kept for third parties' refreshes), except where a test says.
+    settings.AGGREGATOR = {**settings.AGGREGATOR, "COMPLIANCE_CLOCK": "sandbox", "UNATTENDED_KEEP_FOR_REFRESH": 0}
     clock_reset()
     yield
     clock_reset()
@@ -213,3 +214,32 @@ def test_the_scheduler_plans_on_the_real_clock_what_frees_on_the_sandbox_clock(u
     now = timezone.now()
     due = unattended_due_at(connection=uk_connection, now=now)
     assert dt.timedelta(hours=4, minutes=-3) < due - now <= dt.timedelta(hours=4, minutes=-1)
+
+
+def test_by_default_the_scheduler_leaves_one_read_a_day_to_third_party_refreshes(uk_connection, settings):
+    settings.AGGREGATOR = {**settings.AGGREGATOR, "UNATTENDED_KEEP_FOR_REFRESH": 1}
+    for _ in range(3):
+        assert connection_sync(connection=uk_connection, trigger=SCHEDULED).outcome == "succeeded"
+    assert connection_sync(connection=uk_connection, trigger=SCHEDULED).error_code == "unattended_limit"
+    assert connection_sync(connection=uk_connection, trigger=SyncRun.Trigger.API).outcome == "succeeded"
+    assert connection_sync(connection=uk_connection, trigger=SyncRun.Trigger.API).error_code == "unattended_limit"
+
+
+def test_scheduled_syncs_of_a_capped_bank_are_spread_over_the_day(uk_connection, settings):
+    settings.AGGREGATOR = {**settings.AGGREGATOR, "UNATTENDED_KEEP_FOR_REFRESH": 1}
+    before = timezone.now()
+    connection_sync(connection=uk_connection, trigger=SCHEDULED)
+    uk_connection.refresh_from_db()
+    assert before + dt.timedelta(hours=8, minutes=1) <= uk_connection.next_sync_at  # 24 h / 3 + margin
+    assert uk_connection.next_sync_at <= timezone.now() + dt.timedelta(hours=8, minutes=1)
+
+
+def test_scheduled_syncs_of_a_us_bank_keep_the_configured_interval(fake_bank, settings):  # noqa: F811
+    settings.AGGREGATOR = {**settings.AGGREGATOR, "SYNC_INTERVAL": dt.timedelta(hours=1)}
+    fake_bank.add_account("acc-1")
+    connection = make_connection("fake_window")
+    connection.institution.country = "US"
+    connection.institution.save(update_fields=["country"])
+    connection_sync(connection=connection, trigger=SCHEDULED)
+    connection.refresh_from_db()
+    assert connection.next_sync_at <= timezone.now() + dt.timedelta(hours=1)
