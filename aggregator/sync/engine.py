@@ -35,7 +35,7 @@ from .allowance import BudgetSpent, budget_spend
 from .locks import connection_lock
 from .progress import RunProgress
 from .pull import credentials_for, pull
-from .unattended import AccessGate
+from .unattended import AccessGate, unattended_release
 
 __all__ = ["run_sync"]
 
@@ -78,6 +78,7 @@ def run_sync(*, connection: Connection, sync_run: SyncRun, psu_ip_address: str =
                 # lock is free.
                 logger.info("sync run %s is already running elsewhere: left to that worker", sync_run.pk)
                 return sync_run
+            unattended_release(sync_run=sync_run)  # it read nothing: the reads reserved for it are given back
             return _finish(sync_run, SyncRun.Outcome.SKIPPED, code="already_running", detail="another sync is running")
         return _run_locked(connection, sync_run, psu_ip_address)
 
@@ -91,6 +92,7 @@ def _run_locked(connection: Connection, sync_run: SyncRun, psu_ip_address: str) 
     sync_run.save(update_fields=["outcome", "started_at", "finished_at"])
 
     if connection.status in (Connection.Status.REAUTH_REQUIRED, Connection.Status.DISCONNECTED):
+        unattended_release(sync_run=sync_run)
         return _finish(
             sync_run,
             SyncRun.Outcome.SKIPPED,
@@ -100,11 +102,13 @@ def _run_locked(connection: Connection, sync_run: SyncRun, psu_ip_address: str) 
     try:
         adapter = _adapter_for(connection, psu_ip_address)
     except Exception as exc:  # ImproperlyConfigured: an institution pointing at an unknown adapter
+        unattended_release(sync_run=sync_run)
         return _fail_permanent(connection, sync_run, PermanentProviderError(str(exc), code="no_adapter"))
 
     # Every unattended run counts against the bank's budget (once, its retries resume); budgeted triggers must
     # fit in it.
     if not budget_spend(connection, adapter, sync_run):
+        unattended_release(sync_run=sync_run)
         return _skip_daily_limit(sync_run, connection)
     # The regulatory limit per account and data type (RTS Art. 36(5)): the run reads only what has budget.
     gate = AccessGate(connection=connection, sync_run=sync_run, attended=bool(psu_ip_address))

@@ -52,6 +52,7 @@ __all__ = [
     "unattended_due_at",
     "unattended_interval",
     "unattended_limit",
+    "unattended_release",
     "unattended_reserve",
 ]
 
@@ -233,6 +234,12 @@ def unattended_reserve(*, runs: Sequence[SyncRun], data_types: Sequence[str], no
             field="data_types",
             retry_after=max((until - now).total_seconds(), 1.0),
         )
+
+
+def unattended_release(*, sync_run: SyncRun) -> None:
+    """Give back the reads reserved for ``sync_run`` when it ends before reading anything (another sync was
+    running, the connection needs re-authentication, the bank's own budget refused it)."""
+    UnattendedAccess.objects.filter(sync_run=sync_run).delete()
 
 
 def _limit_text(runs: Sequence[SyncRun]) -> str:

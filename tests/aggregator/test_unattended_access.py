@@ -10,10 +10,10 @@ import pytest
 from django.utils import timezone
 
 from aggregator.compliance.clock import compliance_now
-from aggregator.models import SyncRun, UnattendedAccess
+from aggregator.models import Connection, SyncRun, UnattendedAccess
 from aggregator.sync.dispatch import connections_dispatch_due
 from aggregator.sync.services import connection_sync
-from aggregator.sync.unattended import WINDOW, unattended_budget, unattended_due_at
+from aggregator.sync.unattended import WINDOW, unattended_budget, unattended_due_at, unattended_reserve
 from providers.sandbox.clock import clock_advance, clock_reset
 from tests.aggregator.sync_fakes import fake_bank, make_connection, txn  # noqa: F401
 
@@ -145,6 +145,26 @@ def test_a_retried_run_does_not_spend_its_accesses_again(uk_connection):
     connection_sync(connection=uk_connection, sync_run=run)
     connection_sync(connection=uk_connection, sync_run=run)
     assert UnattendedAccess.objects.filter(data_type="balances", sync_run=run).count() == 1
+
+
+def test_a_refresh_that_ends_before_reading_anything_gives_its_reserved_reads_back(uk_connection):
+    connection_sync(connection=uk_connection, trigger=SyncRun.Trigger.MANUAL)  # learns of the account
+    run = SyncRun.objects.create(connection=uk_connection, trigger=SyncRun.Trigger.API, data_types=["balances"])
+    unattended_reserve(runs=[run], data_types=["balances"])
+    assert UnattendedAccess.objects.filter(sync_run=run).count() == 1
+    Connection.objects.filter(pk=uk_connection.pk).update(status=Connection.Status.REAUTH_REQUIRED)
+    assert connection_sync(connection=uk_connection, sync_run=run).outcome == "skipped"
+    assert not UnattendedAccess.objects.filter(sync_run=run).exists()
+
+
+def test_a_refresh_reads_only_the_data_types_it_reserved(uk_connection, fake_bank):  # noqa: F811
+    connection_sync(connection=uk_connection, trigger=SyncRun.Trigger.MANUAL)
+    fake_bank.calls.clear()
+    run = SyncRun.objects.create(connection=uk_connection, trigger=SyncRun.Trigger.API, data_types=["balances"])
+    unattended_reserve(runs=[run], data_types=["balances"])
+    assert connection_sync(connection=uk_connection, sync_run=run).outcome == "succeeded"
+    assert [call[0] for call in fake_bank.calls] == ["get_balances"]
+    assert UnattendedAccess.objects.filter(sync_run=run).count() == 1
 
 
 def test_a_us_bank_is_not_capped(fake_bank):  # noqa: F811
