@@ -90,11 +90,15 @@ class TypeBudget:
 
 
 def _window(account_ids: Iterable[int], data_types: Iterable[str], now: datetime) -> dict[tuple[int, str], list]:
-    """The accesses in the window before ``now``, oldest first, by (account id, data type)."""
+    """The accesses in the window before ``now``, oldest first, by (account id, data type). Rows after ``now``
+    (written before the sandbox clock was reset to real time) are ignored, as ``budget`` ignores its own."""
     out: dict[tuple[int, str], list[datetime]] = {}
     rows = (
         UnattendedAccess.objects.filter(
-            account_id__in=list(account_ids), data_type__in=list(data_types), accessed_at__gt=now - WINDOW
+            account_id__in=list(account_ids),
+            data_type__in=list(data_types),
+            accessed_at__gt=now - WINDOW,
+            accessed_at__lte=now + MARGIN,
         )
         .order_by("accessed_at")
         .values_list("account_id", "data_type", "accessed_at")

@@ -263,3 +263,11 @@ def test_scheduled_syncs_of_a_us_bank_keep_the_configured_interval(fake_bank, se
     connection_sync(connection=connection, trigger=SCHEDULED)
     connection.refresh_from_db()
     assert connection.next_sync_at <= timezone.now() + dt.timedelta(hours=1)
+
+
+def test_reads_made_on_a_sandbox_clock_that_was_then_reset_do_not_block_real_time(uk_connection):
+    clock_advance(10 * 86400)
+    _ = [connection_sync(connection=uk_connection, trigger=SCHEDULED) for _ in range(4)]
+    assert connection_sync(connection=uk_connection, trigger=SCHEDULED).error_code == "unattended_limit"
+    clock_reset()
+    assert connection_sync(connection=uk_connection, trigger=SCHEDULED).outcome == "succeeded"
