@@ -15,7 +15,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from aggregator.models import TRANSACTION_DATA_COLUMNS, Account, Balance, SyncRun, Transaction
+from aggregator.models import TRANSACTION_DATA_COLUMNS, Account, Balance, SyncRun, Transaction, UnattendedAccess
 
 __all__ = [
     "TRANSACTION_FIELDS",
@@ -304,6 +304,10 @@ class SyncRunSerializer(serializers.Serializer):
     finished_at = serializers.DateTimeField(allow_null=True)
     counts = serializers.DictField(child=serializers.IntegerField(), help_text="added, modified, removed")
     error_code = serializers.CharField(allow_blank=True)
+    data_types = serializers.ListField(
+        child=serializers.ChoiceField(choices=UnattendedAccess.DataType.values),
+        help_text="What the sync reads (a refresh's `data_types`; every one for the others)",
+    )
     in_progress = serializers.BooleanField(
         help_text="True while the sync is queued or running, including after an interruption: until it finishes, "
         "the data it brings is partly stored (the delta feed's `meta.sync_in_progress` says the same)."
@@ -326,6 +330,7 @@ def syncrun_data(run: SyncRun, institution_slug: str, *, interrupted: bool = Fal
         "finished_at": run.finished_at,
         "counts": {"added": run.added_count, "modified": run.modified_count, "removed": run.removed_count},
         "error_code": run.error_code,
+        "data_types": list(run.data_types or UnattendedAccess.DataType.values),
         "in_progress": run.outcome in (SyncRun.Outcome.QUEUED, SyncRun.Outcome.RUNNING),
         "interrupted": interrupted,
     }

@@ -112,6 +112,7 @@ def test_the_run_reads_what_was_asked_and_its_reads_are_already_spent(api, conse
     response = _refresh(api, consent, ["balances", "transactions"])
     run = SyncRun.objects.get(public_id=response.json()["data"]["id"])
     assert run.data_types == ["balances", "transactions"]
+    assert response.json()["data"]["data_types"] == ["balances", "transactions"]
     spent = UnattendedAccess.objects.filter(sync_run=run)
     assert sorted(spent.values_list("account_id", "data_type")) == [
         (shared_account.pk, "balances"),
