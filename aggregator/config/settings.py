@@ -177,6 +177,21 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/me/consents/"
 LOGOUT_REDIRECT_URL = "/"
 
+# Email to users (the compliance clocks' warnings: reconfirm a consent, re-authenticate at a bank). Printed to the
+# console locally; SMTP in production (EMAIL_HOST…). Tests use Django's in-memory outbox.
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.smtp.EmailBackend"
+    if IS_PRODUCTION
+    else "django.core.mail.backends.console.EmailBackend",
+)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Open Banking Aggregator <no-reply@localhost>")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
 USE_I18N = True
