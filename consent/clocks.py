@@ -11,7 +11,7 @@
   behind its accounts (``aggregator.compliance.sca``).
 * US (12 CFR 1033.421(b)(2)): an authorisation lasts at most one year: ``expires_at`` is capped at the
   authorisation + 365 days when a shared account is at a US bank; its revocation deletes the data obtained under
-  it that no other live consent needs (1033.421(h)(3)): :func:`consent_revocation_data_delete`.
+  it that no other live consent needs (1033.421(h)): :func:`consent_revocation_data_delete`.
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def connection_serves_only_unconfirmed_consents(connection: Connection, now: dat
 
 def consent_revocation_data_delete(*, consent: Consent) -> int:
     """A revoked consent over accounts at US banks: delete the balances and transactions of those accounts that
-    no other live consent shares (12 CFR 1033.421(h)(3)). The account rows stay (what was shared under which
+    no other live consent shares (12 CFR 1033.421(h)). The account rows stay (what was shared under which
     consent is evidence, kept per 1033.441); a later sync for a new consent fetches the data again. Returns the
     number of deleted rows. Runs inside ``consent_revoke``'s transaction."""
     accounts = [

@@ -455,6 +455,9 @@ AGGREGATOR = _set(
     METRICS_ALLOWED_NETWORKS=env.list(
         "METRICS_ALLOWED_NETWORKS", default=[] if IS_PRODUCTION else ["127.0.0.1/32", "::1/128"]
     ),
+    # Compliance clocks (docs/compliance.md): "sandbox" or "real" clock; one regime (UK/EU/US) for every bank.
+    COMPLIANCE_CLOCK=env.str("COMPLIANCE_CLOCK", default=None),
+    COMPLIANCE_REGIME=env.str("COMPLIANCE_REGIME", default=None),
 )
 if IS_PRODUCTION and not AGGREGATOR.get("CREDENTIAL_KEYS"):
     raise ImproperlyConfigured("CREDENTIAL_KEYS must be set in production (comma-separated Fernet keys).")
