@@ -109,6 +109,8 @@ def consent_reauthenticate_by(*, consent: Consent) -> datetime | None:
 def connection_serves_only_unconfirmed_consents(connection: Connection, now: datetime) -> str | None:
     """The UK gate of unattended syncs: a connection whose every live consent awaits reconfirmation is not synced
     unattended (nobody may read what it would fetch). A connection serving no consent is left alone."""
+    if regime_for_institution(connection.institution).reconfirm_days is None:
+        return None  # no reconfirmation clock at this bank: no query
     live = Consent.objects.filter(
         accounts__connection=connection, status=Consent.Status.AUTHORISED, expires_at__gt=timezone.now()
     ).distinct()

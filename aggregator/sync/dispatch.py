@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from providers.registry import adapter_class
 
+from ..compliance.clock import compliance_now
 from ..compliance.sca import unattended_sync_allowed
 from ..conf import aggregator_settings
 from ..models import Connection, SyncRun
@@ -53,6 +54,7 @@ def connections_dispatch_due(*, now: datetime | None = None, limit: int = 500) -
     jitter = dispatch_jitter_seconds()
     stale = timedelta(seconds=getattr(settings, "CELERY_TASK_TIME_LIMIT", 900) * 2)
     claimed: list[tuple[SyncRun, datetime | None, datetime]] = []  # (run, previous next_sync_at, planned)
+    clock = compliance_now()  # the regulatory clocks' now (the sandbox clock with the sandbox on)
     with transaction.atomic():
         due = (
             Connection.objects.filter(status__in=DISPATCHABLE_STATUSES, next_sync_at__lte=now)
@@ -76,7 +78,7 @@ def connections_dispatch_due(*, now: datetime | None = None, limit: int = 500) -
             ).exists()
             if busy:
                 continue
-            if not unattended_sync_allowed(connection=connection):  # compliance clocks (docs/compliance.md)
+            if not unattended_sync_allowed(connection=connection, now=clock):  # compliance clocks, docs/compliance.md
                 _plan(connection, budget.next_sync_at(connection, adapter_cls, now=now))
                 continue
             if not budget.budget_allows(connection, adapter_cls, now=now):
