@@ -100,7 +100,7 @@ class RevokeReasonForm(forms.Form):
 class ConsentAdmin(admin.ModelAdmin):
     # Short columns so the list fits a 1400 px screen beside the filters: the id is shortened (full id on hover
     # and on the detail page), creation time is on the detail page.
-    list_display = ("short_id", "status", "application", "user", "expires_at", "reconfirm_by", "last_accessed_at")
+    list_display = ("short_id", "status", "application", "user", "expires_at", "last_accessed_at")
     list_display_links = ("short_id",)
     list_filter = ("status", ExpiringSoonFilter, ReconfirmationDueFilter, "application")
     search_fields = ("id", "user__username", "user__email", "application__name", "application__client_id")
