@@ -262,7 +262,15 @@ class CurrentConsentView(ConsentExpiryRecorded, APIView):
         operation_id="consents_current",
         summary="The consent the presented user token was issued under",
         auth=[{"oauth2": []}],
-        responses={200: envelope_schema("CurrentConsent", ConsentSerializer()), **_errors(401, 403, 429)},
+        responses={
+            200: envelope_schema("CurrentConsent", ConsentSerializer()),
+            **_errors(401, 429),
+            403: OpenApiResponse(
+                ErrorResponseSerializer,
+                description="A token issued without a consent (`consent_required`), or a UK consent its user has "
+                "not reconfirmed within 90 days (`reconfirmation_required`)",
+            ),
+        },
         tags=["consents"],
     )
     def get(self, request: Request) -> Response:
