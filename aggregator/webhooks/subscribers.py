@@ -35,6 +35,7 @@ from aggregator.delta import delta_cursor_since
 from aggregator.domain_events import DomainEvent
 from aggregator.models import Connection, SyncRun
 from aggregator.payments.models import Payment
+from consent.clocks import consent_reconfirmation_lapsed
 from consent.models import Consent
 from consent.selectors import consent_accounts
 
@@ -80,6 +81,8 @@ def _transactions_updated(event: DomainEvent) -> None:
     # The delta-feed position just before anything this sync wrote (a little slack for clock steps).
     since = (run.started_at or run.queued_at) - dt.timedelta(seconds=1)
     for consent, accounts in _consents_covering(run.connection_id):
+        if consent_reconfirmation_lapsed(consent=consent):
+            continue  # the TPP may not read it until the user reconfirms (403 reconfirmation_required)
         cursor = delta_cursor_since(owner=str(consent.pk), since=since)
         webhook_event_create(
             application=consent.application,

@@ -172,3 +172,26 @@ def test_the_dashboard_says_when_a_reconfirmation_is_overdue(days, client, user,
     days(90)
     client.force_login(user)
     assert "Reconfirmation overdue since" in client.get("/me/consents/").content.decode()
+
+
+def test_a_consent_awaiting_reconfirmation_gets_no_transactions_updated_webhook(
+    days, user, uk_bank, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django.utils import timezone
+
+    from aggregator.domain_events import DomainEvent, publish
+    from aggregator.webhooks.models import WebhookEvent
+    from tests.factories import SyncRunFactory
+
+    monkeypatch.setattr("aggregator.webhooks.services._enqueue", lambda delivery_id: None)
+    account = account_at(uk_bank, user)
+    lapsed = authorised(user, account)
+    days(91)
+    current = authorised(user, account)
+    for consent in (lapsed, current):
+        consent.application.webhook_url = "https://tpp.example/hooks"
+        consent.application.save()
+    run = SyncRunFactory(connection=account.connection, outcome="succeeded", started_at=timezone.now(), added_count=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        publish(DomainEvent(name="sync.completed", subject_type="sync_run", subject_id=str(run.public_id)))
+    assert [e.payload["consent_id"] for e in WebhookEvent.objects.all()] == [str(current.pk)]
