@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "aggregator.webhooks",
     "aggregator.ledger",
     "aggregator.ops",
+    "aggregator.privacy",
     "consent",
     "providers",
 ]
@@ -280,6 +281,7 @@ CELERY_TASK_ROUTES = {
     "webhooks.deliver": {"queue": "webhooks"},
     "aggregator.tasks.connections_dispatch_task": {"queue": "maintenance"},
     "aggregator.tasks.sync_runs_reap_task": {"queue": "maintenance"},
+    "aggregator.privacy.tasks.retention_enforce_task": {"queue": "maintenance"},
 }
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
