@@ -14,6 +14,7 @@ import io
 import logging
 import zipfile
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from aggregator.api.serializers import money
 from aggregator.conf import aggregator_settings
 
 from .models import DataExport
@@ -57,7 +59,11 @@ def data_export_path(export: DataExport) -> Path | None:
 
 
 def _default(value: Any) -> Any:
-    return str(value)  # Decimal (as text, never a float), UUID, date…
+    if isinstance(value, Decimal):
+        return money(value)  # the API's amounts: text, never a float
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return str(value)  # UUID, date…
 
 
 def _json(value: Any) -> bytes:
@@ -95,7 +101,7 @@ def _write_csv(zf: zipfile.ZipFile, user: Any) -> int:
         writer = csv.writer(text)
         writer.writerow(TRANSACTION_CSV_COLUMNS)
         for row in transaction_rows(user, with_raw=False):
-            writer.writerow(["" if row[c] is None else str(row[c]) for c in TRANSACTION_CSV_COLUMNS])
+            writer.writerow(["" if row[c] is None else _default(row[c]) for c in TRANSACTION_CSV_COLUMNS])
             count += 1
     return count
 

@@ -218,7 +218,7 @@ def _payments(user: Any) -> Iterator[Row]:
 
 
 def _insights(user: Any) -> Iterator[Row]:
-    enrichments = TransactionEnrichment.objects.filter(transaction__account__connection__user=user).order_by("id")
+    enrichments = TransactionEnrichment.objects.filter(transaction__account__connection__user=user).order_by("pk")
     for e in enrichments.values(
         "transaction__public_id", "category_primary", "category_detailed", "confidence", "source", "counterparty__name"
     ).iterator(chunk_size=CHUNK):
