@@ -152,7 +152,8 @@ def _consent_screen(client, permissions: list[str]) -> str:  # type: ignore[no-u
     consent = ConsentFactory(application=app, permissions=permissions)
     params = {
         "client_id": app.client_id, "redirect_uri": "http://tpp.example/callback", "response_type": "code",
-        "scope": " ".join(permissions), "state": "st-1", "code_challenge": CHALLENGE, "code_challenge_method": "S256", "consent_id": str(consent.pk),
+        "scope": " ".join(permissions), "state": "st-1", "code_challenge": CHALLENGE,
+        "code_challenge_method": "S256", "consent_id": str(consent.pk),
     }  # fmt: skip
     client.force_login(UserFactory(username="screen-user"))
     page = client.get("/oauth/authorize/?" + urlencode(params)).content.decode()
