@@ -8,15 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.admin.models import LogEntry
+from django.contrib.auth import SESSION_KEY
 from django.contrib.contenttypes.models import ContentType
+from django.contrib.sessions.models import Session
 from django.db.models import Q
+from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from aggregator.connections.models import PendingAuthorization
 from aggregator.insights.models import CategoryCorrection, Counterparty, RecurringStream, TransactionEnrichment
 from aggregator.models import Account, Balance, Connection, SyncRun, Transaction
 from aggregator.payments.models import PaymentConsent
-from consent.models import AccessLogEntry, AccessToken, Grant, IDToken, RefreshToken
+from consent.models import AccessLogEntry, AccessToken, DeviceGrant, Grant, IDToken, RefreshToken
 
 from .export import data_export_delete
 from .models import DataExport
@@ -39,6 +44,18 @@ def _orphaned_counterparties(ids: set[int]) -> Any:
     return Counterparty.objects.filter(pk__in=ids - used)
 
 
+def _sessions_end(*, user: Any) -> int:
+    """Sign the person out everywhere (database sessions; other engines lose them when the password hash changes)."""
+    if settings.SESSION_ENGINE != "django.contrib.sessions.backends.db":
+        return 0
+    ended = 0
+    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator(chunk_size=500):
+        if session.get_decoded().get(SESSION_KEY) == str(user.pk):
+            session.delete()
+            ended += 1
+    return ended
+
+
 def user_data_purge(*, user: Any) -> dict[str, int]:
     counts: dict[str, int] = {}
     mine = Q(account__connection__user=user)
@@ -55,6 +72,9 @@ def user_data_purge(*, user: Any) -> dict[str, int]:
     counts["access_tokens"] = _deleted(AccessToken.objects.filter(Q(user=user) | Q(consent__user=user)))
     counts["grants"] = _deleted(Grant.objects.filter(Q(user=user) | Q(consent__user=user)))
     counts["id_tokens"] = _deleted(IDToken.objects.filter(user=user))
+    counts["device_grants"] = _deleted(DeviceGrant.objects.filter(user=user))
+    counts["totp_devices"] = _deleted(TOTPDevice.objects.filter(user=user))
+    counts["sessions"] = _sessions_end(user=user)
     counts["pending_authorizations"] = _deleted(PendingAuthorization.objects.filter(user=user))
     counts["category_corrections"] = _deleted(CategoryCorrection.objects.filter(user=user))
 

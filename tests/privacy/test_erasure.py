@@ -4,6 +4,7 @@ evidence kept pseudonymised (docs/privacy.md)."""
 from __future__ import annotations
 
 import pytest
+from django.contrib.sessions.models import Session
 
 from aggregator.ledger.models import LedgerSalt
 from aggregator.ledger.services import ledger_append_pending
@@ -158,3 +159,14 @@ def test_the_pseudonym_depends_on_the_key(settings):
     first = pseudonym(user_id=7)
     settings.AGGREGATOR = {**settings.AGGREGATOR, "PRIVACY_PSEUDONYM_KEY": "two"}
     assert pseudonym(user_id=7) != first
+
+
+def test_the_person_is_signed_out_everywhere(client, django_capture_on_commit_callbacks):
+    wilhelmina = person("Session")
+    client.force_login(wilhelmina.user)
+    assert client.get("/me/privacy/").status_code == 200
+
+    _erase(wilhelmina, django_capture_on_commit_callbacks)
+
+    assert client.get("/me/privacy/").status_code == 302
+    assert not any(s.get_decoded().get("_auth_user_id") == str(wilhelmina.user.pk) for s in Session.objects.all())
