@@ -412,6 +412,10 @@ def _minutes(value: int | None) -> timedelta | None:
     return None if value is None else timedelta(minutes=value)
 
 
+def _days(value: int | None) -> timedelta | None:
+    return None if value is None else timedelta(days=value)
+
+
 AGGREGATOR = _set(
     # providers (adapters, HTTP client, credentials)
     ADAPTERS=env.list("AGGREGATOR_ADAPTERS", default=None),
@@ -442,6 +446,15 @@ AGGREGATOR = _set(
     METRICS_ALLOWED_NETWORKS=env.list(
         "METRICS_ALLOWED_NETWORKS", default=[] if IS_PRODUCTION else ["127.0.0.1/32", "::1/128"]
     ),
+    # Privacy (docs/privacy.md): export archives, their links, the pseudonym key, retention periods in days.
+    PRIVACY_EXPORT_DIR=env.str("PRIVACY_EXPORT_DIR", default=None),
+    PRIVACY_EXPORT_LINK_SECONDS=env.int("PRIVACY_EXPORT_LINK_SECONDS", default=None),
+    PRIVACY_PSEUDONYM_KEY=env.str("PRIVACY_PSEUDONYM_KEY", default=None),
+    RETENTION_ENDED_CONSENT_TRANSACTIONS=_days(env.int("RETENTION_ENDED_CONSENT_TRANSACTIONS_DAYS", default=None)),
+    RETENTION_ACCESS_LOG=_days(env.int("RETENTION_ACCESS_LOG_DAYS", default=None)),
+    RETENTION_SYNC_RUNS=_days(env.int("RETENTION_SYNC_RUNS_DAYS", default=None)),
+    RETENTION_WEBHOOK_DELIVERIES=_days(env.int("RETENTION_WEBHOOK_DELIVERIES_DAYS", default=None)),
+    RETENTION_EXPORT_ARCHIVES=_days(env.int("RETENTION_EXPORT_ARCHIVES_DAYS", default=None)),
 )
 if IS_PRODUCTION and not AGGREGATOR.get("CREDENTIAL_KEYS"):
     raise ImproperlyConfigured("CREDENTIAL_KEYS must be set in production (comma-separated Fernet keys).")
