@@ -3,7 +3,7 @@
 ``data_export_request`` records a ``DataExport`` (queued) and enqueues the build task after commit;
 ``data_export_build`` (the task's one call) streams every section into the zip on disk, updating the row's
 ``percent`` after each file, and ends ``done`` with a download link valid ``PRIVACY_EXPORT_LINK_SECONDS``
-(``links.py``), or ``failed``. Building twice rewrites the same archive.
+(``links.py``), or ``failed``. A second delivery of the task builds nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import orjson
 from celery import current_app
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from aggregator.api.serializers import money
@@ -44,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = "1.0"
 EXPORT_TASK = "aggregator.privacy.tasks.data_export_task"
+# A running export not finished after this long is taken to have lost its worker: a redelivery builds it again.
+STALE_AFTER = dt.timedelta(minutes=30)
 _OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_NON_STR_KEYS
 
 
@@ -84,6 +87,22 @@ def _progress(export: DataExport, **fields: Any) -> None:
     DataExport.objects.filter(pk=export.pk).update(**fields)
 
 
+def _claim(export: DataExport) -> bool:
+    """Take the export for this run: a queued one, or a running one whose worker died (``STALE_AFTER``). A second
+    delivery of the task while the first one runs (or after it finished) takes nothing."""
+    started = timezone.now()
+    claimed = (
+        DataExport.objects.filter(pk=export.pk)
+        .filter(
+            Q(status=DataExport.Status.QUEUED)
+            | Q(status=DataExport.Status.RUNNING, started_at__lt=started - STALE_AFTER)
+        )
+        .update(status=DataExport.Status.RUNNING, percent=0, started_at=started, error="")
+    )
+    export.refresh_from_db()
+    return bool(claimed)
+
+
 def _write_array(zf: zipfile.ZipFile, name: str, rows: Iterator[dict[str, Any]]) -> int:
     count = 0
     with zf.open(name, "w") as out:
@@ -109,10 +128,9 @@ def _write_csv(zf: zipfile.ZipFile, user: Any) -> int:
 def data_export_build(*, export: DataExport, now: dt.datetime | None = None) -> DataExport:
     """Write the archive of ``export.user`` (see the module docstring). Never raises for a data error: the row
     says ``failed`` with the reason."""
-    if export.status == DataExport.Status.DONE:
+    if not _claim(export):
         return export
     user = export.user
-    _progress(export, status=DataExport.Status.RUNNING, percent=0, started_at=timezone.now(), error="")
     file_name = f"export-{export.public_id}.zip"
     path = export_dir() / file_name
     partial = path.with_suffix(".part")

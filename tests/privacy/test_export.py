@@ -12,6 +12,7 @@ import zipfile
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from aggregator.privacy.export import SCHEMA_VERSION, data_export_build, data_export_path, data_export_request
 from aggregator.privacy.models import DataExport
@@ -156,3 +157,25 @@ def test_user_export_command_finds_the_user_by_email_and_writes_the_archive(tmp_
 def test_user_export_command_says_clearly_when_no_user_matches():
     with pytest.raises(CommandError, match="No user with the username or email 'nobody'"):
         call_command("user_export", "nobody")
+
+
+def test_a_second_delivery_of_the_task_builds_nothing_more():
+    export = _built(person("Twice"))
+    finished = DataExport.objects.get(pk=export.pk).finished_at
+
+    assert data_export_task(export.pk) == "done"
+    assert DataExport.objects.get(pk=export.pk).finished_at == finished
+
+
+def test_an_export_running_elsewhere_is_left_to_its_worker():
+    export = DataExport.objects.create(user=person("Busy").user, requested_by="user", status="running")
+    DataExport.objects.filter(pk=export.pk).update(started_at=timezone.now())
+
+    assert data_export_task(export.pk) == "running"
+
+
+def test_an_export_whose_worker_died_is_built_again_by_a_redelivery():
+    export = DataExport.objects.create(user=person("Dead").user, requested_by="user", status="running")
+    DataExport.objects.filter(pk=export.pk).update(started_at=timezone.now() - dt.timedelta(hours=1))
+
+    assert data_export_task(export.pk) == "done"
