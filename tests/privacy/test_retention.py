@@ -8,6 +8,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
 
 from aggregator.models import Balance, Connection, SyncRun, Transaction
 from aggregator.privacy.models import DataExport
@@ -158,3 +159,10 @@ def test_a_second_run_deletes_nothing_more():
     retention_enforce(now=NOW)
 
     assert not any(retention_enforce(now=NOW).values())
+
+
+def test_a_periodic_task_runs_retention_every_hour_on_the_maintenance_queue(settings):
+    task = PeriodicTask.objects.get(name="enforce data retention")
+    assert task.task == "aggregator.privacy.tasks.retention_enforce_task" and task.enabled
+    assert (task.interval.every, task.interval.period) == (1, "hours")
+    assert settings.CELERY_TASK_ROUTES[task.task] == {"queue": "maintenance"}
