@@ -109,10 +109,25 @@ def test_the_privacy_page_shows_a_done_export_with_its_link(client, done):
     assert "/me/privacy/exports/" in page and "Done" in page
 
 
-def test_the_dashboard_links_to_the_privacy_page(client):
+def test_the_dashboard_links_to_the_privacy_and_access_log_pages(client):
     client.force_login(UserFactory(username="dash"))
 
-    assert 'href="/me/privacy/"' in client.get("/me/consents/").content.decode()
+    page = client.get("/me/consents/").content.decode()
+
+    assert 'href="/me/privacy/"' in page and 'href="/me/privacy/access-log/"' in page
+
+
+def test_the_dashboards_download_button_asks_for_an_export(client, monkeypatch, django_capture_on_commit_callbacks):
+    monkeypatch.setattr("celery.current_app.send_task", lambda *a, **kw: None)
+    user = UserFactory(username="dashbutton")
+    client.force_login(user)
+    page = client.get("/me/consents/").content.decode()
+    assert 'action="/me/privacy/"' in page and 'id="dashboard-export"' in page
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/me/privacy/")
+
+    assert response.status_code == 302 and DataExport.objects.filter(user=user, requested_by="user").exists()
 
 
 def test_the_access_log_page_lists_the_apps_requests_in_words_50_a_page(client):
