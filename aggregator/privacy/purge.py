@@ -21,7 +21,16 @@ from aggregator.connections.models import PendingAuthorization
 from aggregator.insights.models import CategoryCorrection, Counterparty, RecurringStream, TransactionEnrichment
 from aggregator.models import Account, Balance, Connection, SyncRun, Transaction
 from aggregator.payments.models import PaymentConsent
-from consent.models import AccessLogEntry, AccessToken, DeviceGrant, Grant, IDToken, RefreshToken
+from consent.models import (
+    AccessLogEntry,
+    AccessToken,
+    ClockWarning,
+    Consent,
+    DeviceGrant,
+    Grant,
+    IDToken,
+    RefreshToken,
+)
 
 from .export import data_export_delete
 from .models import DataExport
@@ -77,6 +86,11 @@ def user_data_purge(*, user: Any) -> dict[str, int]:
     counts["sessions"] = _sessions_end(user=user)
     counts["pending_authorizations"] = _deleted(PendingAuthorization.objects.filter(user=user))
     counts["category_corrections"] = _deleted(CategoryCorrection.objects.filter(user=user))
+
+    # Reminders sent ahead of their compliance deadlines: about this person's consents and connections only.
+    subject_ids = [str(pk) for pk in Consent.objects.filter(user=user).values_list("pk", flat=True)]
+    subject_ids += [str(pk) for pk in Connection.objects.filter(user=user).values_list("public_id", flat=True)]
+    counts["clock_warnings"] = _deleted(ClockWarning.objects.filter(subject_id__in=subject_ids))
 
     exports = list(DataExport.objects.filter(user=user))
     for export in exports:

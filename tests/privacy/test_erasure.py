@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.sessions.models import Session
+from django.utils.timezone import now
 
 from aggregator.ledger.models import LedgerSalt
 from aggregator.ledger.services import ledger_append_pending
@@ -14,7 +15,7 @@ from aggregator.privacy.erasure import ERASURE_REASON, user_erase, user_is_erase
 from aggregator.privacy.models import ErasureRecord
 from aggregator.privacy.pseudonym import pseudonym
 from aggregator.webhooks.models import WebhookEvent
-from consent.models import AccessLogEntry, AccessToken, Consent, ConsentEvent
+from consent.models import AccessLogEntry, AccessToken, ClockWarning, Consent, ConsentEvent
 
 from .people import person
 from .trace import traces_of
@@ -170,3 +171,23 @@ def test_the_person_is_signed_out_everywhere(client, django_capture_on_commit_ca
 
     assert client.get("/me/privacy/").status_code == 302
     assert not any(s.get_decoded().get("_auth_user_id") == str(wilhelmina.user.pk) for s in Session.objects.all())
+
+
+def test_erasure_deletes_the_reminders_sent_about_the_persons_consents_and_connections_only(
+    django_capture_on_commit_callbacks,
+):
+    wilhelmina, other = person("Reminded"), person("AlsoReminded")
+    for p in (wilhelmina, other):
+        connection = Connection.objects.filter(user=p.user).first()
+        for kind, subject in (
+            (ClockWarning.Kind.RECONFIRMATION_DUE, str(p.consent.pk)),
+            (ClockWarning.Kind.REAUTH_DUE, str(connection.public_id)),
+        ):
+            ClockWarning.objects.create(kind=kind, subject_id=subject, due_at=now(), stage="T-3", sent_at=now())
+
+    _erase(wilhelmina, django_capture_on_commit_callbacks)
+
+    assert set(ClockWarning.objects.values_list("subject_id", flat=True)) == {
+        str(other.consent.pk),
+        str(Connection.objects.get(user=other.user).public_id),
+    }
