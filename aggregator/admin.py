@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from .compliance.admin_filters import ReauthenticationDueFilter
 from .models import Account, Balance, Connection, Institution, SyncRun, Transaction
 
 
@@ -39,8 +40,8 @@ class AccountInline(admin.TabularInline):
 
 @admin.register(Connection)
 class ConnectionAdmin(admin.ModelAdmin):
-    list_display = ("public_id", "user", "institution", "status", "last_synced_at", "next_sync_at")
-    list_filter = ("status", "institution")
+    list_display = ("public_id", "user", "institution", "status", "last_synced_at", "last_sca_at", "next_sync_at")
+    list_filter = ("status", ReauthenticationDueFilter, "institution")
     search_fields = ("public_id", "user__username", "user__email", "institution__name", "upstream_consent_id")
     # Credentials are never shown, not even encrypted.
     exclude = ("encrypted_credentials",)
@@ -52,6 +53,7 @@ class ConnectionAdmin(admin.ModelAdmin):
         "upstream_consent_expires_at",
         "credentials_expire_at",
         "last_synced_at",
+        "last_sca_at",
         "sync_cursor",
         "sync_state",
         "last_error",

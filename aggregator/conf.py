@@ -53,6 +53,21 @@ AGGREGATOR_DEFAULTS: dict[str, Any] = {
     "COMPLIANCE_CLOCK": "",
     "COMPLIANCE_REGIME": "",
     "COMPLIANCE_COUNTRY_REGIMES": {},
+    # Privacy (aggregator.privacy, docs/privacy.md). Export archives are written under PRIVACY_EXPORT_DIR (default:
+    # DATA_DIR/exports); their download links are signed and valid this many seconds. Erased users and kept evidence
+    # are named by an HMAC keyed with PRIVACY_PSEUDONYM_KEY (default: derived from SECRET_KEY).
+    "PRIVACY_EXPORT_DIR": "",
+    "PRIVACY_EXPORT_LINK_SECONDS": 24 * 3600,
+    "PRIVACY_PSEUDONYM_KEY": "",
+    # Retention (aggregator.privacy.retention, enforced hourly): how long each kind of data is kept.
+    # Transactions and balances of accounts no consent has covered since, counted from the last consent's end.
+    "RETENTION_ENDED_CONSENT_TRANSACTIONS": timedelta(days=90),
+    "RETENTION_ACCESS_LOG": timedelta(days=395),
+    "RETENTION_SYNC_RUNS": timedelta(days=90),
+    "RETENTION_WEBHOOK_DELIVERIES": timedelta(days=30),
+    "RETENTION_EXPORT_ARCHIVES": timedelta(days=7),
+    # Rows deleted per short transaction.
+    "RETENTION_BATCH_SIZE": 1000,
     # Unattended access (RTS Art. 36(5), aggregator/sync/unattended.py): of each data type's reads per 24 hours at
     # a capped bank, scheduled syncs leave this many to third parties' refreshes (and are spaced to spread the rest).
     "UNATTENDED_KEEP_FOR_REFRESH": 1,

@@ -80,6 +80,9 @@ class Connection(models.Model):
     upstream_consent_id = models.CharField(max_length=200, blank=True, help_text="The consent id at the bank")
     upstream_consent_expires_at = models.DateTimeField(null=True, blank=True)
     last_synced_at = models.DateTimeField(null=True, blank=True)
+    # EU (PSD2 RTS Art. 10a): when the user last authenticated at the bank (strong customer authentication:
+    # connect, reconnect), on the compliance clock; the bank asks again 180 days later (aggregator.compliance.sca).
+    last_sca_at = models.DateTimeField(null=True, blank=True)
     next_sync_at = models.DateTimeField(null=True, blank=True, db_index=True)
     sync_cursor = models.TextField(blank=True, help_text="The bank's delta cursor, for cursor dialects")
     sync_state = models.JSONField(default=dict, blank=True)

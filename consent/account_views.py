@@ -19,11 +19,14 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.clickjacking import xframe_options_deny
 from django.views.decorators.http import require_http_methods
 
+from aggregator.compliance.clock import compliance_now
+from aggregator.compliance.sca import connection_reauthenticate_by
 from aggregator.insights.selectors import recurring_outflows_for_user, spending_by_category
 from aggregator.models import Connection
 from aggregator.payments.selectors import payment_consents_approved_by
 
 from .access_text import access_rows_describe
+from .clocks import consent_reauthentication, consent_reconfirmation_lapsed
 from .demo import DEMO_USERS
 from .disconnect import BankRevocation, connection_dependent_consents, connection_disconnect
 from .login_guard import (
@@ -142,6 +145,7 @@ def _consent_items(request: HttpRequest, consents: list[Consent]) -> list[dict[s
     for row in consent_access_summary(user=request.user, consent_ids=[c.pk for c in consents]):
         summary.setdefault(str(row["consent_id"]), []).append(row)
     events = consent_events_for(consent_ids=[c.pk for c in consents])
+    now = compliance_now()
     items = []
     for c in consents:
         accounts = list(c.accounts.all())
@@ -154,6 +158,9 @@ def _consent_items(request: HttpRequest, consents: list[Consent]) -> list[dict[s
                 "access": access_rows_describe(rows=summary.get(str(c.pk), []), account_names=names),
                 "active": c.status == Consent.Status.AUTHORISED,
                 "events": events.get(str(c.pk), []),
+                # The compliance clocks (docs/compliance.md): "reconfirm by …", "re-authenticate with … by …".
+                "reconfirm_lapsed": consent_reconfirmation_lapsed(consent=c, now=now),
+                "reauthentication": consent_reauthentication(consent=c),
                 "spending": spending_svg(
                     spending_by_category(accounts=c.accounts.all(), since=since),
                     title=f"Spending by category in the last {SPENDING_DAYS} days",
@@ -187,6 +194,7 @@ def consent_dashboard(request: HttpRequest) -> HttpResponse:
             {
                 "connection": conn,
                 "reauth": conn.status == Connection.Status.REAUTH_REQUIRED,
+                "reauthenticate_by": connection_reauthenticate_by(conn),
                 "reconnect_url": f"/connect/{conn.institution.slug}/start/?next=/me/consents/",
                 "disconnect_url": reverse("consent:disconnect", args=[conn.public_id]),
             }

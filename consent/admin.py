@@ -17,6 +17,8 @@ from django.utils.html import format_html
 from oauth2_provider.admin import ApplicationAdmin as DotApplicationAdmin
 from oauth2_provider.forms import ApplicationForm as DotApplicationForm
 
+from aggregator.compliance.admin_filters import CLOCK_FILTER_CHOICES, clock_window
+
 from .models import AccessLogEntry, Application, Consent, ConsentEvent
 from .services import ConsentStateError, consent_revoke
 from .tpp import client_keys_validate, webhook_url_validate
@@ -57,6 +59,24 @@ class ExpiringSoonFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ReconfirmationDueFilter(admin.SimpleListFilter):
+    """Authorised consents whose UK reconfirmation is due within 7 days, or overdue (compliance clock)."""
+
+    title = "reconfirmation"
+    parameter_name = "reconfirm"
+
+    def lookups(self, request, model_admin):  # type: ignore[no-untyped-def]
+        return CLOCK_FILTER_CHOICES
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Consent]) -> QuerySet[Consent]:
+        window = clock_window(self.value())
+        if window is None:
+            return queryset
+        start, end = window
+        queryset = queryset.filter(status=Consent.Status.AUTHORISED, reconfirm_by__lte=end)
+        return queryset.filter(reconfirm_by__gt=start) if start is not None else queryset
+
+
 class TppGrantTypeFilter(admin.SimpleListFilter):
     """Only the grant types a TPP can use here (the token endpoint refuses implicit, password, device code…)."""
 
@@ -82,7 +102,7 @@ class ConsentAdmin(admin.ModelAdmin):
     # and on the detail page), creation time is on the detail page.
     list_display = ("short_id", "status", "application", "user", "expires_at", "last_accessed_at")
     list_display_links = ("short_id",)
-    list_filter = ("status", ExpiringSoonFilter, "application")
+    list_filter = ("status", ExpiringSoonFilter, ReconfirmationDueFilter, "application")
     search_fields = ("id", "user__username", "user__email", "application__name", "application__client_id")
     readonly_fields = ["permissions_text" if f.name == "permissions" else f.name for f in Consent._meta.fields] + [
         "accounts"

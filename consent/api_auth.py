@@ -9,7 +9,9 @@ consent the bearer token was issued under. Failures:
   every request, not only by the periodic task; the permission only decides — the API views record a due
   expiry first with ``consent.services.consent_expire_if_due``);
 * 403 ``permission_missing`` — the consent or the token's scopes lack ``required_permission``;
-* 403 ``consent_required`` — a client-credentials token (no consent) used on a data endpoint.
+* 403 ``consent_required`` — a client-credentials token (no consent) used on a data endpoint;
+* 403 ``reconfirmation_required`` — a UK consent its user has not reconfirmed within 90 days (``consent.clocks``):
+  access resumes the moment the user reconfirms.
 
 ``ClientCredentialsRequired`` guards consent management (``/api/v1/consents``): a TPP's client-credentials
 token with scope ``consents`` and no consent; sets ``request.application``.
@@ -32,6 +34,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 
+from .clocks import consent_reconfirmation_lapsed
 from .fapi.dpop import dpop_proof_verify
 from .fapi.errors import DPoPError, ReplayCheckUnavailable
 from .fapi.keys import allowed_algorithms
@@ -319,6 +322,11 @@ class ConsentRequired(BasePermission):
             raise _unauthenticated("consent_expired", "The consent behind this token has expired.")
         if consent.status != Consent.Status.AUTHORISED:
             raise _unauthenticated("token_invalid", "The consent behind this token is not authorised.")
+        if consent_reconfirmation_lapsed(consent=consent):
+            raise exceptions.PermissionDenied(
+                "The user has not reconfirmed this consent within 90 days; access resumes once they do.",
+                code="reconfirmation_required",
+            )
         required = getattr(view, "required_permission", None)
         if required is not None and (required not in consent.permissions or required not in _token_scopes(token)):
             raise exceptions.PermissionDenied(

@@ -27,6 +27,7 @@ __all__ = [
     "AccessLogEntry",
     "AccessToken",
     "Application",
+    "ClockWarning",
     "Consent",
     "ConsentEvent",
     "DeviceGrant",
@@ -121,6 +122,11 @@ class Consent(models.Model):
     # can no longer read until the user authorises the same consent again, which clears both fields.
     tokens_revoked_at = models.DateTimeField(null=True, blank=True)
     tokens_revoked_reason = models.CharField(max_length=64, blank=True)
+    # UK (FCA SCA-RTS Art. 10A): the user must reconfirm this consent by this instant (compliance clock), else the
+    # TPP is refused ``reconfirmation_required``; null when no shared account is at a bank with that rule
+    # (consent.clocks, docs/compliance.md).
+    reconfirm_by = models.DateTimeField(null=True, blank=True, db_index=True)
+    reconfirmed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -160,6 +166,7 @@ class ConsentEvent(models.Model):
         STATUS_CHANGED = "status_changed", "Status changed"
         TOKENS_REVOKED = "tokens_revoked", "Tokens revoked"
         REAUTHORISED = "reauthorised", "Authorised again"
+        RECONFIRMED = "reconfirmed", "Reconfirmed by the user"
 
     consent = models.ForeignKey(Consent, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=32, choices=Kind.choices, default=Kind.STATUS_CHANGED)
@@ -279,3 +286,31 @@ class PushedAuthorizationRequest(models.Model):
 
     def __str__(self) -> str:
         return f"pushed authorization request of {self.application_id} until {self.expires_at:%H:%M:%S}"
+
+
+class ClockWarning(models.Model):
+    """One warning sent ahead of a compliance deadline (consent reconfirmation, connection re-authentication).
+
+    Unique per subject, deadline and stage (``T-14``, ``T-3``): the periodic task that sends them
+    (``consent.clock_warnings``) sends each at most once, however often it runs; a new deadline (after the user
+    reconfirms or re-authenticates) gets its own warnings."""
+
+    class Kind(models.TextChoices):
+        RECONFIRMATION_DUE = "consent.reconfirmation_due", "Consent reconfirmation due"
+        REAUTH_DUE = "connection.reauth_due", "Connection re-authentication due"
+
+    kind = models.CharField(max_length=40, choices=Kind.choices)
+    subject_id = models.CharField(max_length=64, help_text="Public id of the consent or connection")
+    due_at = models.DateTimeField()
+    stage = models.CharField(max_length=8, help_text="How long before the deadline, e.g. T-14")
+    sent_at = models.DateTimeField()
+    emailed = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-sent_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "subject_id", "due_at", "stage"], name="clockwarning_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.subject_id} {self.stage}"

@@ -27,6 +27,7 @@ from aggregator.payments.consents import payment_consent_create, payment_consent
 from aggregator.payments.models import PaymentConsent
 from providers.conf import provider_settings
 
+from .clocks import consent_clocks_start, consent_revocation_data_delete
 from .conf import consent_settings
 from .models import AccessToken, Consent, ConsentEvent, Grant, PushedAuthorizationRequest, RefreshToken
 from .selectors import awaiting_authorisation_ttl, consent_time_is_up
@@ -271,13 +272,15 @@ def consent_authorise(*, consent: Consent, user: Any, accounts: Iterable[Account
         raise ConsentStateError("This consent request has expired.", code="expired")
     consent.user = user
     consent.authorised_at = timezone.now()
+    # The compliance clocks (UK reconfirmation, US one-year cap) start with the authorisation.
+    clock_fields = consent_clocks_start(consent=consent, accounts=own.select_related("connection__institution"))
     _transition(
         consent=consent,
         to_status=Status.AUTHORISED,
         allowed_from=[Status.AWAITING_AUTHORISATION],
         actor_type=Actor.USER,
         actor_user=user,
-        extra_fields=["user", "authorised_at"],
+        extra_fields=["user", "authorised_at", *clock_fields],
     )
     consent.accounts.set(own)
     return consent
@@ -296,7 +299,12 @@ def _consent_reauthorise(*, consent: Consent, user: Any, accounts: Any) -> Conse
     consent.authorised_at = timezone.now()
     consent.tokens_revoked_at = None
     consent.tokens_revoked_reason = ""
-    consent.save(update_fields=["authorised_at", "tokens_revoked_at", "tokens_revoked_reason", "updated_at"])
+    # Authorising again confirms the consent anew: its clocks restart (never extending a US authorisation's year
+    # beyond the new authorisation).
+    clock_fields = consent_clocks_start(consent=consent, accounts=accounts.select_related("connection__institution"))
+    consent.save(
+        update_fields=["authorised_at", "tokens_revoked_at", "tokens_revoked_reason", "updated_at", *clock_fields]
+    )
     consent.accounts.set(accounts)
     event = ConsentEvent.objects.create(
         consent=consent,
@@ -384,6 +392,7 @@ def consent_revoke(*, consent: Consent, actor_type: str, actor_user: Any = None,
     )
     _end_tokens(consent=consent, reason="consent_revoked")
     _end_payment_consent(consent=consent, to_status=PaymentConsent.Status.REVOKED, reason=reason or "revoked")
+    consent_revocation_data_delete(consent=consent)  # US: the data obtained under it goes (docs/compliance.md)
     return consent
 
 

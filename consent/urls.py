@@ -7,7 +7,7 @@ application-management and authorized-token pages are not mounted either (TPPs a
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import account_views
+from . import account_views, reconfirm_views
 from .fapi.views import (
     AuthorizationServerMetadataView,
     ProtectedResourceMetadataView,
@@ -32,6 +32,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("me/consents/", account_views.consent_dashboard, name="dashboard"),
     path("me/consents/ended/", account_views.consent_dashboard_ended, name="dashboard-ended"),
+    path("me/consents/reconfirm/", reconfirm_views.consent_reconfirm_view, name="reconfirm"),
     path("me/consents/<uuid:consent_id>/revoke/", account_views.consent_revoke_view, name="revoke"),
     path(
         "me/connections/<uuid:connection_id>/disconnect/",

@@ -109,3 +109,38 @@ class ConsentFactory(factory.django.DjangoModelFactory):
     application = factory.SubFactory(ApplicationFactory)
     permissions = factory.LazyFunction(lambda: ["accounts", "balances", "transactions"])
     expires_at = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(days=30))
+
+
+# --- privacy (aggregator/privacy) ---
+class PaymentConsentFactory(factory.django.DjangoModelFactory):
+    """A consumed payment consent (the rows the payment services leave once the payment was made)."""
+
+    class Meta:
+        model = "payments.PaymentConsent"
+
+    client_id = factory.Sequence(lambda n: f"client-{n}")
+    status = "consumed"
+    amount = Decimal("12.50")
+    currency = "GBP"
+    creditor_name = "Acme Ltd"
+    creditor_sort_code = "123456"
+    creditor_account_number = "12345678"
+    reference = "INV-1"
+    instruction_id = factory.Sequence(lambda n: f"instruction-{n}")
+    end_to_end_id = factory.Sequence(lambda n: f"e2e-{n}")
+    debtor_account = factory.SubFactory(AccountFactory)
+    user = factory.SelfAttribute("debtor_account.connection.user")
+    bank_state = factory.Sequence(lambda n: f"bank-state-{n}")
+    expires_at = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(hours=1))
+
+
+class AccessLogEntryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "consent.AccessLogEntry"
+
+    consent = factory.SubFactory(ConsentFactory)
+    application = factory.SelfAttribute("consent.application")
+    at = factory.LazyFunction(timezone.now)
+    method = "GET"
+    endpoint = "/api/v1/accounts"
+    status_code = 200

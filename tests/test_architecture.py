@@ -18,6 +18,7 @@ UPPER_AGGREGATOR = (
     "aggregator.webhooks",
     "aggregator.ledger",
     "aggregator.ops",
+    "aggregator.privacy",
     "aggregator.config",
 )
 

@@ -63,7 +63,8 @@ def errors_schema(*statuses: int) -> dict[int, OpenApiResponse]:
     descriptions = {
         400: "Invalid parameter (see `errors[].field`)",
         401: "Missing/invalid token, or the consent was revoked or expired",
-        403: "The consent or the token lacks the permission (`permission_missing`)",
+        403: "The consent or the token lacks the permission (`permission_missing`), or the user has not "
+        "reconfirmed the consent within 90 days (`reconfirmation_required`, UK banks)",
         404: "Not found, or not part of the consent",
         406: "Only application/json is served",
         409: "No active bank connection",

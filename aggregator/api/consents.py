@@ -25,6 +25,7 @@ from rest_framework.views import APIView
 
 from aggregator.ledger.selectors import ledger_leaf_indexes_for, ledger_leaf_indexes_for_many
 from consent.api_auth import ClientCredentialsRequired, ConsentRequired
+from consent.clocks import consent_reauthenticate_by
 from consent.models import Consent
 from consent.selectors import consent_accounts, consent_get_for_application
 from consent.services import consent_create, consent_revoke, max_consent_days
@@ -63,6 +64,11 @@ class LedgerEntrySerializer(serializers.Serializer):
 class ConsentSerializer(serializers.ModelSerializer):
     accounts = serializers.SerializerMethodField()
     ledger = serializers.SerializerMethodField()
+    reauthenticate_by = serializers.SerializerMethodField(
+        help_text="EU banks (PSD2 RTS Art. 10a): the user must re-authenticate at the bank by this instant (180 days "
+        "after the last strong authentication) or its data stops being refreshed; the earliest of the consent's "
+        "bank connections. Null when no bank behind the consent has this clock."
+    )
 
     class Meta:
         model = Consent
@@ -79,6 +85,8 @@ class ConsentSerializer(serializers.ModelSerializer):
             "last_accessed_at",
             "tokens_revoked_at",
             "tokens_revoked_reason",
+            "reconfirm_by",
+            "reauthenticate_by",
             "accounts",
             "ledger",
         ]
@@ -90,7 +98,17 @@ class ConsentSerializer(serializers.ModelSerializer):
             "tokens_revoked_reason": {
                 "help_text": "Why, e.g. refresh_token_reuse; empty when tokens_revoked_at is null"
             },
+            "reconfirm_by": {
+                "help_text": "UK banks (FCA SCA-RTS Art. 10A): the user must reconfirm this consent by this instant; "
+                "from then on the data API answers 403 reconfirmation_required until they do (90 days from the "
+                "authorisation, then from each reconfirmation). Null when no shared account has this clock."
+            },
         }
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_reauthenticate_by(self, consent: Consent) -> str | None:
+        due = consent_reauthenticate_by(consent=consent)
+        return serializers.DateTimeField().to_representation(due) if due else None
 
     @extend_schema_field(serializers.ListField(child=serializers.UUIDField()))
     def get_accounts(self, consent: Consent) -> list[str]:
@@ -244,7 +262,15 @@ class CurrentConsentView(ConsentExpiryRecorded, APIView):
         operation_id="consents_current",
         summary="The consent the presented user token was issued under",
         auth=[{"oauth2": []}],
-        responses={200: envelope_schema("CurrentConsent", ConsentSerializer()), **_errors(401, 403, 429)},
+        responses={
+            200: envelope_schema("CurrentConsent", ConsentSerializer()),
+            **_errors(401, 429),
+            403: OpenApiResponse(
+                ErrorResponseSerializer,
+                description="A token issued without a consent (`consent_required`), or a UK consent its user has "
+                "not reconfirmed within 90 days (`reconfirmation_required`)",
+            ),
+        },
         tags=["consents"],
     )
     def get(self, request: Request) -> Response:

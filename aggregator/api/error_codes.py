@@ -60,6 +60,8 @@ API_ERROR_CODES: dict[int, dict[str, str]] = {
         "permission_denied": "not allowed",
         "permission_missing": "the consent or the token lacks the permission, or the token is of the wrong kind",
         "consent_required": "a data endpoint was called with a token issued without a consent",
+        "reconfirmation_required": "the user has not reconfirmed the consent within 90 days (UK); access resumes "
+        "once they do",
     },
     404: {
         "not_found": "no such object, or not part of your consent; an unknown path names the API's paths",

@@ -15,6 +15,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from aggregator.compliance.sca import connection_reauthenticate_by
 from aggregator.models import TRANSACTION_DATA_COLUMNS, Account, Balance, SyncRun, Transaction, UnattendedAccess
 
 __all__ = [
@@ -138,6 +139,11 @@ class AccountSerializer(serializers.Serializer):
     masked_identifier = serializers.CharField()
     holder_name = serializers.CharField(allow_blank=True)
     institution = InstitutionRefSerializer()
+    reauthenticate_by = serializers.DateTimeField(
+        allow_null=True,
+        help_text="EU banks: the user must re-authenticate at the bank by this instant (180 days after the last "
+        "strong authentication) or the account's data stops being refreshed; null when the bank has no such clock",
+    )
 
 
 def account_data(account: Account) -> dict[str, Any]:
@@ -155,6 +161,7 @@ def account_data(account: Account) -> dict[str, Any]:
         "masked_identifier": account.masked_identifier,
         "holder_name": account.holder_name,
         "institution": {"id": institution.slug, "name": institution.name, "country": institution.country},
+        "reauthenticate_by": connection_reauthenticate_by(account.connection),
     }
 
 

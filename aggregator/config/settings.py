@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "aggregator.webhooks",
     "aggregator.ledger",
     "aggregator.ops",
+    "aggregator.privacy",
     "consent",
     "providers",
 ]
@@ -176,6 +177,21 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/me/consents/"
 LOGOUT_REDIRECT_URL = "/"
+
+# Email to users (the compliance clocks' warnings: reconfirm a consent, re-authenticate at a bank). Printed to the
+# console locally; SMTP in production (EMAIL_HOST…). Tests use Django's in-memory outbox.
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.smtp.EmailBackend"
+    if IS_PRODUCTION
+    else "django.core.mail.backends.console.EmailBackend",
+)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Open Banking Aggregator <no-reply@localhost>")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
@@ -280,6 +296,7 @@ CELERY_TASK_ROUTES = {
     "webhooks.deliver": {"queue": "webhooks"},
     "aggregator.tasks.connections_dispatch_task": {"queue": "maintenance"},
     "aggregator.tasks.sync_runs_reap_task": {"queue": "maintenance"},
+    "aggregator.privacy.tasks.retention_enforce_task": {"queue": "maintenance"},
 }
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -410,6 +427,10 @@ def _minutes(value: int | None) -> timedelta | None:
     return None if value is None else timedelta(minutes=value)
 
 
+def _days(value: int | None) -> timedelta | None:
+    return None if value is None else timedelta(days=value)
+
+
 AGGREGATOR = _set(
     # providers (adapters, HTTP client, credentials)
     ADAPTERS=env.list("AGGREGATOR_ADAPTERS", default=None),
@@ -440,6 +461,18 @@ AGGREGATOR = _set(
     METRICS_ALLOWED_NETWORKS=env.list(
         "METRICS_ALLOWED_NETWORKS", default=[] if IS_PRODUCTION else ["127.0.0.1/32", "::1/128"]
     ),
+    # Compliance clocks (docs/compliance.md): "sandbox" or "real" clock; one regime (UK/EU/US) for every bank.
+    COMPLIANCE_CLOCK=env.str("COMPLIANCE_CLOCK", default=None),
+    COMPLIANCE_REGIME=env.str("COMPLIANCE_REGIME", default=None),
+    # Privacy (docs/privacy.md): export archives, their links, the pseudonym key, retention periods in days.
+    PRIVACY_EXPORT_DIR=env.str("PRIVACY_EXPORT_DIR", default=None),
+    PRIVACY_EXPORT_LINK_SECONDS=env.int("PRIVACY_EXPORT_LINK_SECONDS", default=None),
+    PRIVACY_PSEUDONYM_KEY=env.str("PRIVACY_PSEUDONYM_KEY", default=None),
+    RETENTION_ENDED_CONSENT_TRANSACTIONS=_days(env.int("RETENTION_ENDED_CONSENT_TRANSACTIONS_DAYS", default=None)),
+    RETENTION_ACCESS_LOG=_days(env.int("RETENTION_ACCESS_LOG_DAYS", default=None)),
+    RETENTION_SYNC_RUNS=_days(env.int("RETENTION_SYNC_RUNS_DAYS", default=None)),
+    RETENTION_WEBHOOK_DELIVERIES=_days(env.int("RETENTION_WEBHOOK_DELIVERIES_DAYS", default=None)),
+    RETENTION_EXPORT_ARCHIVES=_days(env.int("RETENTION_EXPORT_ARCHIVES_DAYS", default=None)),
 )
 if IS_PRODUCTION and not AGGREGATOR.get("CREDENTIAL_KEYS"):
     raise ImproperlyConfigured("CREDENTIAL_KEYS must be set in production (comma-separated Fernet keys).")

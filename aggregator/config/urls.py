@@ -34,6 +34,8 @@ urlpatterns = [
     path("api/docs/", APIDocsView.as_view(url_name="api-schema"), name="api-docs"),
     # Bank connections (upstream OAuth redirect and callback).
     path("connect/", include("aggregator.connections.urls")),
+    # The user's data rights (GDPR): exports with expiring download links, the access log (aggregator/privacy).
+    path("me/privacy/", include("aggregator.privacy.urls")),
     # OAuth2 server for third parties (/oauth/…), consent screen, login and the user's dashboard (/me/…).
     path("", include("consent.urls")),
 ]

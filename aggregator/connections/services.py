@@ -32,6 +32,7 @@ from providers.credentials import decrypt_text, encrypt_text
 from providers.oauth_errors import oauth_error
 from providers.registry import adapter_for
 
+from ..compliance.sca import connection_sca_recorded
 from ..models import Connection, Institution
 from ..sync.accounts import accounts_upsert
 from ..sync.services import sync_request
@@ -209,6 +210,7 @@ def connection_connect_complete(
             connection = Connection(user=user, institution=institution)
         connection.status = Connection.Status.ACTIVE
         connection.last_error = ""
+        connection_sca_recorded(connection)  # the user just authenticated at the bank (EU 180-day clock)
         connection.save()
         credentials_store(connection=connection, credentials=credentials)
         if accounts is not None:

@@ -7,7 +7,8 @@ reconnects) and ``disconnected`` connections are never dispatched. Claiming a co
 PostgreSQL), so two dispatchers never queue the same connection twice. Each sync is queued with a random
 countdown (jitter) so a thousand connections due at the same minute do not hit their banks at the same second.
 Banks with an unattended-access budget (``BankAdapter.unattended_calls_per_day``) are planned within it — see
-``aggregator.sync.budget``.
+``aggregator.sync.budget``. A connection a compliance clock stops (``aggregator.compliance.sca``: EU SCA lapsed,
+UK consents not reconfirmed) is not synced and waits for its next slot.
 
 The tasks are sent once the claim commits (so a worker always finds its run). When the broker refuses one (an
 outage), that run and every one after it are deleted and their connections' ``next_sync_at`` put back where it
@@ -29,6 +30,8 @@ from django.utils import timezone
 
 from providers.registry import adapter_class
 
+from ..compliance.clock import compliance_now
+from ..compliance.sca import unattended_sync_allowed
 from ..conf import aggregator_settings
 from ..models import Connection, SyncRun
 from . import budget, services, unattended
@@ -51,6 +54,7 @@ def connections_dispatch_due(*, now: datetime | None = None, limit: int = 500) -
     jitter = dispatch_jitter_seconds()
     stale = timedelta(seconds=getattr(settings, "CELERY_TASK_TIME_LIMIT", 900) * 2)
     claimed: list[tuple[SyncRun, datetime | None, datetime]] = []  # (run, previous next_sync_at, planned)
+    clock = compliance_now()  # the regulatory clocks' now (the sandbox clock with the sandbox on)
     with transaction.atomic():
         due = (
             Connection.objects.filter(status__in=DISPATCHABLE_STATUSES, next_sync_at__lte=now)
@@ -73,6 +77,9 @@ def connections_dispatch_due(*, now: datetime | None = None, limit: int = 500) -
                 queued_at__gt=now - stale,
             ).exists()
             if busy:
+                continue
+            if not unattended_sync_allowed(connection=connection, now=clock):  # compliance clocks, docs/compliance.md
+                _plan(connection, budget.next_sync_at(connection, adapter_cls, now=now))
                 continue
             if not budget.budget_allows(connection, adapter_cls, now=now):
                 _plan(connection, budget.budget_next_free_at(connection, adapter_cls, now=now))

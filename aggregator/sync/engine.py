@@ -26,6 +26,7 @@ from providers.base import (
 )
 from providers.registry import adapter_for
 
+from ..compliance.sca import unattended_sync_allowed
 from ..conf import aggregator_settings
 from ..domain_events import DomainEvent, publish
 from ..models import Connection, SyncRun
@@ -40,6 +41,9 @@ from .unattended import AccessGate, unattended_release
 __all__ = ["run_sync"]
 
 logger = logging.getLogger(__name__)
+
+# Syncs nobody asked for in person: a compliance clock (EU SCA lapsed, UK consents not reconfirmed) stops them.
+_UNATTENDED = (SyncRun.Trigger.SCHEDULED, SyncRun.Trigger.API)
 
 
 def _adapter_for(connection: Connection, psu_ip_address: str = "") -> BankAdapter:
@@ -99,6 +103,9 @@ def _run_locked(connection: Connection, sync_run: SyncRun, psu_ip_address: str) 
             code=f"connection_{connection.status}",
             detail=f"the connection is {connection.status}; the user must reconnect",
         )
+    if not psu_ip_address and sync_run.trigger in _UNATTENDED and not unattended_sync_allowed(connection=connection):
+        unattended_release(sync_run=sync_run)
+        return _finish(sync_run, SyncRun.Outcome.SKIPPED, code="compliance_clock", detail="see docs/compliance.md")
     try:
         adapter = _adapter_for(connection, psu_ip_address)
     except Exception as exc:  # ImproperlyConfigured: an institution pointing at an unknown adapter

@@ -19,6 +19,8 @@ class WebhookEvent(models.Model):
         CONSENT_REVOKED = "consent.revoked", "Consent revoked"
         CONSENT_EXPIRED = "consent.expired", "Consent expired"
         CONNECTION_REAUTH_REQUIRED = "connection.reauth_required", "Connection needs re-authentication"
+        CONNECTION_REAUTH_DUE = "connection.reauth_due", "Connection re-authentication due soon"
+        CONSENT_RECONFIRMATION_DUE = "consent.reconfirmation_due", "Consent reconfirmation due soon"
         PAYMENT_STATUS_CHANGED = "payment.status_changed", "Payment status changed"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

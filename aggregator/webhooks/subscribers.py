@@ -5,6 +5,10 @@
   ``cursor`` whose next walk returns what changed from the start of that sync.
 * ``connection.reauth_required`` → ``connection.reauth_required`` likewise (the data will go stale until the
   user reconnects).
+* ``connection.reauth_due`` (compliance clocks, EU) → ``connection.reauth_due`` likewise: the bank's 180-day
+  strong authentication lapses at ``reauthenticate_by`` (``stage`` ``T-14`` or ``T-3``).
+* ``consent.reconfirmation_due`` (compliance clocks, UK) → ``consent.reconfirmation_due`` to the TPP that holds the
+  consent: the user must reconfirm by ``reconfirm_by`` or the API answers ``403 reconfirmation_required``.
 * ``recurring.updated`` (insights) → ``recurring.updated`` to consents with ``transactions`` over the account:
   the streams that appeared, changed or ended, and where to read them.
 * ``risk_signal.detected`` (insights) → ``risk_signal.detected`` to consents with ``insights`` over the account:
@@ -31,6 +35,7 @@ from aggregator.delta import delta_cursor_since
 from aggregator.domain_events import DomainEvent
 from aggregator.models import Connection, SyncRun
 from aggregator.payments.models import Payment
+from consent.clocks import consent_reconfirmation_lapsed
 from consent.models import Consent
 from consent.selectors import consent_accounts
 
@@ -76,6 +81,8 @@ def _transactions_updated(event: DomainEvent) -> None:
     # The delta-feed position just before anything this sync wrote (a little slack for clock steps).
     since = (run.started_at or run.queued_at) - dt.timedelta(seconds=1)
     for consent, accounts in _consents_covering(run.connection_id):
+        if consent_reconfirmation_lapsed(consent=consent):
+            continue  # the TPP may not read it until the user reconfirms (403 reconfirmation_required)
         cursor = delta_cursor_since(owner=str(consent.pk), since=since)
         webhook_event_create(
             application=consent.application,
@@ -105,6 +112,40 @@ def _connection_reauth_required(event: DomainEvent) -> None:
                 "accounts": accounts,
             },
         )
+
+
+def _connection_reauth_due(event: DomainEvent) -> None:
+    conn = Connection.objects.select_related("institution").get(public_id=event.subject_id)
+    for consent, accounts in _consents_covering(conn.pk):
+        webhook_event_create(
+            application=consent.application,
+            type="connection.reauth_due",
+            payload={
+                "consent_id": str(consent.pk),
+                "connection_id": str(conn.public_id),
+                "institution": conn.institution.slug,
+                "accounts": accounts,
+                "reauthenticate_by": event.data["reauthenticate_by"],
+                "days_left": event.data["days_left"],
+                "stage": event.data["stage"],
+            },
+        )
+
+
+def _consent_reconfirmation_due(event: DomainEvent) -> None:
+    consent = Consent.objects.select_related("application").get(pk=event.subject_id)
+    if not consent.application.webhook_url:
+        return
+    webhook_event_create(
+        application=consent.application,
+        type="consent.reconfirmation_due",
+        payload={
+            "consent_id": event.subject_id,
+            "reconfirm_by": event.data["reconfirm_by"],
+            "days_left": event.data["days_left"],
+            "stage": event.data["stage"],
+        },
+    )
 
 
 def _consents_over_account(account_public_id: str, permission: str) -> list[Consent]:
@@ -202,6 +243,10 @@ def _handler_for(event: DomainEvent) -> Callable[[DomainEvent], None] | None:
         return _transactions_updated
     if event.name == "connection.reauth_required":
         return _connection_reauth_required
+    if event.name == "connection.reauth_due":
+        return _connection_reauth_due
+    if event.name == "consent.reconfirmation_due":
+        return _consent_reconfirmation_due
     if event.name == "recurring.updated":
         return _recurring_updated
     if event.name == "risk_signal.detected":

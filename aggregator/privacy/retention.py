@@ -1,0 +1,97 @@
+"""Retention: each kind of data is deleted once older than its period in ``AGGREGATOR["RETENTION_*"]``
+(defaults in ``aggregator/conf.py``, the table in docs/privacy.md). Run hourly by ``retention_enforce_task``.
+
+Deletes go in batches of ``RETENTION_BATCH_SIZE`` primary keys, each batch its own short transaction
+(``DELETE … WHERE id IN (…)``, row locks only, never a table lock): the API and the sync keep running, and a run
+that dies halfway leaves a consistent state the next run finishes. Running it twice deletes nothing more.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from aggregator.conf import aggregator_settings
+from aggregator.models import Account, Balance, Connection, SyncRun, Transaction
+from aggregator.webhooks.models import WebhookDelivery, WebhookEvent
+from consent.models import AccessLogEntry, Consent
+
+from .export import data_export_delete
+from .models import DataExport
+
+__all__ = ["retention_accounts_of_ended_consents", "retention_delete_in_batches", "retention_enforce"]
+
+logger = logging.getLogger(__name__)
+
+
+def retention_delete_in_batches(queryset: Any, *, batch: int | None = None) -> int:
+    """Delete the rows of ``queryset`` ``batch`` primary keys at a time, one transaction per batch."""
+    size = int(batch or aggregator_settings.RETENTION_BATCH_SIZE)
+    model = queryset.model
+    total = 0
+    while True:
+        ids = list(queryset.order_by("pk").values_list("pk", flat=True)[:size])
+        if not ids:
+            return total
+        with transaction.atomic():
+            model.objects.filter(pk__in=ids).delete()
+        total += len(ids)
+        if len(ids) < size:
+            return total
+
+
+def retention_accounts_of_ended_consents(*, cutoff: dt.datetime) -> list[int]:
+    """Accounts whose data no consent needs any more: no consent covers them now (authorised or awaiting), and
+    the last consent that did ended before ``cutoff``; or no consent ever did and their bank was disconnected
+    before ``cutoff``."""
+    shared = Consent.accounts.through.objects.filter(account_id=OuterRef("pk"))
+    live = shared.filter(consent__status__in=[Consent.Status.AUTHORISED, Consent.Status.AWAITING_AUTHORISATION])
+    ended_lately = shared.filter(consent__status_changed_at__gte=cutoff)
+    disconnected = Q(connection__status=Connection.Status.DISCONNECTED, connection__updated_at__lt=cutoff)
+    accounts = Account.objects.filter(~Exists(live), ~Exists(ended_lately)).filter(Exists(shared) | disconnected)
+    return list(accounts.order_by("pk").values_list("pk", flat=True))
+
+
+def retention_enforce(*, now: dt.datetime | None = None) -> dict[str, int]:
+    now = now or timezone.now()
+    s = aggregator_settings
+    deleted: dict[str, int] = {}
+
+    cutoff = now - s.RETENTION_ENDED_CONSENT_TRANSACTIONS
+    accounts = retention_accounts_of_ended_consents(cutoff=cutoff)
+    deleted["transactions"] = deleted["balances"] = 0
+    for start in range(0, len(accounts), 100):
+        chunk = accounts[start : start + 100]
+        deleted["transactions"] += retention_delete_in_batches(Transaction.objects.filter(account_id__in=chunk))
+        deleted["balances"] += retention_delete_in_batches(Balance.objects.filter(account_id__in=chunk))
+
+    deleted["access_log"] = retention_delete_in_batches(
+        AccessLogEntry.objects.filter(at__lt=now - s.RETENTION_ACCESS_LOG)
+    )
+    deleted["sync_runs"] = retention_delete_in_batches(
+        SyncRun.objects.filter(queued_at__lt=now - s.RETENTION_SYNC_RUNS).exclude(
+            outcome__in=[SyncRun.Outcome.QUEUED, SyncRun.Outcome.RUNNING]
+        )
+    )
+    webhook_cutoff = now - s.RETENTION_WEBHOOK_DELIVERIES
+    deleted["webhook_deliveries"] = retention_delete_in_batches(
+        WebhookDelivery.objects.filter(created_at__lt=webhook_cutoff).exclude(status=WebhookDelivery.Status.PENDING)
+    )
+    deleted["webhook_events"] = retention_delete_in_batches(
+        WebhookEvent.objects.filter(created_at__lt=webhook_cutoff).exclude(
+            Exists(WebhookDelivery.objects.filter(event_id=OuterRef("pk")))
+        )
+    )
+    exports = DataExport.objects.filter(created_at__lt=now - s.RETENTION_EXPORT_ARCHIVES).order_by("pk")
+    deleted["exports"] = 0
+    for export in exports.iterator(chunk_size=100):
+        data_export_delete(export=export)
+        deleted["exports"] += 1
+    if any(deleted.values()):
+        logger.info("retention deleted %s", deleted)
+    return deleted
