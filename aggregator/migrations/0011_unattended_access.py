@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('aggregator', '0009_transaction_merchant_category_code'),
+        ('aggregator', '0010_connection_last_sca_at'),
     ]
 
     operations = [
