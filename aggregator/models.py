@@ -22,6 +22,7 @@ __all__ = [
     "Connection",
     "Institution",
     "PendingAuthorization",
+    "SyncLease",
     "SyncRun",
     "Transaction",
     "mask_identifier",
@@ -310,6 +311,7 @@ class SyncRun(models.Model):
         return None
 
 
-# The connect flow's server-side state lives with the flow (aggregator/connections/); imported here so Django
-# registers it with this app.
+# The connect flow's server-side state lives with the flow (aggregator/connections/), the sync lease with the sync
+# engine (aggregator/sync/); imported here so Django registers them with this app.
 from .connections.models import PendingAuthorization  # noqa: E402
+from .sync.models import SyncLease  # noqa: E402

@@ -427,6 +427,7 @@ AGGREGATOR = _set(
     ALLOW_PRIVATE_DESTINATIONS=env.bool("ALLOW_PRIVATE_DESTINATIONS", default=DJANGO_ENV in {"local", "test"}),
     # aggregator (sync, data API, webhooks)
     SYNC_INTERVAL=_minutes(env.int("SYNC_INTERVAL_MINUTES", default=None)),
+    SYNC_LEASE_SECONDS=env.float("SYNC_LEASE_SECONDS", default=None),
     ACCESS_LOG_FLUSH_SECONDS=env.float("API_ACCESS_LOG_FLUSH_SECONDS", default=None),
     DELTA_FEED_SAFETY_LAG_SECONDS=env.float("API_DELTA_FEED_SAFETY_LAG_SECONDS", default=None),
     WEBHOOK_TIMEOUT_SECONDS=env.float("WEBHOOK_TIMEOUT_SECONDS", default=None),

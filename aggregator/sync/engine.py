@@ -9,9 +9,8 @@ Normalization happens in the adapters (``providers/``): by the time data reaches
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from typing import cast
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -32,7 +31,8 @@ from ..models import Connection, SyncRun
 from ..observability.syncs import sync_observed
 from . import budget
 from .allowance import BudgetSpent, budget_spend
-from .locks import connection_lock
+from .bank_calls import DbReleasingAdapter, db_release
+from .locks import SyncLeaseLost, connection_lock, connection_lock_run, lease_fence
 from .progress import RunProgress
 from .pull import credentials_for, pull
 
@@ -43,10 +43,6 @@ logger = logging.getLogger(__name__)
 
 def _adapter_for(connection: Connection, psu_ip_address: str = "") -> BankAdapter:
     return adapter_for(connection.institution, psu_ip_address=psu_ip_address)
-
-
-def _stale_after() -> timedelta:
-    return timedelta(seconds=getattr(settings, "CELERY_TASK_TIME_LIMIT", 900) + 60)
 
 
 def _finish(sync_run: SyncRun, outcome: str, *, code: str = "", detail: str = "") -> SyncRun:
@@ -65,20 +61,26 @@ def _finish(sync_run: SyncRun, outcome: str, *, code: str = "", detail: str = ""
 def run_sync(*, connection: Connection, sync_run: SyncRun, psu_ip_address: str = "") -> SyncRun:
     if transaction.get_connection().in_atomic_block:
         raise RuntimeError("connection_sync must run outside a transaction: it commits page by page")
-    with (
-        sync_observed(connection=connection, sync_run=sync_run),
-        connection_lock(connection_id=connection.pk, sync_run=sync_run, stale_after=_stale_after()) as acquired,
-    ):
-        if not acquired:
-            sync_run.refresh_from_db(fields=["outcome"])
-            if sync_run.outcome == SyncRun.Outcome.RUNNING:
-                # This very run is under way in another worker (the broker redelivered its task, or the reaper
-                # re-sent it): that worker records its outcome. Were it orphaned, the reaper re-sends it once the
-                # lock is free.
-                logger.info("sync run %s is already running elsewhere: left to that worker", sync_run.pk)
-                return sync_run
-            return _finish(sync_run, SyncRun.Outcome.SKIPPED, code="already_running", detail="another sync is running")
-        return _run_locked(connection, sync_run, psu_ip_address)
+    try:
+        with (
+            sync_observed(connection=connection, sync_run=sync_run),
+            connection_lock(connection_id=connection.pk, sync_run=sync_run) as acquired,
+        ):
+            if not acquired:
+                return _not_acquired(sync_run)
+            return _run_locked(connection, sync_run, psu_ip_address)
+    finally:
+        db_release()  # an idle worker thread keeps no database session either
+
+
+def _not_acquired(sync_run: SyncRun) -> SyncRun:
+    sync_run.refresh_from_db(fields=["outcome"])
+    if sync_run.outcome == SyncRun.Outcome.RUNNING:
+        # This very run is under way in another worker (the broker redelivered its task, or the reaper re-sent
+        # it): that worker records its outcome. Were it orphaned, the reaper re-sends it once the lease lapses.
+        logger.info("sync run %s is already running elsewhere: left to that worker", sync_run.pk)
+        return sync_run
+    return _finish(sync_run, SyncRun.Outcome.SKIPPED, code="already_running", detail="another sync is running")
 
 
 def _run_locked(connection: Connection, sync_run: SyncRun, psu_ip_address: str) -> SyncRun:
@@ -97,7 +99,8 @@ def _run_locked(connection: Connection, sync_run: SyncRun, psu_ip_address: str) 
             detail=f"the connection is {connection.status}; the user must reconnect",
         )
     try:
-        adapter = _adapter_for(connection, psu_ip_address)
+        # The adapter's bank calls release this thread's database session while they wait (bank_calls).
+        adapter = cast(BankAdapter, DbReleasingAdapter(_adapter_for(connection, psu_ip_address)))
     except Exception as exc:  # ImproperlyConfigured: an institution pointing at an unknown adapter
         return _fail_permanent(connection, sync_run, PermanentProviderError(str(exc), code="no_adapter"))
 
@@ -116,6 +119,13 @@ def _run_locked(connection: Connection, sync_run: SyncRun, psu_ip_address: str) 
             pull(connection, adapter, sync_run, progress)
     except BudgetSpent:
         return _skip_daily_limit(sync_run, connection)
+    except SyncLeaseLost as exc:
+        # Our lease lapsed (a stall longer than SYNC_LEASE_SECONDS) and another worker syncs the connection now:
+        # its pages are the ones that count. This run stops without touching the connection.
+        logger.warning("sync %s of connection %s stopped: %s", sync_run.pk, connection.pk, exc)
+        if connection_lock_run(connection_id=connection.pk) == sync_run.pk:
+            return sync_run  # the reaper re-sent this very run and its new worker records the outcome
+        return _finish(sync_run, SyncRun.Outcome.FAILED, code="lease_lost", detail=str(exc))
     except ReauthRequiredError as exc:
         return _reauth_required(connection, sync_run, exc)
     except RateLimitedError as exc:
@@ -147,6 +157,7 @@ def _skip_daily_limit(sync_run: SyncRun, connection: Connection) -> SyncRun:
 def _succeed(connection: Connection, adapter: BankAdapter, sync_run: SyncRun) -> SyncRun:
     now = timezone.now()
     with transaction.atomic():
+        lease_fence()  # the success is recorded only by the lease's holder
         fresh = Connection.objects.select_for_update().get(pk=connection.pk)
         state = dict(fresh.sync_state or {})
         RunProgress.forget(state)

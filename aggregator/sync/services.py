@@ -107,7 +107,7 @@ def connection_sync(
 ) -> SyncRun:
     """Run one sync of ``connection`` now and return its finished ``SyncRun``.
 
-    Steps: take the connection's sync lock (a concurrent sync → outcome ``skipped``) → refresh the credentials
+    Steps: take the connection's sync lease (a concurrent sync → outcome ``skipped``) → refresh the credentials
     if they expire soon (rotated ones are stored, encrypted, at once) → accounts → balances → transactions
     (window dialects: from the last booking date seen minus ``SYNC_OVERLAP_DAYS``, widened to cover every live
     pending row; first sync: the full history the bank allows; cursor dialects: from the stored cursor, saved
