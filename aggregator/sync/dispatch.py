@@ -9,6 +9,10 @@ countdown (jitter) so a thousand connections due at the same minute do not hit t
 Banks with an unattended-access budget (``BankAdapter.unattended_calls_per_day``) are planned within it — see
 ``aggregator.sync.budget``.
 
+A tick costs a fixed handful of queries whatever the number of due connections (claim, busy check, one bulk
+UPDATE, one bulk INSERT) plus one broker message each, sent over one producer; the due query is an index scan on
+``connection_due_idx`` (``python -m benchmarks fleet --no-fleet`` prints its EXPLAIN and the tick's time).
+
 The tasks are sent once the claim commits (so a worker always finds its run). When the broker refuses one (an
 outage), that run and every one after it are deleted and their connections' ``next_sync_at`` put back where it
 was: a connection moves to its next slot only with a task in the broker, so after an outage it is dispatched
@@ -27,6 +31,7 @@ from django.db import connection as db
 from django.db import transaction
 from django.utils import timezone
 
+from providers.base import BankAdapter
 from providers.registry import adapter_class
 
 from ..conf import aggregator_settings
@@ -46,7 +51,11 @@ def dispatch_jitter_seconds() -> float:
 
 def connections_dispatch_due(*, now: datetime | None = None, limit: int = 500) -> list[SyncRun]:
     """Queue a scheduled sync for each due connection (at most ``limit`` per call); return the runs whose task was
-    sent (call it outside a transaction: the tasks are sent when the claim commits)."""
+    sent (call it outside a transaction: the tasks are sent when the claim commits).
+
+    Set-based: one query claims the due rows, one finds those with a sync already waiting or running, the plan
+    (budget, next slot) is computed in Python, then one ``bulk_update`` of ``next_sync_at``, one ``bulk_create`` of
+    the ``SyncRun`` rows, and the tasks are published over one broker connection."""
     now = now or timezone.now()
     jitter = dispatch_jitter_seconds()
     stale = timedelta(seconds=getattr(settings, "CELERY_TASK_TIME_LIMIT", 900) * 2)
@@ -55,35 +64,44 @@ def connections_dispatch_due(*, now: datetime | None = None, limit: int = 500) -
         due = (
             Connection.objects.filter(status__in=DISPATCHABLE_STATUSES, next_sync_at__lte=now)
             .select_related("institution")
+            .only("pk", "next_sync_at", "sync_state", "institution__provider")
             .order_by("next_sync_at", "pk")
         )
         if db.features.has_select_for_update_skip_locked:
             due = due.select_for_update(skip_locked=True, of=("self",))
-        for connection in due[:limit]:
-            try:
-                adapter_cls = adapter_class(connection.institution.provider)
-            except ImproperlyConfigured as exc:
-                logger.error("connection %s: %s; not scheduling it for a day", connection.pk, exc)
-                _plan(connection, now + timedelta(days=1))
-                continue
-            # A sync already waiting or running (worker down or slow): do not pile up another.
-            busy = SyncRun.objects.filter(
-                connection=connection,
+        connections = list(due[:limit])
+        # A sync already waiting or running (worker down or slow): do not pile up another.
+        busy = set(
+            SyncRun.objects.filter(
+                connection_id__in=[c.pk for c in connections],
                 outcome__in=[SyncRun.Outcome.QUEUED, SyncRun.Outcome.RUNNING],
                 queued_at__gt=now - stale,
-            ).exists()
-            if busy:
-                continue
-            if not budget.budget_allows(connection, adapter_cls, now=now):
-                _plan(connection, budget.budget_next_free_at(connection, adapter_cls, now=now))
+            ).values_list("connection_id", flat=True)
+        )
+        moved: list[Connection] = []  # connections whose next_sync_at changes (one bulk UPDATE)
+        to_queue: list[tuple[Connection, datetime | None, datetime]] = []
+        adapters: dict[str, type[BankAdapter] | None] = {}
+        for connection in connections:
+            if connection.pk in busy:
                 continue
             previous = connection.next_sync_at
-            planned = budget.next_sync_at(connection, adapter_cls, now=now)
-            _plan(connection, planned)
-            run = SyncRun.objects.create(
-                connection=connection, trigger=SyncRun.Trigger.SCHEDULED, outcome=SyncRun.Outcome.QUEUED
-            )
-            claimed.append((run, previous, planned))
+            adapter_cls = _adapter_class(connection, adapters)
+            if adapter_cls is None:
+                connection.next_sync_at = now + timedelta(days=1)  # not scheduling it for a day
+            elif not budget.budget_allows(connection, adapter_cls, now=now):
+                connection.next_sync_at = budget.budget_next_free_at(connection, adapter_cls, now=now)
+            else:
+                connection.next_sync_at = budget.next_sync_at(connection, adapter_cls, now=now)
+                to_queue.append((connection, previous, connection.next_sync_at))
+            moved.append(connection)
+        Connection.objects.bulk_update(moved, ["next_sync_at"], batch_size=1000)
+        runs = SyncRun.objects.bulk_create(
+            [
+                SyncRun(connection=connection, trigger=SyncRun.Trigger.SCHEDULED, outcome=SyncRun.Outcome.QUEUED)
+                for connection, _, _ in to_queue
+            ]
+        )
+        claimed = [(run, previous, planned) for run, (_, previous, planned) in zip(runs, to_queue, strict=True)]
         sent: list[SyncRun] = []
         transaction.on_commit(lambda: sent.extend(_send(claimed, jitter)))
     if sent:
@@ -91,25 +109,40 @@ def connections_dispatch_due(*, now: datetime | None = None, limit: int = 500) -
     return sent
 
 
+def _adapter_class(connection: Connection, cache: dict[str, type[BankAdapter] | None]) -> type[BankAdapter] | None:
+    """The adapter class of the connection's bank (looked up once per bank and tick); ``None``, logged, when its
+    institution names no registered adapter."""
+    provider = connection.institution.provider
+    if provider not in cache:
+        try:
+            cache[provider] = adapter_class(provider)
+        except ImproperlyConfigured as exc:
+            logger.error("institution provider %r: %s; its connections are not scheduled for a day", provider, exc)
+            cache[provider] = None
+    return cache[provider]
+
+
 def _send(claimed: list[tuple[SyncRun, datetime | None, datetime]], jitter: float) -> list[SyncRun]:
     """Send the claimed runs' tasks; on the first refusal, release that claim and every later one."""
-    sent = []
-    for index, (run, _, _) in enumerate(claimed):
-        try:
-            services.enqueue_connection_sync(
-                sync_run_id=run.pk, countdown=random.uniform(0, jitter) if jitter > 0 else 0
-            )
-        except Exception as exc:  # kombu's OperationalError, a socket error, a timeout: the task was not sent
-            unsent = claimed[index:]
-            _release(unsent)
-            logger.warning(
-                "broker unavailable: %d scheduled sync(s) not queued, their connections stay due: %s: %s",
-                len(unsent),
-                type(exc).__name__,
-                exc,
-            )
-            break
-        sent.append(run)
+    sent: list[SyncRun] = []
+    if not claimed:
+        return sent
+    try:
+        with services.broker_producer() as producer:  # one broker connection for the whole tick
+            for run, _, _ in claimed:
+                services.enqueue_connection_sync(
+                    sync_run_id=run.pk, countdown=random.uniform(0, jitter) if jitter > 0 else 0, producer=producer
+                )
+                sent.append(run)
+    except Exception as exc:  # kombu's OperationalError, a socket error, a timeout: the task was not sent
+        unsent = claimed[len(sent) :]
+        _release(unsent)
+        logger.warning(
+            "broker unavailable: %d scheduled sync(s) not queued, their connections stay due: %s: %s",
+            len(unsent),
+            type(exc).__name__,
+            exc,
+        )
     return sent
 
 
@@ -119,8 +152,3 @@ def _release(unsent: list[tuple[SyncRun, datetime | None, datetime]]) -> None:
         SyncRun.objects.filter(pk__in=[run.pk for run, _, _ in unsent], outcome=SyncRun.Outcome.QUEUED).delete()
         for run, previous, planned in unsent:
             Connection.objects.filter(pk=run.connection_id, next_sync_at=planned).update(next_sync_at=previous)
-
-
-def _plan(connection: Connection, when: datetime) -> None:
-    connection.next_sync_at = when
-    Connection.objects.filter(pk=connection.pk).update(next_sync_at=when)
