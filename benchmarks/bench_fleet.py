@@ -77,6 +77,7 @@ def _gunicorn(database_name: str, latency_ms: int, access_log: Path):  # type: i
         "SANDBOX_LATENCY_MS": str(latency_ms),
         "CONN_MAX_AGE": "0",
         "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),  # this checkout's code, not an editable install's
     }
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "gunicorn"), "aggregator.config.wsgi", "-w", "2", "-k", "gthread",
@@ -175,6 +176,7 @@ def _fleet(argv: list[str], database_name: str) -> None:
             "CONN_MAX_AGE": "0",
             "LOG_LEVEL": "WARNING",
             "HTTP_MAX_RETRIES": "2",
+            "PYTHONPATH": str(ROOT),
         }
         worker = subprocess.Popen(
             [str(Path(sys.executable).parent / "celery"), "-A", "aggregator.config", "worker", "--pool=threads",
@@ -237,6 +239,7 @@ def _fleet(argv: list[str], database_name: str) -> None:
 def _dispatch(argv: list[str]) -> None:
     from django.contrib.auth import get_user_model
     from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
 
     from aggregator.config.celery import app
@@ -277,10 +280,15 @@ def _dispatch(argv: list[str]) -> None:
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE aggregator_connection")
 
+    queries = [0]
+
     def tick() -> tuple[float, int]:
-        started = time.perf_counter()
-        queued = connections_dispatch_due(now=now, limit=due)
-        return time.perf_counter() - started, len(queued)
+        with CaptureQueriesContext(connection) as captured:
+            started = time.perf_counter()
+            queued = connections_dispatch_due(now=now, limit=due)
+            elapsed = time.perf_counter() - started
+        queries[0] = len(captured)
+        return elapsed, len(queued)
 
     fill(0, due, due)
     small, queued_small = tick()
@@ -298,6 +306,7 @@ def _dispatch(argv: list[str]) -> None:
         f"dispatch: {queued_big} due of {total:,} connections: one tick {big * 1000:.0f} ms (ratio {big / small:.2f})"
     )
     print(f"  per queued sync: {big / max(queued_big, 1) * 1000:.2f} ms (claim, budget, SyncRun row, broker message)")
+    print(f"  database queries in the tick: {queries[0]} (set-based: the same for any number of due connections)")
     print("  EXPLAIN of the due query:\n" + "\n".join("    " + line for line in plan.splitlines()), flush=True)
     app.control.purge()  # the queued syncs of the ticks: nobody consumes them here
 
