@@ -7,7 +7,8 @@
 threads, access log counted); one real sandbox connection made through the bank's OAuth pages and copied to
 ``--connections`` users; one Celery worker (threads pool, ``--concurrency``) on the ``sync`` queue; one
 dispatch tick queues them all. Prints wall time vs the ideal (bank calls x latency / concurrency), the worker's
-and the web server's CPU time, bank calls/s, and the peak number of database sessions of the worker.
+and the web server's CPU time, bank calls/s, and the peak number of database sessions of the worker and of the
+sandbox server (each process names its sessions: ``application_name``).
 
 *dispatch*: ``--dispatch-connections`` connections of which ``--due`` are due; one dispatch tick (claim, budget,
 SyncRun rows, broker messages) timed, next to the same tick with only the due ones in the table, and the
@@ -54,12 +55,14 @@ def _tree_cpu(pid: int) -> float:
     return total
 
 
-def _db_url(name: str) -> str:
+def _db_url(name: str, application: str = "") -> str:
+    """The bench database's URL; ``application`` names the process's sessions in ``pg_stat_activity``."""
     from django.conf import settings
 
     d = settings.DATABASES["default"]
     auth = (d.get("USER") or "") + (f":{d['PASSWORD']}" if d.get("PASSWORD") else "")
-    return f"postgres://{auth}@{d.get('HOST') or '127.0.0.1'}:{d.get('PORT') or 5432}/{name}"
+    query = f"?application_name={application}" if application else ""
+    return f"postgres://{auth}@{d.get('HOST') or '127.0.0.1'}:{d.get('PORT') or 5432}/{name}{query}"
 
 
 def _gunicorn(database_name: str, latency_ms: int, access_log: Path):  # type: ignore[no-untyped-def]
@@ -71,7 +74,7 @@ def _gunicorn(database_name: str, latency_ms: int, access_log: Path):  # type: i
     base = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
-        "DATABASE_URL": _db_url(database_name),
+        "DATABASE_URL": _db_url(database_name, "fleet-sandbox"),
         "PUBLIC_BASE_URL": base,
         "SANDBOX_BASE_URL": base + "/sandbox",
         "SANDBOX_LATENCY_MS": str(latency_ms),
@@ -99,13 +102,13 @@ def _gunicorn(database_name: str, latency_ms: int, access_log: Path):  # type: i
     return process, base
 
 
-def _sessions(database_name: str) -> int:
+def _sessions(database_name: str, application: str) -> int:
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND application_name LIKE %s",
-            [database_name, "%"],
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND application_name = %s",
+            [database_name, application],
         )
         return int(cursor.fetchone()[0])
 
@@ -170,7 +173,7 @@ def _fleet(argv: list[str], database_name: str) -> None:
         app.control.purge()
         env = {
             **os.environ,
-            "DATABASE_URL": _db_url(database_name),
+            "DATABASE_URL": _db_url(database_name, "fleet-worker"),
             "SANDBOX_BASE_URL": base + "/sandbox",
             "PUBLIC_BASE_URL": base,
             "CONN_MAX_AGE": "0",
@@ -191,14 +194,15 @@ def _fleet(argv: list[str], database_name: str) -> None:
                 raise RuntimeError("the worker did not start")
         calls_before = len(access_log.read_text().splitlines())
         cpu_worker, cpu_server = _tree_cpu(worker.pid), _tree_cpu(server.pid)
-        peak = [0]
+        peak = {"fleet-worker": 0, "fleet-sandbox": 0}
         stop = threading.Event()
 
         def watch() -> None:
             from django.db import connection
 
             while not stop.wait(0.5):
-                peak[0] = max(peak[0], _sessions(database_name))
+                for application in peak:
+                    peak[application] = max(peak[application], _sessions(database_name, application))
             connection.close()
 
         watcher = threading.Thread(target=watch, daemon=True)
@@ -225,7 +229,11 @@ def _fleet(argv: list[str], database_name: str) -> None:
         print(f"  bank calls/s {calls / wall:.1f}; syncs/s {len(queued) / wall:.1f}")
         print(f"  CPU: worker {cpu_worker:.1f}s ({cpu_worker / wall:.0%} of one core), sandbox server "
               f"{cpu_server:.1f}s ({cpu_server / wall:.0%}); machine cores {os.cpu_count()}")  # fmt: skip
-        print(f"  peak database sessions on the bench database (worker + sandbox + this process): {peak[0]}")
+        print(
+            f"  peak database sessions: worker {peak['fleet-worker']} (concurrency {concurrency}), "
+            f"sandbox banks' server {peak['fleet-sandbox']}"
+        )
+        print(f"  CPU per sync: worker {cpu_worker / max(len(queued), 1) * 1000:.0f} ms")
         Connection.objects.filter(pk__in=ids).delete()
     finally:
         if worker is not None:
