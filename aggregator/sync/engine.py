@@ -120,12 +120,7 @@ def _run_locked(connection: Connection, sync_run: SyncRun, psu_ip_address: str) 
     except BudgetSpent:
         return _skip_daily_limit(sync_run, connection)
     except SyncLeaseLost as exc:
-        # Our lease lapsed (a stall longer than SYNC_LEASE_SECONDS) and another worker syncs the connection now:
-        # its pages are the ones that count. This run stops without touching the connection.
-        logger.warning("sync %s of connection %s stopped: %s", sync_run.pk, connection.pk, exc)
-        if connection_lock_run(connection_id=connection.pk) == sync_run.pk:
-            return sync_run  # the reaper re-sent this very run and its new worker records the outcome
-        return _finish(sync_run, SyncRun.Outcome.FAILED, code="lease_lost", detail=str(exc))
+        return _lease_lost(connection, sync_run, exc)
     except ReauthRequiredError as exc:
         return _reauth_required(connection, sync_run, exc)
     except RateLimitedError as exc:
@@ -141,7 +136,19 @@ def _run_locked(connection: Connection, sync_run: SyncRun, psu_ip_address: str) 
     except BaseException as exc:  # a bug, a time limit, a lost database: record it, let the task see it
         _record_transient(connection, sync_run, SyncRun.Outcome.FAILED, exc, code="internal_error")
         raise
-    return _succeed(connection, adapter, sync_run)
+    try:
+        return _succeed(connection, adapter, sync_run)
+    except SyncLeaseLost as exc:
+        return _lease_lost(connection, sync_run, exc)
+
+
+def _lease_lost(connection: Connection, sync_run: SyncRun, exc: SyncLeaseLost) -> SyncRun:
+    """Our lease lapsed (a stall longer than SYNC_LEASE_SECONDS) and another worker syncs the connection now: its
+    writes are the ones that count. This run stops without touching the connection."""
+    logger.warning("sync %s of connection %s stopped: %s", sync_run.pk, connection.pk, exc)
+    if connection_lock_run(connection_id=connection.pk) == sync_run.pk:
+        return sync_run  # the reaper re-sent this very run and its new worker records the outcome
+    return _finish(sync_run, SyncRun.Outcome.FAILED, code="lease_lost", detail=str(exc))
 
 
 def _skip_daily_limit(sync_run: SyncRun, connection: Connection) -> SyncRun:

@@ -159,3 +159,24 @@ def test_the_lease_is_released_when_the_sync_ends(fake_bank):  # noqa: F811
     assert connection_sync(connection=connection).outcome == SyncRun.Outcome.SUCCEEDED
     assert not SyncLease.objects.filter(connection_id=connection.pk).exists()
     assert locks._held.get() is None
+
+
+def test_a_worker_whose_lease_passed_on_before_it_finished_does_not_record_a_success(fake_bank, monkeypatch):  # noqa: F811
+    from aggregator.sync import engine
+
+    fake_bank.add_account("acc-1")
+    connection = make_connection()
+    original = engine._succeed
+
+    def taken_over_then_succeed(*args, **kwargs):  # type: ignore[no-untyped-def]
+        _lapse(connection.pk)
+        assert lease_claim(connection_id=connection.pk) is not None  # another worker took over
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "_succeed", taken_over_then_succeed)
+
+    run = connection_sync(connection=connection)
+
+    assert (run.outcome, run.error_code) == (SyncRun.Outcome.FAILED, "lease_lost")
+    connection.refresh_from_db()
+    assert connection.last_synced_at is None
