@@ -20,6 +20,9 @@ AGGREGATOR_DEFAULTS: dict[str, Any] = {
     "SYNC_JITTER_SECONDS": 30,
     # Window dialects re-read this many days before the last booking date seen.
     "SYNC_OVERLAP_DAYS": 7,
+    # A sync holds its connection's lease (aggregator/sync/locks.py) this long after each renewal (a heartbeat
+    # renews it every third of it, each page commit too): a crashed worker's connection is free again after this.
+    "SYNC_LEASE_SECONDS": 120,
     # Page commits of a sync on PostgreSQL use synchronous_commit=off unless this is true.
     "SYNC_SYNCHRONOUS_COMMIT": False,
     # Access-log rows are buffered per process and written in batches; 0 writes each one in the request.

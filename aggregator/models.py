@@ -22,6 +22,7 @@ __all__ = [
     "Connection",
     "Institution",
     "PendingAuthorization",
+    "SyncLease",
     "SyncRun",
     "Transaction",
     "UnattendedAccess",
@@ -316,10 +317,7 @@ class SyncRun(models.Model):
         return None
 
 
-# The connect flow's server-side state lives with the flow (aggregator/connections/); imported here so Django
-# registers it with this app.
+# The connect flow's server-side state lives with the flow (aggregator/connections/); the sync lease and the
+# unattended-access counts with the sync engine (aggregator/sync/). Imported here so Django registers them.
 from .connections.models import PendingAuthorization  # noqa: E402
-
-# Unattended-access counts live with their rule (aggregator/sync/unattended.py); imported here so Django
-# registers the model with this app.
-from .sync.models import UnattendedAccess  # noqa: E402
+from .sync.models import SyncLease, UnattendedAccess  # noqa: E402

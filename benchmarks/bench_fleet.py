@@ -6,8 +6,10 @@
 *fleet*: a bench database; gunicorn serving the sandbox banks with ``SANDBOX_LATENCY_MS`` (2 processes x 64
 threads, access log counted); one real sandbox connection made through the bank's OAuth pages and copied to
 ``--connections`` users; one Celery worker (threads pool, ``--concurrency``) on the ``sync`` queue; one
-dispatch tick queues them all. Prints wall time vs the ideal (bank calls x latency / concurrency), the worker's
-and the web server's CPU time, bank calls/s, and the peak number of database sessions of the worker.
+dispatch tick queues them all (their first sync: the full history), then a second tick (incremental syncs,
+the steady state). Each prints wall time vs the ideal (bank calls x latency / concurrency), the worker's
+and the web server's CPU time, bank calls/s, and the peak number of database sessions of the worker and of the
+sandbox server (each process names its sessions: ``application_name``).
 
 *dispatch*: ``--dispatch-connections`` connections of which ``--due`` are due; one dispatch tick (claim, budget,
 SyncRun rows, broker messages) timed, next to the same tick with only the due ones in the table, and the
@@ -54,12 +56,14 @@ def _tree_cpu(pid: int) -> float:
     return total
 
 
-def _db_url(name: str) -> str:
+def _db_url(name: str, application: str = "") -> str:
+    """The bench database's URL; ``application`` names the process's sessions in ``pg_stat_activity``."""
     from django.conf import settings
 
     d = settings.DATABASES["default"]
     auth = (d.get("USER") or "") + (f":{d['PASSWORD']}" if d.get("PASSWORD") else "")
-    return f"postgres://{auth}@{d.get('HOST') or '127.0.0.1'}:{d.get('PORT') or 5432}/{name}"
+    query = f"?application_name={application}" if application else ""
+    return f"postgres://{auth}@{d.get('HOST') or '127.0.0.1'}:{d.get('PORT') or 5432}/{name}{query}"
 
 
 def _gunicorn(database_name: str, latency_ms: int, access_log: Path):  # type: ignore[no-untyped-def]
@@ -71,12 +75,13 @@ def _gunicorn(database_name: str, latency_ms: int, access_log: Path):  # type: i
     base = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
-        "DATABASE_URL": _db_url(database_name),
+        "DATABASE_URL": _db_url(database_name, "fleet-sandbox"),
         "PUBLIC_BASE_URL": base,
         "SANDBOX_BASE_URL": base + "/sandbox",
         "SANDBOX_LATENCY_MS": str(latency_ms),
         "CONN_MAX_AGE": "0",
         "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),  # this checkout's code, not an editable install's
     }
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "gunicorn"), "aggregator.config.wsgi", "-w", "2", "-k", "gthread",
@@ -98,13 +103,13 @@ def _gunicorn(database_name: str, latency_ms: int, access_log: Path):  # type: i
     return process, base
 
 
-def _sessions(database_name: str) -> int:
+def _sessions(database_name: str, application: str) -> int:
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND application_name LIKE %s",
-            [database_name, "%"],
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND application_name = %s",
+            [database_name, application],
         )
         return int(cursor.fetchone()[0])
 
@@ -133,16 +138,77 @@ def _clone_connections(original, count: int) -> list:  # type: ignore[no-untyped
     )
 
 
+def _tick(
+    label: str,
+    ids: list[int],
+    worker_pid: int,
+    server_pid: int,
+    access_log: Path,
+    database_name: str,
+    latency_ms: int,
+    concurrency: int,
+) -> None:
+    """One dispatch of every fleet connection, timed until each run finished; prints the figures."""
+    from django.db.models import Count
+
+    from aggregator.models import SyncRun
+    from aggregator.sync.dispatch import connections_dispatch_due
+
+    calls_before = len(access_log.read_text().splitlines())
+    cpu_worker, cpu_server = _tree_cpu(worker_pid), _tree_cpu(server_pid)
+    peak = {"fleet-worker": 0, "fleet-sandbox": 0}
+    stop = threading.Event()
+
+    def watch() -> None:
+        from django.db import connection
+
+        while not stop.wait(0.5):
+            for application in peak:
+                peak[application] = max(peak[application], _sessions(database_name, application))
+        connection.close()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    started = time.perf_counter()
+    queued = connections_dispatch_due(limit=len(ids) * 2)
+    runs = SyncRun.objects.filter(pk__in=[run.pk for run in queued])
+    while runs.filter(outcome__in=[SyncRun.Outcome.QUEUED, SyncRun.Outcome.RUNNING]).exists():
+        time.sleep(0.25)
+    wall = time.perf_counter() - started
+    stop.set()
+    watcher.join()
+    cpu_worker = _tree_cpu(worker_pid) - cpu_worker
+    cpu_server = _tree_cpu(server_pid) - cpu_server
+    calls = len([line for line in access_log.read_text().splitlines()[calls_before:] if "/sandbox/" in line])
+    outcomes = dict(runs.values_list("outcome").annotate(n=Count("id")).order_by())
+    ideal = calls * (latency_ms / 1000) / concurrency
+    cores = os.cpu_count() or 1
+    cpu_floor = (cpu_worker + cpu_server) / cores
+    print(
+        f"fleet, {label}: {len(queued)} connections, {calls} bank calls at {latency_ms} ms, concurrency {concurrency}"
+    )
+    print(f"  outcomes: {outcomes}")
+    print(f"  wall {wall:.1f}s vs ideal {ideal:.1f}s (calls × latency ÷ concurrency): {wall / ideal:.2f}× ideal")
+    print(f"  bank calls/s {calls / wall:.1f}; syncs/s {len(queued) / wall:.1f}")
+    print(f"  CPU: worker {cpu_worker:.1f}s ({cpu_worker / wall:.0%} of one core, "
+          f"{cpu_worker / max(len(queued), 1) * 1000:.0f} ms a sync), sandbox server {cpu_server:.1f}s "
+          f"({cpu_server / wall:.0%}); {cores} cores: CPU floor {cpu_floor:.1f}s "
+          f"= {cpu_floor / ideal:.2f}× ideal")  # fmt: skip
+    print(
+        f"  peak database sessions: worker {peak['fleet-worker']} (concurrency {concurrency}), "
+        f"sandbox banks' server {peak['fleet-sandbox']}",
+        flush=True,
+    )
+
+
 def _fleet(argv: list[str], database_name: str) -> None:
     from django.conf import settings
-    from django.db.models import Count
     from django.utils import timezone
 
     from aggregator.config.celery import app
     from aggregator.management.commands.sandbox_connect import sandbox_connect
-    from aggregator.models import Connection, SyncRun
+    from aggregator.models import Connection
     from aggregator.services import institution_sync_sandbox
-    from aggregator.sync.dispatch import connections_dispatch_due
     from providers import http as provider_http
     from providers.oauth import discovery_cache_clear
     from providers.sandbox.oauth.clients import client_sync_demo
@@ -169,12 +235,13 @@ def _fleet(argv: list[str], database_name: str) -> None:
         app.control.purge()
         env = {
             **os.environ,
-            "DATABASE_URL": _db_url(database_name),
+            "DATABASE_URL": _db_url(database_name, "fleet-worker"),
             "SANDBOX_BASE_URL": base + "/sandbox",
             "PUBLIC_BASE_URL": base,
             "CONN_MAX_AGE": "0",
             "LOG_LEVEL": "WARNING",
             "HTTP_MAX_RETRIES": "2",
+            "PYTHONPATH": str(ROOT),
         }
         worker = subprocess.Popen(
             [str(Path(sys.executable).parent / "celery"), "-A", "aggregator.config", "worker", "--pool=threads",
@@ -187,44 +254,10 @@ def _fleet(argv: list[str], database_name: str) -> None:
         while not app.control.ping(destination=[f"fleet-bench-{os.getpid()}@localhost"], timeout=1.0):
             if worker.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("the worker did not start")
-        calls_before = len(access_log.read_text().splitlines())
-        cpu_worker, cpu_server = _tree_cpu(worker.pid), _tree_cpu(server.pid)
-        peak = [0]
-        stop = threading.Event()
-
-        def watch() -> None:
-            from django.db import connection
-
-            while not stop.wait(0.5):
-                peak[0] = max(peak[0], _sessions(database_name))
-            connection.close()
-
-        watcher = threading.Thread(target=watch, daemon=True)
-        watcher.start()
-        started = time.perf_counter()
-        queued = connections_dispatch_due(limit=count * 2)
-        pending = SyncRun.objects.filter(
-            connection_id__in=ids, outcome__in=[SyncRun.Outcome.QUEUED, SyncRun.Outcome.RUNNING]
-        )
-        while pending.exists():
-            time.sleep(0.25)
-        wall = time.perf_counter() - started
-        stop.set()
-        cpu_worker = _tree_cpu(worker.pid) - cpu_worker
-        cpu_server = _tree_cpu(server.pid) - cpu_server
-        calls = len([line for line in access_log.read_text().splitlines()[calls_before:] if "/sandbox/" in line])
-        outcomes = dict(
-            SyncRun.objects.filter(connection_id__in=ids).values_list("outcome").annotate(n=Count("id")).order_by()
-        )
-        ideal = calls * (latency_ms / 1000) / concurrency
-        print(f"fleet: {len(queued)} connections, {calls} bank calls at {latency_ms} ms, concurrency {concurrency}")
-        print(f"  outcomes: {outcomes}")
-        print(f"  wall {wall:.1f}s vs ideal {ideal:.1f}s (calls × latency ÷ concurrency): {wall / ideal:.2f}× ideal")
-        print(f"  bank calls/s {calls / wall:.1f}; syncs/s {len(queued) / wall:.1f}")
-        print(f"  CPU: worker {cpu_worker:.1f}s ({cpu_worker / wall:.0%} of one core), sandbox server "
-              f"{cpu_server:.1f}s ({cpu_server / wall:.0%}); machine cores {os.cpu_count()}")  # fmt: skip
-        print(f"  peak database sessions on the bench database (worker + sandbox + this process): {peak[0]}")
-        Connection.objects.filter(pk__in=ids).delete()
+        for label in ("first sync (full history)", "next tick (incremental, the steady state)"):
+            Connection.objects.filter(pk__in=ids).update(next_sync_at=timezone.now() - timedelta(minutes=1))
+            _tick(label, ids, worker.pid, server.pid, access_log, database_name, latency_ms, concurrency)
+        Connection.objects.filter(pk__in=ids).update(status=Connection.Status.DISCONNECTED)  # out of dispatch
     finally:
         if worker is not None:
             worker.terminate()
@@ -237,6 +270,7 @@ def _fleet(argv: list[str], database_name: str) -> None:
 def _dispatch(argv: list[str]) -> None:
     from django.contrib.auth import get_user_model
     from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
 
     from aggregator.config.celery import app
@@ -277,10 +311,15 @@ def _dispatch(argv: list[str]) -> None:
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE aggregator_connection")
 
+    queries = [0]
+
     def tick() -> tuple[float, int]:
-        started = time.perf_counter()
-        queued = connections_dispatch_due(now=now, limit=due)
-        return time.perf_counter() - started, len(queued)
+        with CaptureQueriesContext(connection) as captured:
+            started = time.perf_counter()
+            queued = connections_dispatch_due(now=now, limit=due)
+            elapsed = time.perf_counter() - started
+        queries[0] = len(captured)
+        return elapsed, len(queued)
 
     fill(0, due, due)
     small, queued_small = tick()
@@ -298,6 +337,7 @@ def _dispatch(argv: list[str]) -> None:
         f"dispatch: {queued_big} due of {total:,} connections: one tick {big * 1000:.0f} ms (ratio {big / small:.2f})"
     )
     print(f"  per queued sync: {big / max(queued_big, 1) * 1000:.2f} ms (claim, budget, SyncRun row, broker message)")
+    print(f"  database queries in the tick: {queries[0]} (set-based: the same for any number of due connections)")
     print("  EXPLAIN of the due query:\n" + "\n".join("    " + line for line in plan.splitlines()), flush=True)
     app.control.purge()  # the queued syncs of the ticks: nobody consumes them here
 

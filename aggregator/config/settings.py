@@ -93,6 +93,9 @@ SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=not IS_PRODUCTION)
 if SANDBOX_ENABLED:
     INSTALLED_APPS.append("providers.sandbox")
 
+# A PostgreSQL streaming replica for the read-only data API (aggregator/config/db_router.py, docs/deployment.md).
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+
 MIDDLEWARE = [
     # The sandbox banks' simulated latency (SANDBOX_LATENCY_MS), before anything else runs.
     *(["providers.sandbox.latency.SandboxLatencyMiddleware"] if SANDBOX_ENABLED else []),
@@ -101,6 +104,8 @@ MIDDLEWARE = [
     # HEAD answers carry no body, whatever the view wrote (a body would corrupt a keep-alive connection).
     "aggregator.middleware.HeadResponseMiddleware",
     "aggregator.middleware.RequestIdMiddleware",
+    # Read-only API requests read from the replica, pinned to the primary after a write (only with a replica).
+    *(["aggregator.config.db_router.ReplicaPinMiddleware"] if DATABASE_REPLICA_URL else []),
     # Log context (request_id, tpp, consent_id) and request metrics by route name (aggregator/observability).
     "aggregator.observability.middleware.ObservabilityMiddleware",
     # Oversize bodies (413), deep JSON nesting and NUL characters (400) never reach a view (never a 5xx).
@@ -164,6 +169,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # the test thread's one (which Django refuses to close from another thread).
     # One file per test process, so two test runs never destroy each other's database.
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test_db_{os.getpid()}.sqlite3")}
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = env.db("DATABASE_REPLICA_URL")
+    DATABASES["replica"].setdefault("CONN_MAX_AGE", DATABASES["default"]["CONN_MAX_AGE"])
+    DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}  # tests: the replica alias reads the test database
+    DATABASE_ROUTERS = ["aggregator.config.db_router.ReplicaRouter"]
+# After a write, a client's reads stay on the primary this long (replication lag).
+DATABASE_REPLICA_PIN_SECONDS = env.float("DATABASE_REPLICA_PIN_SECONDS", default=5.0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://aggregator")}
@@ -448,6 +461,7 @@ AGGREGATOR = _set(
     ALLOW_PRIVATE_DESTINATIONS=env.bool("ALLOW_PRIVATE_DESTINATIONS", default=DJANGO_ENV in {"local", "test"}),
     # aggregator (sync, data API, webhooks)
     SYNC_INTERVAL=_minutes(env.int("SYNC_INTERVAL_MINUTES", default=None)),
+    SYNC_LEASE_SECONDS=env.float("SYNC_LEASE_SECONDS", default=None),
     ACCESS_LOG_FLUSH_SECONDS=env.float("API_ACCESS_LOG_FLUSH_SECONDS", default=None),
     DELTA_FEED_SAFETY_LAG_SECONDS=env.float("API_DELTA_FEED_SAFETY_LAG_SECONDS", default=None),
     WEBHOOK_TIMEOUT_SECONDS=env.float("WEBHOOK_TIMEOUT_SECONDS", default=None),

@@ -10,6 +10,10 @@ Banks with an unattended-access budget (``BankAdapter.unattended_calls_per_day``
 ``aggregator.sync.budget``. A connection a compliance clock stops (``aggregator.compliance.sca``: EU SCA lapsed,
 UK consents not reconfirmed) is not synced and waits for its next slot.
 
+A tick costs a fixed handful of queries whatever the number of due connections (claim, busy check, an UPDATE per
+distinct next slot, one bulk INSERT) plus one broker message each, sent over one producer; the due query is an
+index scan on ``connection_due_idx`` (``python -m benchmarks fleet --no-fleet`` prints its EXPLAIN and timing).
+
 The tasks are sent once the claim commits (so a worker always finds its run). When the broker refuses one (an
 outage), that run and every one after it are deleted and their connections' ``next_sync_at`` put back where it
 was: a connection moves to its next slot only with a task in the broker, so after an outage it is dispatched
@@ -28,6 +32,7 @@ from django.db import connection as db
 from django.db import transaction
 from django.utils import timezone
 
+from providers.base import BankAdapter
 from providers.registry import adapter_class
 
 from ..compliance.clock import compliance_now
@@ -49,7 +54,11 @@ def dispatch_jitter_seconds() -> float:
 
 def connections_dispatch_due(*, now: datetime | None = None, limit: int = 500) -> list[SyncRun]:
     """Queue a scheduled sync for each due connection (at most ``limit`` per call); return the runs whose task was
-    sent (call it outside a transaction: the tasks are sent when the claim commits)."""
+    sent (call it outside a transaction: the tasks are sent when the claim commits).
+
+    Set-based: one query claims the due rows, one finds those with a sync already waiting or running, the plan
+    (budget, next slot) is computed in Python, then one UPDATE of ``next_sync_at`` per distinct slot, one
+    ``bulk_create`` of the ``SyncRun`` rows, and the tasks are published over one broker connection."""
     now = now or timezone.now()
     jitter = dispatch_jitter_seconds()
     stale = timedelta(seconds=getattr(settings, "CELERY_TASK_TIME_LIMIT", 900) * 2)
@@ -63,37 +72,43 @@ def connections_dispatch_due(*, now: datetime | None = None, limit: int = 500) -
         )
         if db.features.has_select_for_update_skip_locked:
             due = due.select_for_update(skip_locked=True, of=("self",))
-        for connection in due[:limit]:
-            try:
-                adapter_cls = adapter_class(connection.institution.provider)
-            except ImproperlyConfigured as exc:
-                logger.error("connection %s: %s; not scheduling it for a day", connection.pk, exc)
-                _plan(connection, now + timedelta(days=1))
-                continue
-            # A sync already waiting or running (worker down or slow): do not pile up another.
-            busy = SyncRun.objects.filter(
-                connection=connection,
+        connections = list(due[:limit])
+        # A sync already waiting or running (worker down or slow): do not pile up another.
+        busy = set(
+            SyncRun.objects.filter(
+                connection_id__in=[c.pk for c in connections],
                 outcome__in=[SyncRun.Outcome.QUEUED, SyncRun.Outcome.RUNNING],
                 queued_at__gt=now - stale,
-            ).exists()
-            if busy:
-                continue
-            if not unattended_sync_allowed(connection=connection, now=clock):  # compliance clocks, docs/compliance.md
-                _plan(connection, budget.next_sync_at(connection, adapter_cls, now=now))
-                continue
-            if not budget.budget_allows(connection, adapter_cls, now=now):
-                _plan(connection, budget.budget_next_free_at(connection, adapter_cls, now=now))
-                continue
-            if (free_at := unattended.unattended_due_at(connection=connection, now=now)) > now:
-                _plan(connection, free_at)  # every data type at its regulatory limit (RTS Art. 36(5))
+            ).values_list("connection_id", flat=True)
+        )
+        moved: list[Connection] = []  # connections whose next_sync_at changes
+        to_queue: list[tuple[Connection, datetime | None, datetime]] = []
+        adapters: dict[str, type[BankAdapter] | None] = {}
+        for connection in connections:
+            if connection.pk in busy:
                 continue
             previous = connection.next_sync_at
-            planned = budget.next_sync_at(connection, adapter_cls, now=now)
-            _plan(connection, planned)
-            run = SyncRun.objects.create(
-                connection=connection, trigger=SyncRun.Trigger.SCHEDULED, outcome=SyncRun.Outcome.QUEUED
-            )
-            claimed.append((run, previous, planned))
+            adapter_cls = _adapter_class(connection, adapters)
+            if adapter_cls is None:
+                connection.next_sync_at = now + timedelta(days=1)  # not scheduling it for a day
+            elif not unattended_sync_allowed(connection=connection, now=clock):  # compliance clocks
+                connection.next_sync_at = budget.next_sync_at(connection, adapter_cls, now=now)
+            elif not budget.budget_allows(connection, adapter_cls, now=now):
+                connection.next_sync_at = budget.budget_next_free_at(connection, adapter_cls, now=now)
+            elif (free_at := unattended.unattended_due_at(connection=connection, now=now)) > now:
+                connection.next_sync_at = free_at  # every data type at its regulatory limit (RTS Art. 36(5))
+            else:
+                connection.next_sync_at = budget.next_sync_at(connection, adapter_cls, now=now)
+                to_queue.append((connection, previous, connection.next_sync_at))
+            moved.append(connection)
+        _plan_all(moved)
+        runs = SyncRun.objects.bulk_create(
+            [
+                SyncRun(connection=connection, trigger=SyncRun.Trigger.SCHEDULED, outcome=SyncRun.Outcome.QUEUED)
+                for connection, _, _ in to_queue
+            ]
+        )
+        claimed = [(run, previous, planned) for run, (_, previous, planned) in zip(runs, to_queue, strict=True)]
         sent: list[SyncRun] = []
         transaction.on_commit(lambda: sent.extend(_send(claimed, jitter)))
     if sent:
@@ -101,25 +116,51 @@ def connections_dispatch_due(*, now: datetime | None = None, limit: int = 500) -
     return sent
 
 
+def _plan_all(connections: list[Connection]) -> None:
+    """Store each connection's new ``next_sync_at``: one UPDATE per distinct time. Unbudgeted connections of a tick
+    all move to ``now + SYNC_INTERVAL`` and each budgeted bank's to its own spacing, so a tick makes a few UPDATEs
+    (a ``bulk_update`` CASE of 500 branches cost more to compile than the rest of the tick)."""
+    by_time: dict[datetime, list[int]] = {}
+    for connection in connections:
+        by_time.setdefault(connection.next_sync_at, []).append(connection.pk)
+    for when, pks in by_time.items():
+        Connection.objects.filter(pk__in=pks).update(next_sync_at=when)
+
+
+def _adapter_class(connection: Connection, cache: dict[str, type[BankAdapter] | None]) -> type[BankAdapter] | None:
+    """The adapter class of the connection's bank (looked up once per bank and tick); ``None``, logged, when its
+    institution names no registered adapter."""
+    provider = connection.institution.provider
+    if provider not in cache:
+        try:
+            cache[provider] = adapter_class(provider)
+        except ImproperlyConfigured as exc:
+            logger.error("institution provider %r: %s; its connections are not scheduled for a day", provider, exc)
+            cache[provider] = None
+    return cache[provider]
+
+
 def _send(claimed: list[tuple[SyncRun, datetime | None, datetime]], jitter: float) -> list[SyncRun]:
     """Send the claimed runs' tasks; on the first refusal, release that claim and every later one."""
-    sent = []
-    for index, (run, _, _) in enumerate(claimed):
-        try:
-            services.enqueue_connection_sync(
-                sync_run_id=run.pk, countdown=random.uniform(0, jitter) if jitter > 0 else 0
-            )
-        except Exception as exc:  # kombu's OperationalError, a socket error, a timeout: the task was not sent
-            unsent = claimed[index:]
-            _release(unsent)
-            logger.warning(
-                "broker unavailable: %d scheduled sync(s) not queued, their connections stay due: %s: %s",
-                len(unsent),
-                type(exc).__name__,
-                exc,
-            )
-            break
-        sent.append(run)
+    sent: list[SyncRun] = []
+    if not claimed:
+        return sent
+    try:
+        with services.broker_producer() as producer:  # one broker connection for the whole tick
+            for run, _, _ in claimed:
+                services.enqueue_connection_sync(
+                    sync_run_id=run.pk, countdown=random.uniform(0, jitter) if jitter > 0 else 0, producer=producer
+                )
+                sent.append(run)
+    except Exception as exc:  # kombu's OperationalError, a socket error, a timeout: the task was not sent
+        unsent = claimed[len(sent) :]
+        _release(unsent)
+        logger.warning(
+            "broker unavailable: %d scheduled sync(s) not queued, their connections stay due: %s: %s",
+            len(unsent),
+            type(exc).__name__,
+            exc,
+        )
     return sent
 
 
@@ -129,8 +170,3 @@ def _release(unsent: list[tuple[SyncRun, datetime | None, datetime]]) -> None:
         SyncRun.objects.filter(pk__in=[run.pk for run, _, _ in unsent], outcome=SyncRun.Outcome.QUEUED).delete()
         for run, previous, planned in unsent:
             Connection.objects.filter(pk=run.connection_id, next_sync_at=planned).update(next_sync_at=previous)
-
-
-def _plan(connection: Connection, when: datetime) -> None:
-    connection.next_sync_at = when
-    Connection.objects.filter(pk=connection.pk).update(next_sync_at=when)

@@ -9,9 +9,8 @@ Normalization happens in the adapters (``providers/``): by the time data reaches
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from typing import cast
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -33,7 +32,8 @@ from ..models import Connection, SyncRun
 from ..observability.syncs import sync_observed
 from . import budget
 from .allowance import BudgetSpent, budget_spend
-from .locks import connection_lock
+from .bank_calls import DbReleasingAdapter, db_release
+from .locks import SyncLeaseLost, connection_lock, connection_lock_run, lease_fence
 from .progress import RunProgress
 from .pull import credentials_for, pull
 from .unattended import AccessGate, unattended_release
@@ -48,10 +48,6 @@ _UNATTENDED = (SyncRun.Trigger.SCHEDULED, SyncRun.Trigger.API)
 
 def _adapter_for(connection: Connection, psu_ip_address: str = "") -> BankAdapter:
     return adapter_for(connection.institution, psu_ip_address=psu_ip_address)
-
-
-def _stale_after() -> timedelta:
-    return timedelta(seconds=getattr(settings, "CELERY_TASK_TIME_LIMIT", 900) + 60)
 
 
 def _finish(sync_run: SyncRun, outcome: str, *, code: str = "", detail: str = "") -> SyncRun:
@@ -70,21 +66,27 @@ def _finish(sync_run: SyncRun, outcome: str, *, code: str = "", detail: str = ""
 def run_sync(*, connection: Connection, sync_run: SyncRun, psu_ip_address: str = "") -> SyncRun:
     if transaction.get_connection().in_atomic_block:
         raise RuntimeError("connection_sync must run outside a transaction: it commits page by page")
-    with (
-        sync_observed(connection=connection, sync_run=sync_run),
-        connection_lock(connection_id=connection.pk, sync_run=sync_run, stale_after=_stale_after()) as acquired,
-    ):
-        if not acquired:
-            sync_run.refresh_from_db(fields=["outcome"])
-            if sync_run.outcome == SyncRun.Outcome.RUNNING:
-                # This very run is under way in another worker (the broker redelivered its task, or the reaper
-                # re-sent it): that worker records its outcome. Were it orphaned, the reaper re-sends it once the
-                # lock is free.
-                logger.info("sync run %s is already running elsewhere: left to that worker", sync_run.pk)
-                return sync_run
-            unattended_release(sync_run=sync_run)  # it read nothing: the reads reserved for it are given back
-            return _finish(sync_run, SyncRun.Outcome.SKIPPED, code="already_running", detail="another sync is running")
-        return _run_locked(connection, sync_run, psu_ip_address)
+    try:
+        with (
+            sync_observed(connection=connection, sync_run=sync_run),
+            connection_lock(connection_id=connection.pk, sync_run=sync_run) as acquired,
+        ):
+            if not acquired:
+                return _not_acquired(sync_run)
+            return _run_locked(connection, sync_run, psu_ip_address)
+    finally:
+        db_release()  # an idle worker thread keeps no database session either
+
+
+def _not_acquired(sync_run: SyncRun) -> SyncRun:
+    sync_run.refresh_from_db(fields=["outcome"])
+    if sync_run.outcome == SyncRun.Outcome.RUNNING:
+        # This very run is under way in another worker (the broker redelivered its task, or the reaper re-sent
+        # it): that worker records its outcome. Were it orphaned, the reaper re-sends it once the lease lapses.
+        logger.info("sync run %s is already running elsewhere: left to that worker", sync_run.pk)
+        return sync_run
+    unattended_release(sync_run=sync_run)  # it read nothing: the reads reserved for it are given back
+    return _finish(sync_run, SyncRun.Outcome.SKIPPED, code="already_running", detail="another sync is running")
 
 
 def _run_locked(connection: Connection, sync_run: SyncRun, psu_ip_address: str) -> SyncRun:
@@ -107,7 +109,8 @@ def _run_locked(connection: Connection, sync_run: SyncRun, psu_ip_address: str) 
         unattended_release(sync_run=sync_run)
         return _finish(sync_run, SyncRun.Outcome.SKIPPED, code="compliance_clock", detail="see docs/compliance.md")
     try:
-        adapter = _adapter_for(connection, psu_ip_address)
+        # The adapter's bank calls release this thread's database session while they wait (bank_calls).
+        adapter = cast(BankAdapter, DbReleasingAdapter(_adapter_for(connection, psu_ip_address)))
     except Exception as exc:  # ImproperlyConfigured: an institution pointing at an unknown adapter
         unattended_release(sync_run=sync_run)
         return _fail_permanent(connection, sync_run, PermanentProviderError(str(exc), code="no_adapter"))
@@ -137,6 +140,8 @@ def _run_locked(connection: Connection, sync_run: SyncRun, psu_ip_address: str) 
             pull(connection, adapter, sync_run, progress, gate)
     except BudgetSpent:
         return _skip_daily_limit(sync_run, connection)
+    except SyncLeaseLost as exc:
+        return _lease_lost(connection, sync_run, exc)
     except ReauthRequiredError as exc:
         return _reauth_required(connection, sync_run, exc)
     except RateLimitedError as exc:
@@ -152,7 +157,19 @@ def _run_locked(connection: Connection, sync_run: SyncRun, psu_ip_address: str) 
     except BaseException as exc:  # a bug, a time limit, a lost database: record it, let the task see it
         _record_transient(connection, sync_run, SyncRun.Outcome.FAILED, exc, code="internal_error")
         raise
-    return _succeed(connection, adapter, sync_run)
+    try:
+        return _succeed(connection, adapter, sync_run)
+    except SyncLeaseLost as exc:
+        return _lease_lost(connection, sync_run, exc)
+
+
+def _lease_lost(connection: Connection, sync_run: SyncRun, exc: SyncLeaseLost) -> SyncRun:
+    """Our lease lapsed (a stall longer than SYNC_LEASE_SECONDS) and another worker syncs the connection now: its
+    writes are the ones that count. This run stops without touching the connection."""
+    logger.warning("sync %s of connection %s stopped: %s", sync_run.pk, connection.pk, exc)
+    if connection_lock_run(connection_id=connection.pk) == sync_run.pk:
+        return sync_run  # the reaper re-sent this very run and its new worker records the outcome
+    return _finish(sync_run, SyncRun.Outcome.FAILED, code="lease_lost", detail=str(exc))
 
 
 def _skip_daily_limit(sync_run: SyncRun, connection: Connection) -> SyncRun:
@@ -168,6 +185,7 @@ def _skip_daily_limit(sync_run: SyncRun, connection: Connection) -> SyncRun:
 def _succeed(connection: Connection, adapter: BankAdapter, sync_run: SyncRun) -> SyncRun:
     now = timezone.now()
     with transaction.atomic():
+        lease_fence()  # the success is recorded only by the lease's holder
         fresh = Connection.objects.select_for_update().get(pk=connection.pk)
         state = dict(fresh.sync_state or {})
         RunProgress.forget(state)

@@ -21,6 +21,7 @@ from ..connections.credentials import credentials_fresh, credentials_load, crede
 from ..models import Account, Connection, SyncRun, Transaction
 from .accounts import ACCOUNT_FIELDS, accounts_upsert
 from .allowance import BudgetSpent, budget_spend, unattended_budget
+from .locks import lease_fence
 from .progress import RunProgress
 from .unattended import AccessGate
 from .upsert import UpsertResult, balances_upsert, transactions_mark_removed, transactions_upsert
@@ -128,6 +129,7 @@ def store_page(
     """One page, one transaction: upsert, link posted pendings, removals, counts (and the cursor)."""
     now = timezone.now()
     with transaction.atomic():
+        lease_fence()  # a worker whose lease lapsed and passed on writes nothing (it raises SyncLeaseLost)
         result = transactions_upsert(rows=rows, now=now)
         removed = 0
         linked: dict[int, list[str]] = {}

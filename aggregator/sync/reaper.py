@@ -3,9 +3,8 @@
 A worker killed mid-sync (SIGKILL, OOM, a lost machine) leaves its ``SyncRun`` ``running`` and its task unacked
 in the broker until the broker's visibility timeout redelivers it. The reaper does not wait for that:
 
-* ``running`` for more than :data:`RUNNING_GRACE`: on PostgreSQL, if no session holds the connection's sync lock
-  (a session-level advisory lock the server releases when the dead worker's connection drops) the run is
-  orphaned; elsewhere (SQLite), once it has been running longer than the task's hard time limit plus a minute.
+* ``running`` for more than :data:`RUNNING_GRACE` with no live sync lease on its connection (the dead worker's
+  lease lapsed ``SYNC_LEASE_SECONDS`` after its last heartbeat; ``aggregator.sync.locks``): the run is orphaned.
 * ``queued`` for longer than twice the hard time limit (its task was lost, or the broker was down when it was sent).
 
 Each such run is set back to ``queued`` (``queued_at`` now, so it is not reaped again at once) and its task sent
@@ -38,13 +37,10 @@ def _hard_limit() -> timedelta:
     return timedelta(seconds=getattr(settings, "CELERY_TASK_TIME_LIMIT", 900))
 
 
-def _orphaned(run: SyncRun, now: datetime) -> bool:
+def _orphaned(run: SyncRun) -> bool:
     if run.outcome == SyncRun.Outcome.QUEUED:
         return True  # selected by age already
-    free = connection_lock_free(connection_id=run.connection_id)
-    if free is None:
-        return run.started_at is not None and run.started_at < now - _hard_limit() - timedelta(minutes=1)
-    return free
+    return connection_lock_free(connection_id=run.connection_id)
 
 
 def sync_runs_reap_stale(*, now: datetime | None = None) -> list[int]:
@@ -56,7 +52,7 @@ def sync_runs_reap_stale(*, now: datetime | None = None) -> list[int]:
     ).order_by("id")
     reaped = []
     for run in candidates:
-        if not _orphaned(run, now):
+        if not _orphaned(run):
             continue
         updated = SyncRun.objects.filter(pk=run.pk, outcome=run.outcome).update(
             outcome=SyncRun.Outcome.QUEUED, queued_at=now

@@ -8,7 +8,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
+from typing import Any
 
 from celery import current_app
 from django.db import transaction
@@ -21,6 +24,7 @@ __all__ = [
     "ATTENDED_TRIGGERS",
     "BROKER_RETRY_AFTER_SECONDS",
     "SYNC_TASK",
+    "broker_producer",
     "connection_sync",
     "enqueue_connection_sync",
     "sync_request",
@@ -46,10 +50,26 @@ def _check_psu_ip(trigger: str, psu_ip_address: str) -> None:
         raise ValueError(f"a {trigger} sync is unattended: it cannot carry the user's IP address")
 
 
-def enqueue_connection_sync(*, sync_run_id: int, countdown: float = 0, psu_ip_address: str = "") -> None:
-    """Send the sync task of a queued ``SyncRun`` by name (called from ``transaction.on_commit``)."""
+def enqueue_connection_sync(
+    *, sync_run_id: int, countdown: float = 0, psu_ip_address: str = "", producer: Any = None
+) -> None:
+    """Send the sync task of a queued ``SyncRun`` by name (called from ``transaction.on_commit``). ``producer``:
+    one from :func:`broker_producer`, to send many tasks over one broker connection."""
     kwargs = {"psu_ip_address": psu_ip_address} if psu_ip_address else {}
-    current_app.signature(SYNC_TASK, args=[sync_run_id], kwargs=kwargs).apply_async(countdown=countdown or None)
+    options = {"producer": producer} if producer is not None else {}
+    current_app.signature(SYNC_TASK, args=[sync_run_id], kwargs=kwargs).apply_async(
+        countdown=countdown or None, **options
+    )
+
+
+@contextlib.contextmanager
+def broker_producer() -> Iterator[Any]:
+    """One broker connection and producer for a batch of sends (``None`` when tasks run eagerly)."""
+    if current_app.conf.task_always_eager:
+        yield None
+        return
+    with current_app.producer_or_acquire() as producer:
+        yield producer
 
 
 def sync_request(*, connection: Connection, trigger: str, countdown: float = 0, psu_ip_address: str = "") -> SyncRun:
@@ -117,7 +137,7 @@ def connection_sync(
 ) -> SyncRun:
     """Run one sync of ``connection`` now and return its finished ``SyncRun``.
 
-    Steps: take the connection's sync lock (a concurrent sync → outcome ``skipped``) → refresh the credentials
+    Steps: take the connection's sync lease (a concurrent sync → outcome ``skipped``) → refresh the credentials
     if they expire soon (rotated ones are stored, encrypted, at once) → accounts → balances → transactions
     (window dialects: from the last booking date seen minus ``SYNC_OVERLAP_DAYS``, widened to cover every live
     pending row; first sync: the full history the bank allows; cursor dialects: from the stored cursor, saved

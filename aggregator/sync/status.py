@@ -4,10 +4,10 @@
 * A sync is **in progress** while its run is ``queued`` or ``running`` — including a run whose worker died
   mid-way (SIGKILL, OOM): its rows so far are committed and visible, the reaper (``aggregator.sync.reaper``)
   re-enqueues it and it resumes where it stopped, so until it finishes what a client reads is partial.
-* A run is **interrupted** when it started and stopped without an outcome: ``running`` with no live worker (on
-  PostgreSQL no session holds its connection's sync lock — read from ``pg_locks``, never taken, so asking does
-  not get in a starting worker's way; elsewhere: running for longer than the task's hard time limit plus a
-  minute), or ``queued`` again after it had started (the reaper re-enqueued it; it resumes when a worker takes it).
+* A run is **interrupted** when it started and stopped without an outcome: ``running`` with no live worker (no
+  unexpired sync lease on its connection, ``aggregator.sync.locks`` — read, never taken, so asking does not get
+  in a starting worker's way; a dead worker's lease lapses ``SYNC_LEASE_SECONDS`` after its last renewal),
+  or ``queued`` again after it had started (the reaper re-enqueued it; it resumes when a worker takes it).
 * A connection's **history is complete** once one of its syncs succeeded (``last_synced_at`` is set): before
   that — first sync queued, running, interrupted or failing — the stored history is a prefix of the bank's.
 """
@@ -18,13 +18,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings
-from django.db import connection as db
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from ..models import Connection, SyncRun
-from .locks import LOCK_NAMESPACE
+from .locks import connection_lock_held
 
 __all__ = ["IN_PROGRESS_OUTCOMES", "SyncStatus", "connections_sync_status", "sync_run_interrupted"]
 
@@ -56,19 +54,9 @@ def connections_sync_status(*, connection_ids: Iterable[int]) -> SyncStatus:
     )
 
 
-def _lock_held(connection_id: int) -> bool | None:
-    """PostgreSQL: whether a session holds the sync lock of ``connection_id`` (``None`` elsewhere)."""
-    if db.vendor != "postgresql":
-        return None
-    with db.cursor() as cursor:
-        # A two-key advisory lock is listed with classid = key 1, objid = key 2, objsubid = 2.
-        cursor.execute(
-            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
-            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-            " AND classid = %s AND objid = %s AND objsubid = 2)",
-            [LOCK_NAMESPACE, connection_id],
-        )
-        return bool(cursor.fetchone()[0])
+def _lock_held(connection_id: int) -> bool:
+    """Whether a worker holds the sync lease of ``connection_id`` (read only: asking never takes it)."""
+    return connection_lock_held(connection_id=connection_id)
 
 
 def sync_run_interrupted(run: SyncRun, *, now: datetime | None = None) -> bool:
@@ -82,8 +70,4 @@ def sync_run_interrupted(run: SyncRun, *, now: datetime | None = None) -> bool:
     now = now or timezone.now()
     if run.started_at > now - _STARTING_GRACE:
         return False
-    held = _lock_held(run.connection_id)
-    if held is None:
-        hard_limit = timedelta(seconds=getattr(settings, "CELERY_TASK_TIME_LIMIT", 900))
-        return run.started_at < now - hard_limit - timedelta(minutes=1)
-    return not held
+    return not _lock_held(run.connection_id)

@@ -34,7 +34,7 @@ def enqueued():
     sent: list[tuple[int, float]] = []
     with mock.patch(
         "aggregator.sync.services.enqueue_connection_sync",
-        side_effect=lambda *, sync_run_id, countdown=0, psu_ip_address="": sent.append((sync_run_id, countdown)),
+        side_effect=lambda *, sync_run_id, countdown=0, **_: sent.append((sync_run_id, countdown)),
     ):
         yield sent
 
@@ -92,7 +92,7 @@ def test_a_broker_outage_leaves_no_queued_run_and_the_connection_due_for_the_nex
     sent = []
     with mock.patch(
         "aggregator.sync.services.enqueue_connection_sync",
-        side_effect=lambda *, sync_run_id, countdown=0: sent.append(sync_run_id),
+        side_effect=lambda *, sync_run_id, countdown=0, **_: sent.append(sync_run_id),
     ):
         runs = connections_dispatch_due(now=NOW + dt.timedelta(minutes=1))  # the broker is back
     assert [r.connection_id for r in runs] == [connection.pk] and sent == [runs[0].pk]
@@ -105,7 +105,7 @@ def test_when_the_broker_fails_mid_way_only_the_unsent_claims_are_released(fake_
     third = make_connection(next_sync_at=NOW)
     calls = itertools.count()
 
-    def flaky(*, sync_run_id, countdown=0):  # type: ignore[no-untyped-def]
+    def flaky(*, sync_run_id, countdown=0, **_):  # type: ignore[no-untyped-def]
         if next(calls) >= 1:
             raise OSError("broker went away")
 
@@ -121,6 +121,51 @@ def test_when_the_broker_fails_mid_way_only_the_unsent_claims_are_released(fake_
     ]:
         connection.refresh_from_db()
         assert connection.next_sync_at == expected, connection
+
+
+def _tick_queries(count: int) -> int:
+    """Queries of one dispatch tick with ``count`` due connections (a few not due, one paused, one busy beside)."""
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    Connection.objects.all().delete()
+    for _ in range(count):
+        make_connection(next_sync_at=NOW - dt.timedelta(minutes=1))
+    make_connection(next_sync_at=NOW + dt.timedelta(minutes=5))
+    make_connection(status=Connection.Status.REAUTH_REQUIRED, next_sync_at=NOW)
+    busy = make_connection(next_sync_at=NOW)
+    SyncRun.objects.create(connection=busy, outcome=SyncRun.Outcome.RUNNING, started_at=NOW)
+    with CaptureQueriesContext(db) as queries:
+        runs = connections_dispatch_due(now=NOW)
+    assert len(runs) == count
+    return len(queries)
+
+
+def test_a_tick_costs_the_same_few_queries_for_three_or_thirty_due_connections(fake_bank, enqueued):  # noqa: F811
+    assert _tick_queries(3) == _tick_queries(30) <= 8
+
+
+def test_a_tick_sends_every_task_over_one_broker_producer(fake_bank):  # noqa: F811
+    for minutes in (3, 2, 1):
+        make_connection(next_sync_at=NOW - dt.timedelta(minutes=minutes))
+    producers = []
+    with mock.patch(
+        "aggregator.sync.services.enqueue_connection_sync",
+        side_effect=lambda *, sync_run_id, countdown=0, producer=None: producers.append(producer),
+    ):
+        assert len(connections_dispatch_due(now=NOW)) == 3
+    assert producers[0] is not None and all(p is producers[0] for p in producers)
+
+
+def test_a_connection_at_a_bank_without_an_adapter_is_not_scheduled_for_a_day(fake_bank, enqueued):  # noqa: F811
+    orphan = make_connection("no_such_dialect", next_sync_at=NOW)
+    fine = make_connection(next_sync_at=NOW)
+
+    runs = connections_dispatch_due(now=NOW)
+
+    assert [r.connection_id for r in runs] == [fine.pk]
+    orphan.refresh_from_db()
+    assert orphan.next_sync_at == NOW + dt.timedelta(days=1)
 
 
 def test_the_dispatch_task_returns_how_many_syncs_it_queued(fake_bank, enqueued):  # noqa: F811
@@ -157,7 +202,7 @@ def _simulate(fake_bank, *, days: int, step: dt.timedelta, manual_at: set[int] =
         bank_calls.append(clock["now"])
         return real_list(self, credentials)
 
-    def run_now(*, sync_run_id, countdown=0):  # type: ignore[no-untyped-def]
+    def run_now(*, sync_run_id, countdown=0, **_):  # type: ignore[no-untyped-def]
         run = SyncRun.objects.get(pk=sync_run_id)
         connection_sync(connection=run.connection, trigger=run.trigger, sync_run=run)
 

@@ -7,8 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from aggregator.models import SyncRun
+from aggregator.models import SyncLease, SyncRun
 from aggregator.sync import reaper
+from aggregator.sync.locks import lease_claim
 from tests.factories import SyncRunFactory
 
 pytestmark = pytest.mark.django_db
@@ -50,14 +51,14 @@ def test_a_sync_that_just_started_is_never_reaped(monkeypatch, sent):
     assert reaper.sync_runs_reap_stale() == [] and sent == []
 
 
-def test_without_an_advisory_lock_a_run_older_than_the_hard_time_limit_is_reaped(settings, monkeypatch, sent):
-    monkeypatch.setattr(reaper, "connection_lock_free", lambda *, connection_id: None)  # SQLite
-    settings.CELERY_TASK_TIME_LIMIT = 600
-    live = _run(SyncRun.Outcome.RUNNING, started_ago=timedelta(minutes=5))
-    dead = _run(SyncRun.Outcome.RUNNING, started_ago=timedelta(minutes=12))
-    assert reaper.sync_runs_reap_stale() == [dead.pk]
-    live.refresh_from_db()
-    assert live.outcome == SyncRun.Outcome.RUNNING
+def test_a_running_sync_whose_worker_died_is_reaped_once_its_lease_lapsed(sent):
+    run = _run(SyncRun.Outcome.RUNNING, started_ago=timedelta(minutes=5))
+    assert lease_claim(connection_id=run.connection_id, sync_run_id=run.pk, ttl=timedelta(minutes=2)) is not None
+    assert reaper.sync_runs_reap_stale() == []  # its worker still renews the lease
+
+    SyncLease.objects.filter(connection_id=run.connection_id).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    assert reaper.sync_runs_reap_stale() == [run.pk] and sent == [run.pk]
 
 
 def test_a_queued_sync_whose_task_was_lost_is_re_enqueued(settings, sent):

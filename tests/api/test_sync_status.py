@@ -8,8 +8,9 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from aggregator.models import Connection, SyncRun
+from aggregator.models import Connection, SyncLease, SyncRun
 from aggregator.sync import status
+from aggregator.sync.locks import lease_claim
 from tests.factories import ConnectionFactory, SyncRunFactory, TransactionFactory
 
 pytestmark = pytest.mark.django_db
@@ -95,25 +96,23 @@ def test_a_sync_the_reaper_re_enqueued_after_its_worker_died_is_reported_interru
 def test_a_running_sync_whose_worker_died_is_reported_interrupted(api, alice_connection, monkeypatch):
     started = timezone.now() - dt.timedelta(minutes=5)
     run = SyncRunFactory(connection=alice_connection, outcome=SyncRun.Outcome.RUNNING, started_at=started)
-    monkeypatch.setattr(status, "_lock_held", lambda connection_id: False)  # PostgreSQL: nobody holds its lock
+    monkeypatch.setattr(status, "_lock_held", lambda connection_id: False)  # nobody holds its lease
     assert _resource(api, run)["interrupted"] is True
     monkeypatch.setattr(status, "_lock_held", lambda connection_id: True)  # its worker is alive
     assert _resource(api, run)["interrupted"] is False
 
 
-def test_without_an_advisory_lock_a_running_sync_is_interrupted_only_past_the_hard_time_limit(
-    api, alice_connection, settings
-):
-    settings.CELERY_TASK_TIME_LIMIT = 600
+def test_a_running_sync_is_interrupted_once_its_workers_lease_lapsed(api, alice_connection):
     run = SyncRunFactory(
         connection=alice_connection,
         outcome=SyncRun.Outcome.RUNNING,
         started_at=timezone.now() - dt.timedelta(minutes=5),
     )
-    if status._lock_held(alice_connection.pk) is not None:
-        pytest.skip("SQLite rule")
+    assert lease_claim(connection_id=alice_connection.pk, sync_run_id=run.pk) is not None
     assert _resource(api, run)["interrupted"] is False
-    SyncRun.objects.filter(pk=run.pk).update(started_at=timezone.now() - dt.timedelta(minutes=12))
+    SyncLease.objects.filter(connection_id=alice_connection.pk).update(
+        expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
     assert _resource(api, run)["interrupted"] is True
 
 

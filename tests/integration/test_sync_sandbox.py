@@ -119,7 +119,7 @@ def test_scheduled_syncs_never_exceed_the_berlin_banks_daily_limit(sandbox):
     Connection.objects.filter(pk=connection.pk).update(next_sync_at=timezone.now())
     clock = {"now": timezone.now()}
 
-    def run_now(*, sync_run_id, countdown=0, psu_ip_address=""):  # type: ignore[no-untyped-def]
+    def run_now(*, sync_run_id, countdown=0, psu_ip_address="", **_):  # type: ignore[no-untyped-def]
         assert not psu_ip_address  # scheduled syncs are unattended
         run = SyncRun.objects.get(pk=sync_run_id)
         connection_sync(connection=run.connection, trigger=run.trigger, sync_run=run)

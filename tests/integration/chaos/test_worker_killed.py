@@ -42,6 +42,7 @@ def _worker_env(live_server, broker: str) -> dict[str, str]:
         "CELERY_BROKER_URL": broker,
         "CELERY_TASK_ALWAYS_EAGER": "0",
         "CELERY_VISIBILITY_TIMEOUT": "30",
+        "SYNC_LEASE_SECONDS": "10",  # the killed worker's sync lease lapses 10 s after its last heartbeat
         "SANDBOX_BASE_URL": live_server.url + "/sandbox",
         "PUBLIC_BASE_URL": live_server.url,
         "CONN_MAX_AGE": "0",
@@ -90,8 +91,8 @@ def test_a_worker_killed_mid_sync_is_replaced_and_the_run_finishes_exactly_withi
     run.refresh_from_db()
     assert run.outcome == SyncRun.Outcome.RUNNING and 0 < partial < expected, (run.outcome, partial, expected)
 
-    # The dead worker's database session ends with it, and with it the sync lock: the run reads "interrupted".
-    wait_for(lambda: sync_run_interrupted(SyncRun.objects.get(pk=run.pk)), timeout=30, what="the lock released")
+    # Nobody renews the dead worker's sync lease: it lapses (SYNC_LEASE_SECONDS) and the run reads "interrupted".
+    wait_for(lambda: sync_run_interrupted(SyncRun.objects.get(pk=run.pk)), timeout=30, what="the lease lapsed")
     sync, meta = _api_view(api, run)
     assert (sync["state"], sync["in_progress"], sync["interrupted"]) == ("running", True, True)
     assert (meta["sync_in_progress"], meta["history_complete"]) == (True, False)
