@@ -11,9 +11,9 @@ class ConsentConfig(AppConfig):
 
         from aggregator.compliance.sca import unattended_gate_register
 
-        from .clocks import connection_serves_only_unconfirmed_consents
+        from .clocks import connections_serving_only_unconfirmed_consents
         from .oauth import on_app_authorized
 
         app_authorized.connect(on_app_authorized, dispatch_uid="consent.token_issued")
         # UK: no unattended sync for a connection whose every consent awaits reconfirmation.
-        unattended_gate_register("uk_reconfirmation", connection_serves_only_unconfirmed_consents)
+        unattended_gate_register("uk_reconfirmation", connections_serving_only_unconfirmed_consents)

@@ -16,11 +16,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from aggregator.compliance.clock import compliance_now
@@ -31,7 +31,7 @@ from aggregator.models import Account, Balance, Connection, Transaction
 from .models import Consent
 
 __all__ = [
-    "connection_serves_only_unconfirmed_consents",
+    "connections_serving_only_unconfirmed_consents",
     "consent_clocks_start",
     "consent_list_reconfirmable",
     "consent_reauthenticate_by",
@@ -106,19 +106,24 @@ def consent_reauthenticate_by(*, consent: Consent) -> datetime | None:
     return found[0] if found else None
 
 
-def connection_serves_only_unconfirmed_consents(connection: Connection, now: datetime) -> str | None:
+def connections_serving_only_unconfirmed_consents(connections: Sequence[Connection], now: datetime) -> dict[int, str]:
     """The UK gate of unattended syncs: a connection whose every live consent awaits reconfirmation is not synced
-    unattended (nobody may read what it would fetch). A connection serving no consent is left alone."""
-    if regime_for_institution(connection.institution).reconfirm_days is None:
-        return None  # no reconfirmation clock at this bank: no query
-    live = Consent.objects.filter(
-        accounts__connection=connection, status=Consent.Status.AUTHORISED, expires_at__gt=timezone.now()
-    ).distinct()
-    if not live.exists():
-        return None
-    if live.filter(Q(reconfirm_by__isnull=True) | Q(reconfirm_by__gt=now)).exists():
-        return None
-    return "reconfirmation_required"
+    unattended (nobody may read what it would fetch). A connection serving no consent is left alone. One query for
+    all of ``connections`` (none when no bank among them has a reconfirmation clock)."""
+    clocked = [c.pk for c in connections if regime_for_institution(c.institution).reconfirm_days is not None]
+    if not clocked:
+        return {}
+    # Through the consent-account link table: each row names one connection and one live consent's deadline.
+    links = Consent.accounts.through.objects.filter(
+        account__connection__in=clocked,
+        consent__status=Consent.Status.AUTHORISED,
+        consent__expires_at__gt=timezone.now(),
+    ).values_list("account__connection_id", "consent__reconfirm_by")
+    readable: dict[int, bool] = {}  # connection pk → some live consent of it is still confirmed
+    for connection_id, reconfirm_by in links:
+        confirmed = reconfirm_by is None or reconfirm_by > now
+        readable[connection_id] = readable.get(connection_id, False) or confirmed
+    return {pk: "reconfirmation_required" for pk, ok in readable.items() if not ok}
 
 
 def consent_revocation_data_delete(*, consent: Consent) -> int:

@@ -16,7 +16,7 @@ join it through :func:`unattended_gate_register` — the data domain never impor
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -37,14 +37,16 @@ __all__ = [
     "connections_sca_expire_due",
     "unattended_gate_register",
     "unattended_sync_allowed",
+    "unattended_sync_refusals",
 ]
 
 logger = logging.getLogger(__name__)
 
 SCA_EXPIRED_CODE = "sca_expired"
 
-# (connection, now) → a reason code when this rule stops unattended access to the connection, else None.
-UnattendedGate = Callable[[Connection, datetime], str | None]
+# (connections, now) → {connection pk: reason code} for those of them this rule stops unattended access to. A gate
+# answers for a whole dispatcher tick at once (a fixed number of queries, whatever the number of connections).
+UnattendedGate = Callable[[Sequence[Connection], datetime], dict[int, str]]
 _gates: dict[str, UnattendedGate] = {}
 
 
@@ -118,13 +120,24 @@ def unattended_sync_allowed(*, connection: Connection, now: datetime | None = No
     """May the aggregator sync ``connection`` without the user present? ``False`` when a compliance clock stopped
     unattended access: its SCA lapsed (the connection is moved to ``reauth_required`` on the way) or a
     registered rule says so (UK: every consent it serves awaits reconfirmation)."""
+    return connection.pk not in unattended_sync_refusals(connections=[connection], now=now)
+
+
+def unattended_sync_refusals(*, connections: Sequence[Connection], now: datetime | None = None) -> dict[int, str]:
+    """:func:`unattended_sync_allowed` for many connections at once (the dispatcher's tick): ``{pk: reason}`` of
+    those that may not be synced unattended."""
     now = now or compliance_now()
-    if connection_sca_lapsed(connection, now=now):
-        connection_sca_expire(connection=connection)
-        return False
+    refused: dict[int, str] = {}
+    for connection in connections:
+        if connection_sca_lapsed(connection, now=now):
+            connection_sca_expire(connection=connection)
+            refused[connection.pk] = SCA_EXPIRED_CODE
+    remaining = [c for c in connections if c.pk not in refused]
     for name, gate in _gates.items():
-        reason = gate(connection, now)
-        if reason:
-            logger.info("connection %s: no unattended sync (%s: %s)", connection.pk, name, reason)
-            return False
-    return True
+        if not remaining:
+            break
+        for pk, reason in gate(remaining, now).items():
+            logger.info("connection %s: no unattended sync (%s: %s)", pk, name, reason)
+            refused[pk] = reason
+        remaining = [c for c in remaining if c.pk not in refused]
+    return refused

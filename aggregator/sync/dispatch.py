@@ -36,7 +36,7 @@ from providers.base import BankAdapter
 from providers.registry import adapter_class
 
 from ..compliance.clock import compliance_now
-from ..compliance.sca import unattended_sync_allowed
+from ..compliance.sca import unattended_sync_refusals
 from ..conf import aggregator_settings
 from ..models import Connection, SyncRun
 from . import budget, services, unattended
@@ -84,19 +84,21 @@ def connections_dispatch_due(*, now: datetime | None = None, limit: int = 500) -
         moved: list[Connection] = []  # connections whose next_sync_at changes
         to_queue: list[tuple[Connection, datetime | None, datetime]] = []
         adapters: dict[str, type[BankAdapter] | None] = {}
-        for connection in connections:
-            if connection.pk in busy:
-                continue
+        candidates = [c for c in connections if c.pk not in busy]
+        # The compliance clocks (docs/compliance.md) and the regulatory unattended limit, for the whole tick at once.
+        refused = unattended_sync_refusals(connections=candidates, now=clock)
+        free_at = unattended.unattended_due_at_many(connections=candidates, now=now)
+        for connection in candidates:
             previous = connection.next_sync_at
             adapter_cls = _adapter_class(connection, adapters)
             if adapter_cls is None:
                 connection.next_sync_at = now + timedelta(days=1)  # not scheduling it for a day
-            elif not unattended_sync_allowed(connection=connection, now=clock):  # compliance clocks
+            elif connection.pk in refused:  # a compliance clock stopped unattended access
                 connection.next_sync_at = budget.next_sync_at(connection, adapter_cls, now=now)
             elif not budget.budget_allows(connection, adapter_cls, now=now):
                 connection.next_sync_at = budget.budget_next_free_at(connection, adapter_cls, now=now)
-            elif (free_at := unattended.unattended_due_at(connection=connection, now=now)) > now:
-                connection.next_sync_at = free_at  # every data type at its regulatory limit (RTS Art. 36(5))
+            elif free_at[connection.pk] > now:
+                connection.next_sync_at = free_at[connection.pk]  # every data type at its limit (RTS Art. 36(5))
             else:
                 connection.next_sync_at = budget.next_sync_at(connection, adapter_cls, now=now)
                 to_queue.append((connection, previous, connection.next_sync_at))

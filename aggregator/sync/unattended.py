@@ -50,6 +50,7 @@ __all__ = [
     "unattended_budget",
     "unattended_budget_meta",
     "unattended_due_at",
+    "unattended_due_at_many",
     "unattended_interval",
     "unattended_limit",
     "unattended_release",
@@ -134,6 +135,17 @@ def unattended_budget(
     now = now or compliance_now()
     accounts = _live_account_ids(connections)
     window = _window([a for ids in accounts.values() for a in ids], data_types, now)
+    return _budgets(connections, accounts, window, data_types, scheduled=scheduled)
+
+
+def _budgets(
+    connections: Sequence[Connection],
+    accounts: dict[int, list[int]],
+    window: dict[tuple[int, str], list[datetime]],
+    data_types: Sequence[str],
+    *,
+    scheduled: bool,
+) -> dict[str, TypeBudget]:
     out: dict[str, TypeBudget] = {}
     for data_type in data_types:
         limits: list[int] = []
@@ -166,14 +178,25 @@ def unattended_due_at(*, connection: Connection, now: datetime) -> datetime:
     """When the scheduler may queue a sync of ``connection`` (``now`` if a data type has budget now): the earliest
     time one data type has a slot of the scheduler's share on every account. ``now`` and the answer are on the
     real clock; the window is measured on the compliance clock, so only the wait is carried over."""
-    if unattended_limit(connection=connection) is None:
-        return now
+    return unattended_due_at_many(connections=[connection], now=now)[connection.pk]
+
+
+def unattended_due_at_many(*, connections: Sequence[Connection], now: datetime) -> dict[int, datetime]:
+    """:func:`unattended_due_at` for a dispatcher tick: two queries for all of ``connections`` (none when no bank
+    among them caps unattended access)."""
+    out = {c.pk: now for c in connections}
+    capped = [c for c in connections if unattended_limit(connection=c) is not None]
+    if not capped:
+        return out
     clock_now = compliance_now()
-    budgets = unattended_budget(connections=[connection], now=clock_now, scheduled=True)
-    waits = [b.next_free_at - clock_now for b in budgets.values() if b.remaining == 0 and b.next_free_at]
-    if len(waits) < len(budgets):
-        return now
-    return now + max(min(waits), timedelta(0))
+    accounts = _live_account_ids(capped)
+    window = _window([a for ids in accounts.values() for a in ids], DATA_TYPES, clock_now)
+    for connection in capped:
+        budgets = _budgets([connection], accounts, window, DATA_TYPES, scheduled=True)
+        waits = [b.next_free_at - clock_now for b in budgets.values() if b.remaining == 0 and b.next_free_at]
+        if len(waits) == len(budgets):
+            out[connection.pk] = now + max(min(waits), timedelta(0))
+    return out
 
 
 def _spend(

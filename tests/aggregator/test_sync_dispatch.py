@@ -142,7 +142,9 @@ def _tick_queries(count: int) -> int:
 
 
 def test_a_tick_costs_the_same_few_queries_for_three_or_thirty_due_connections(fake_bank, enqueued):  # noqa: F811
-    assert _tick_queries(3) == _tick_queries(30) <= 8
+    # Claim, busy check, the sandbox clock, the UK reconfirmation gate, the unattended-access window (two), the
+    # UPDATE of next_sync_at and the INSERT of the runs (plus savepoints): a fixed handful either way.
+    assert _tick_queries(3) == _tick_queries(30) <= 12
 
 
 def test_a_tick_sends_every_task_over_one_broker_producer(fake_bank):  # noqa: F811

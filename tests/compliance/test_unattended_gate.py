@@ -28,7 +28,7 @@ def enqueued():  # type: ignore[no-untyped-def]
     sent: list[int] = []
     with mock.patch(
         "aggregator.sync.services.enqueue_connection_sync",
-        side_effect=lambda *, sync_run_id, countdown=0, psu_ip_address="": sent.append(sync_run_id),
+        side_effect=lambda *, sync_run_id, countdown=0, **_: sent.append(sync_run_id),
     ):
         yield sent
 
