@@ -17,7 +17,15 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-__all__ = ["FREQUENCIES", "STATUSES", "StreamInput", "StreamResult", "detect_streams", "next_date"]
+__all__ = [
+    "FREQUENCIES",
+    "STATUSES",
+    "StreamInput",
+    "StreamResult",
+    "detect_streams",
+    "is_overdue",
+    "next_date",
+]
 
 FREQUENCIES = ("weekly", "biweekly", "semi_monthly", "monthly", "annually")
 STATUSES = ("early_detection", "mature", "tombstoned")
@@ -90,6 +98,12 @@ def next_date(frequency: str, dates: Sequence[date]) -> date:
     return candidate
 
 
+def is_overdue(frequency: str, predicted_next_date: date, today: date) -> bool:
+    """True once ``today`` is past the predicted date by more than the frequency's grace: the stream missed an
+    occurrence and is tombstoned. One rule for the detection and for the periodic review of stored streams."""
+    return today > predicted_next_date + timedelta(days=_SPEC[frequency][2])
+
+
 def _frequency(gaps: list[int]) -> str | None:
     median = statistics.median(gaps)
     for name, (nominal, tolerance, _grace) in _SPEC.items():
@@ -145,9 +159,8 @@ def detect_streams(items: Sequence[StreamInput], *, today: date) -> list[StreamR
             run += 1
         stream_days = days[-run:]
         predicted = next_date(frequency, stream_days)
-        grace = _SPEC[frequency][2]
         mature_at = 2 if frequency == "annually" else 3
-        if today > predicted + timedelta(days=grace):
+        if is_overdue(frequency, predicted, today):
             status = "tombstoned"
         elif len(stream_days) >= mature_at:
             status = "mature"

@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from aggregator.compliance.clock import compliance_now
 from aggregator.domain_events import DomainEvent, publish
 from aggregator.exceptions import InvalidInputError
 from aggregator.models import Account, Balance, Transaction
@@ -34,7 +35,7 @@ from .features import TxnInput
 from .model import CategoryModel, load_model
 from .models import CategoryCorrection, Counterparty, RecurringStream, RiskSignal, TransactionEnrichment
 from .normalise import counterparty_key
-from .recurring import StreamInput, StreamResult, detect_streams
+from .recurring import StreamInput, StreamResult, detect_streams, is_overdue
 from .signals import FlowInput, SignalInput, balance_risk, income_stability, transaction_signals
 from .taxonomy import taxonomy
 
@@ -43,6 +44,8 @@ __all__ = [
     "current_model",
     "insights_category_correct",
     "insights_refresh_accounts",
+    "insights_streams_review",
+    "insights_today",
     "model_path",
 ]
 
@@ -91,6 +94,12 @@ def current_model() -> CategoryModel | None:
         logger.warning("insights model %s was trained on another taxonomy version; ignored", path)
         return None
     return model
+
+
+def insights_today() -> date:
+    """Today on the compliance clock (the sandbox clock when the sandbox banks are on): the date streams are
+    due, overdue and tombstoned by, so ``sandbox_clock --advance`` past a missed payment ends a stream."""
+    return compliance_now().date()
 
 
 @dataclass
@@ -174,12 +183,13 @@ def insights_refresh_accounts(
     *, account_ids: Sequence[int], force: bool = False, today: date | None = None
 ) -> RefreshResult:
     """Enrich what is stale in these accounts (everything with ``force``), then recompute their streams and
-    signals. ``today`` (default: the current UTC date) decides which streams are overdue."""
+    signals. ``today`` (default: :func:`insights_today`, the compliance clock) decides which streams are overdue;
+    an account with nothing stale is still re-evaluated when one of its active streams has become overdue."""
     model = current_model()
     version = taxonomy().version
     model_version = model.version if model else ""
     now = timezone.now()
-    today = today or now.date()
+    today = today or insights_today()
     result = RefreshResult()
     accounts = Account.objects.filter(pk__in=account_ids).select_related("connection__institution")
     for account in accounts:
@@ -198,6 +208,10 @@ def insights_refresh_accounts(
             or r["updated_at"] > r["enrichment__updated_at"]
         ]
         if not stale:
+            if _overdue_accounts(account_id=account.pk, today=today):
+                history = _history(account)
+                result.streams += _refresh_streams(account, today=today, rows=history)
+                result.signals += _refresh_signals(account, today=today, now=now, rows=history)
             continue
         corrections = _corrections(account.connection.user_id)
         bank_name = account.connection.institution.name
@@ -210,6 +224,27 @@ def insights_refresh_accounts(
         result.streams += _refresh_streams(account, today=today, rows=history)
         result.signals += _refresh_signals(account, today=today, now=now, rows=history)
     return result
+
+
+def _overdue_accounts(*, account_id: int | None = None, today: date) -> set[int]:
+    """Accounts (this one, or all) with an active stream whose expected occurrence is now missed."""
+    streams = RecurringStream.objects.filter(is_active=True)
+    if account_id is not None:
+        streams = streams.filter(account_id=account_id)
+    rows = streams.filter(predicted_next_date__lt=today).values_list("account_id", "frequency", "predicted_next_date")
+    return {a for a, frequency, predicted in rows if is_overdue(frequency, predicted, today)}
+
+
+@transaction.atomic
+def insights_streams_review(*, today: date | None = None) -> int:
+    """Tombstone the streams whose expected occurrence has been missed by ``today`` (default: the compliance
+    clock), recomputing their accounts' streams and signals (``recurring.updated`` for each). Returns how many
+    accounts were re-evaluated. Periodic (``insights.review_streams``): no sync needs to bring anything new."""
+    today = today or insights_today()
+    account_ids = sorted(_overdue_accounts(today=today))
+    if account_ids:
+        insights_refresh_accounts(account_ids=account_ids, today=today)
+    return len(account_ids)
 
 
 def _history(account: Account) -> list[dict[str, Any]]:
@@ -450,5 +485,5 @@ def insights_category_correct(*, transaction_obj: Transaction, category_detailed
         connection__user_id=user_id, transactions__enrichment__counterparty=enrichment.counterparty
     ).distinct()
     for account in accounts:
-        _refresh_streams(account, today=now.date())
+        _refresh_streams(account, today=insights_today())
     return enrichment.counterparty

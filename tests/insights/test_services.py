@@ -137,3 +137,55 @@ def test_without_a_model_file_rules_and_mccs_still_label(settings, tmp_path):
     insights_refresh_accounts(account_ids=[account.pk], today=date(2024, 5, 31))
     sources = set(TransactionEnrichment.objects.filter(transaction__account=account).values_list("source", flat=True))
     assert sources <= {"rule", "mcc", "model"} and "mcc" in sources
+
+
+def _sandbox_clock_at(moment) -> None:  # type: ignore[no-untyped-def]
+    from django.utils import timezone
+
+    from providers.sandbox.clock import clock_set_offset
+
+    clock_set_offset(int((moment - timezone.now()).total_seconds()))
+
+
+def test_streams_are_judged_on_the_sandbox_clock_not_real_time(model_file):
+    _sandbox_clock_at(SMALL_NOW)
+    account, _ = _store_history()
+    insights_refresh_accounts(account_ids=[account.pk])
+    statuses = set(RecurringStream.objects.filter(account=account).values_list("status", flat=True))
+    assert statuses and "tombstoned" not in statuses
+
+
+def test_advancing_the_sandbox_clock_past_a_missed_payment_tombstones_the_stream(model_file, published_events):
+    from aggregator.insights.services import insights_streams_review
+    from providers.sandbox.clock import clock_advance
+
+    _sandbox_clock_at(SMALL_NOW)
+    account, _ = _store_history()
+    insights_refresh_accounts(account_ids=[account.pk])
+    published_events.clear()
+    clock_advance(45 * 86_400)
+    assert insights_streams_review() == 1
+    streams = RecurringStream.objects.filter(account=account)
+    assert {s.status for s in streams} == {"tombstoned"} and not any(s.is_active for s in streams)
+    assert [e.name for e in published_events].count("recurring.updated") == 1
+
+
+def test_the_review_leaves_streams_whose_next_payment_is_not_yet_missed(model_file, published_events):
+    from aggregator.insights.services import insights_streams_review
+    from providers.sandbox.clock import clock_advance
+
+    _sandbox_clock_at(SMALL_NOW)
+    account, _ = _store_history()
+    insights_refresh_accounts(account_ids=[account.pk])
+    published_events.clear()
+    clock_advance(86_400)
+    assert insights_streams_review() == 0
+    assert published_events == []
+    assert not RecurringStream.objects.filter(account=account, status="tombstoned").exists()
+
+
+def test_the_stream_review_runs_every_hour_from_beat():
+    from django_celery_beat.models import PeriodicTask
+
+    task = PeriodicTask.objects.get(task="insights.review_streams")
+    assert task.enabled and (task.interval.every, task.interval.period) == (1, "hours")
