@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -30,13 +31,14 @@ from aggregator.exceptions import InvalidInputError
 from aggregator.models import Account, Balance, Transaction
 
 from .conf import insights_settings
-from .engine import Enrichment, enrich
+from .engine import enrich
 from .features import TxnInput
 from .model import CategoryModel, load_model
 from .models import CategoryCorrection, Counterparty, RecurringStream, RiskSignal, TransactionEnrichment
 from .normalise import counterparty_key
 from .recurring import StreamInput, StreamResult, detect_streams, is_overdue
 from .signals import FlowInput, SignalInput, balance_risk, income_stability, transaction_signals
+from .store import enrichments_store
 from .taxonomy import taxonomy
 
 __all__ = [
@@ -70,6 +72,12 @@ _COLUMNS = (
     "enrichment__updated_at",
     "enrichment__model_version",
     "enrichment__taxonomy_version",
+    # what the streams and signals read (_history), kept current in memory after enriching: no second read
+    "enrichment__category_detailed",
+    "enrichment__counterparty__key",
+    "enrichment__counterparty__name",
+    "enrichment__counterparty__type",
+    "enrichment__counterparty_id",
 )
 
 
@@ -128,56 +136,6 @@ def _corrections(user_id: int) -> dict[str, str]:
     )
 
 
-def _counterparties(results: Iterable[Enrichment]) -> dict[str, int]:
-    """Counterparty rows for every key in ``results`` (created as needed) → their primary keys."""
-    wanted = {e.counterparty.key: e.counterparty for e in results if e.counterparty.key}
-    if not wanted:
-        return {}
-    Counterparty.objects.bulk_create(
-        [Counterparty(key=k, public_id=c.id, name=c.name[:200], type=c.type) for k, c in wanted.items()],
-        ignore_conflicts=True,
-        batch_size=1000,
-    )
-    return dict(Counterparty.objects.filter(key__in=list(wanted)).values_list("key", "id"))
-
-
-def _store(results: Sequence[Enrichment], model: CategoryModel | None, now: datetime) -> None:
-    ids = _counterparties(results)
-    version = taxonomy().version
-    rows = [
-        TransactionEnrichment(
-            transaction_id=e.key,
-            category_primary=e.primary,
-            category_detailed=e.detailed,
-            confidence=e.confidence,
-            source=e.source,
-            probability=round(e.probability, 6),
-            counterparty_id=ids.get(e.counterparty.key),
-            taxonomy_version=version,
-            model_version=model.version if model else "",
-            updated_at=now,
-        )
-        for e in results
-    ]
-    TransactionEnrichment.objects.bulk_create(
-        rows,
-        update_conflicts=True,
-        unique_fields=["transaction"],
-        update_fields=[
-            "category_primary",
-            "category_detailed",
-            "confidence",
-            "source",
-            "probability",
-            "counterparty",
-            "taxonomy_version",
-            "model_version",
-            "updated_at",
-        ],
-        batch_size=1000,
-    )
-
-
 @transaction.atomic
 def insights_refresh_accounts(
     *, account_ids: Sequence[int], force: bool = False, today: date | None = None
@@ -218,9 +176,16 @@ def insights_refresh_accounts(
         batch = int(insights_settings.BATCH_SIZE)
         for start in range(0, len(stale), batch):
             chunk = stale[start : start + batch]
-            _store(enrich([_input(r, bank_name) for r in chunk], model=model, corrections=corrections), model, now)
+            found = enrich([_input(r, bank_name) for r in chunk], model=model, corrections=corrections)
+            ids = enrichments_store(found, taxonomy_version=version, model_version=model_version, now=now)
+            for r, e in zip(chunk, found, strict=True):
+                r["enrichment__category_detailed"] = e.detailed
+                r["enrichment__counterparty__key"] = e.counterparty.key or None
+                r["enrichment__counterparty__name"] = e.counterparty.name if e.counterparty.key else None
+                r["enrichment__counterparty__type"] = e.counterparty.type if e.counterparty.key else None
+                r["enrichment__counterparty_id"] = ids.get(e.counterparty.key)
         result.enriched += len(stale)
-        history = _history(account)
+        history = [r for r in rows if r["status"] == Transaction.Status.BOOKED]
         result.streams += _refresh_streams(account, today=today, rows=history)
         result.signals += _refresh_signals(account, today=today, now=now, rows=history)
     return result
@@ -271,7 +236,7 @@ def _history(account: Account) -> list[dict[str, Any]]:
 def _refresh_streams(account: Account, *, today: date, rows: list[dict[str, Any]] | None = None) -> int:
     rows = _history(account) if rows is None else rows
     holder = counterparty_key(account.holder_name) if account.holder_name else ""
-    public = {r["id"]: str(r["public_id"]) for r in rows}
+    public = {r["id"]: r["public_id"] for r in rows}  # str() only for the few rows named
     cp_ids = {r["enrichment__counterparty__key"]: r["enrichment__counterparty_id"] for r in rows}
     found = detect_streams(
         [
@@ -337,12 +302,12 @@ def _stream_values(s: StreamResult, account: Account, counterparty_id: int | Non
         "predicted_next_date": s.predicted_next_date,
         "status": s.status,
         "is_active": s.is_active,
-        "transaction_ids": [public[k] for k in s.transaction_keys],
+        "transaction_ids": [str(public[k]) for k in s.transaction_keys],
     }
 
 
 def _refresh_signals(account: Account, *, today: date, now: datetime, rows: list[dict[str, Any]]) -> int:
-    public = {r["id"]: str(r["public_id"]) for r in rows}
+    public = {r["id"]: r["public_id"] for r in rows}  # str() only for the few rows named
     found = transaction_signals(
         [
             SignalInput(
@@ -359,11 +324,11 @@ def _refresh_signals(account: Account, *, today: date, now: datetime, rows: list
     )
     wanted: dict[tuple[str, str], dict[str, Any]] = {}
     for sig in found:
-        wanted[(sig.kind, public[sig.key])] = {
+        wanted[(sig.kind, str(public[sig.key]))] = {
             "transaction_id": sig.key,
             "score": sig.score,
             "reason": sig.reason,
-            "transaction_ids": [public[k] for k in sig.related],
+            "transaction_ids": [str(public[k]) for k in sig.related],
             "details": {},
         }
     for sig in _account_signals(account, rows, today=today):
@@ -371,7 +336,7 @@ def _refresh_signals(account: Account, *, today: date, now: datetime, rows: list
             "transaction_id": None,
             "score": sig.score,
             "reason": sig.reason,
-            "transaction_ids": [public[k] for k in sig.related],
+            "transaction_ids": [str(public[k]) for k in sig.related],
             "details": sig.details,
         }
     existing = {(s.kind, s.subject_key): s for s in RiskSignal.objects.filter(account=account)}
@@ -393,8 +358,12 @@ def _refresh_signals(account: Account, *, today: date, now: datetime, rows: list
     if existing:
         RiskSignal.objects.filter(pk__in=[s.pk for s in existing.values()]).delete()
     threshold = float(insights_settings.WEBHOOK_MIN_SCORE)
+    oldest = today - timedelta(days=int(insights_settings.WEBHOOK_MAX_AGE_DAYS))
+    booked = {r["id"]: r["booking_date"] for r in rows}
     for sig in new:
-        if sig.score >= threshold and sig.kind not in ("income_stability", "balance_risk"):
+        if sig.transaction_id is None or booked.get(sig.transaction_id, oldest) < oldest:
+            continue  # account-level signals are served, not announced; old transactions are history
+        if sig.score >= threshold:
             publish(
                 DomainEvent(
                     name="risk_signal.detected",
@@ -414,10 +383,10 @@ def _refresh_signals(account: Account, *, today: date, now: datetime, rows: list
 def _account_signals(account: Account, rows: list[dict[str, Any]], *, today: date) -> list:
     streams = list(RecurringStream.objects.filter(account=account))
     since = today - timedelta(days=90)
-    recurring_ids = {t for s in streams for t in s.transaction_ids}
+    recurring_ids = {uuid.UUID(t) for s in streams for t in s.transaction_ids}
     spend: dict[date, Decimal] = defaultdict(Decimal)
     for r in rows:
-        if r["booking_date"] >= since and r["amount"] < 0 and str(r["public_id"]) not in recurring_ids:
+        if r["booking_date"] >= since and r["amount"] < 0 and r["public_id"] not in recurring_ids:
             spend[r["booking_date"]] -= r["amount"]
     daily = [spend.get(since + timedelta(days=i), Decimal(0)) for i in range(90)]
     balance = (
@@ -435,10 +404,10 @@ def _account_signals(account: Account, rows: list[dict[str, Any]], *, today: dat
         signals.append(balance_risk(balance=balance, today=today, streams=flows, daily_spend=daily))
     income_streams = [s for s in streams if s.direction == "inflow" and s.category_detailed in _INCOME and s.is_active]
     months: dict[tuple[int, int], Decimal] = defaultdict(Decimal)
-    income_ids = {t for s in income_streams for t in s.transaction_ids}
+    income_ids = {uuid.UUID(t) for s in income_streams for t in s.transaction_ids}
     first_month = (today.replace(day=1) - timedelta(days=180)).replace(day=1)
     for r in rows:
-        if str(r["public_id"]) in income_ids and first_month <= r["booking_date"] < today.replace(day=1):
+        if r["public_id"] in income_ids and first_month <= r["booking_date"] < today.replace(day=1):
             months[(r["booking_date"].year, r["booking_date"].month)] += r["amount"]
     if income_streams:
         signals.append(income_stability(monthly_income=list(months.values()), streams=len(income_streams)))

@@ -84,8 +84,10 @@ def transaction_signals(items: Sequence[SignalInput]) -> list[TransactionSignal]
     what came before it)."""
     rows = sorted(items, key=lambda r: (r.at, str(r.key)))
     out: list[TransactionSignal] = []
-    history: dict[str, list[Decimal]] = defaultdict(list)  # counterparty → earlier amounts out
-    by_category: dict[str, list[Decimal]] = defaultdict(list)
+    # earlier amounts out per counterparty and per category, as floats: a robust z-score needs no cents, and
+    # sorting floats for the medians is several times faster than sorting Decimals (this runs after every sync)
+    history: dict[str, list[float]] = defaultdict(list)
+    by_category: dict[str, list[float]] = defaultdict(list)
     recent: deque[SignalInput] = deque()
     paid: set[str] = set()
     transfers: list[Decimal] = []
@@ -143,25 +145,26 @@ def transaction_signals(items: Sequence[SignalInput]) -> list[TransactionSignal]
             basis, what = (past, "this merchant") if len(past) >= 4 else (by_category[r.category], "this category")
             if len(basis) >= 8 or (basis is past and len(basis) >= 4):
                 sample = basis[-50:]
+                amount = float(out_amount)
                 median = statistics.median(sample)
-                mad = statistics.median(abs(x - median) for x in sample)
-                scale = Decimal("1.4826") * mad + median * Decimal("0.05") + Decimal("1")
-                z = float((out_amount - median) / scale)
+                mad = statistics.median([abs(x - median) for x in sample])
+                scale = 1.4826 * mad + median * 0.05 + 1.0
+                z = (amount - median) / scale
                 high = max(sample)
-                if z > 4 and out_amount > high:
-                    ratio = out_amount / median if median else Decimal(0)
+                if z > 4 and amount > high:
+                    ratio = amount / median if median else 0.0
                     out.append(
                         TransactionSignal(
                             "amount_outlier",
                             r.key,
-                            round(_sigmoid((z - 6) / 2) * min(1.0, float(out_amount / high) - 0.5), 4),
-                            f"{_money(r.amount)} is {ratio:.1f}× the usual {_money(median)} for {what}.",
+                            round(_sigmoid((z - 6) / 2) * min(1.0, amount / high - 0.5), 4),
+                            f"{_money(r.amount)} is {ratio:.1f}× the usual {median:.2f} for {what}.",
                             (r.key,),
                         )
                     )
             if r.counterparty_key:
-                history[r.counterparty_key].append(out_amount)
-            by_category[r.category].append(out_amount)
+                history[r.counterparty_key].append(float(out_amount))
+            by_category[r.category].append(float(out_amount))
         # new payee
         is_transfer = r.category.startswith("transfer_out.") and r.category != "transfer_out.withdrawal"
         if out_amount > 0 and is_transfer and r.counterparty_key and r.counterparty_type in ("person", "merchant"):

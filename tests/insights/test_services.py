@@ -189,3 +189,11 @@ def test_the_stream_review_runs_every_hour_from_beat():
 
     task = PeriodicTask.objects.get(task="insights.review_streams")
     assert task.enabled and (task.interval.every, task.interval.period) == (1, "hours")
+
+
+def test_signals_about_old_transactions_are_stored_but_not_announced(model_file, published_events, settings):
+    settings.INSIGHTS = {**settings.INSIGHTS, "WEBHOOK_MAX_AGE_DAYS": 0}
+    account, _ = _store_history()
+    insights_refresh_accounts(account_ids=[account.pk], today=SMALL_NOW.date() + timedelta(days=1))
+    assert RiskSignal.objects.filter(account=account, transaction__isnull=False, score__gte=0.8).exists()
+    assert "risk_signal.detected" not in [e.name for e in published_events]
