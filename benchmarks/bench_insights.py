@@ -28,7 +28,7 @@ from aggregator.insights.engine import enrich
 from aggregator.insights.features import TxnInput
 from aggregator.insights.model import fit_model
 from aggregator.insights.normalise import counterparty_key
-from aggregator.insights.recurring import StreamInput, detect_streams
+from aggregator.insights.recurring import FREQUENCIES, StreamInput, detect_streams
 from aggregator.insights.signals import ANOMALY_SIGNALS, SignalInput, transaction_signals
 from aggregator.insights.taxonomy import taxonomy
 from aggregator.insights.training import LabelledTxn, build_directory, labelled_inputs, training_pairs
@@ -93,6 +93,11 @@ def _recurring(seed: int, model) -> None:  # type: ignore[no-untyped-def]
     tp = fp = fn = 0
     tp_m = fp_m = 0
     within = total_pred = 0
+    # per frequency: true streams (by their true frequency), found (by the detected one), right (both agree)
+    per_truth: Counter = Counter()
+    per_found: Counter = Counter()
+    per_right: Counter = Counter()
+    per_recalled: Counter = Counter()
     for plan in synthetic_plans(seed):
         rows = labelled_history(plan, NOW)
         if not rows:
@@ -116,11 +121,17 @@ def _recurring(seed: int, model) -> None:  # type: ignore[no-untyped-def]
         label_of = {tx.id: lab for tx, lab in rows}
         truth = Counter(lab.stream_id for _, lab in rows if lab.stream_id)
         truth_streams = {s for s, n in truth.items() if n >= 2}
+        true_frequency = {lab.stream_id: lab.frequency for _, lab in rows if lab.stream_id}
+        per_truth.update(true_frequency[s] for s in truth_streams)
         matched = set()
         for s in found:
             ids = Counter(label_of[k].stream_id for k in s.transaction_keys)
             best, n = ids.most_common(1)[0]
             ok = bool(best) and n >= 0.8 * len(s.transaction_keys) and best not in matched
+            per_found[s.frequency] += 1
+            if ok and true_frequency.get(best) == s.frequency:
+                per_right[s.frequency] += 1
+                per_recalled[s.frequency] += 1
             if ok:
                 matched.add(best)
                 tp += 1
@@ -143,6 +154,13 @@ def _recurring(seed: int, model) -> None:  # type: ignore[no-untyped-def]
     print("  " + _check("recurring recall", r, TARGETS["recurring"]) + f"  ({fn} true streams missed)")
     print(f"  mature streams precision: {tp_m / max(1, tp_m + fp_m):.4f}")
     print(f"  predicted_next_date within ±3 days: {within / max(1, total_pred):.4f} of {total_pred}")
+    print("  per frequency (a stream counts as right only with its true frequency):")
+    for frequency in FREQUENCIES:
+        print(
+            f"    {frequency:<13} true {per_truth[frequency]:>3}, found {per_found[frequency]:>3}: precision "
+            f"{per_right[frequency] / max(1, per_found[frequency]):.4f}, recall "
+            f"{per_recalled[frequency] / max(1, per_truth[frequency]):.4f}"
+        )
 
 
 def _inp(tx, plan):  # type: ignore[no-untyped-def]

@@ -88,7 +88,7 @@ def next_date(frequency: str, dates: Sequence[date]) -> date:
     if frequency == "annually":
         return _add_months(last, 12, last.day)
     if frequency == "semi_monthly":
-        return last + timedelta(days=round(statistics.median(b - a for a, b in itertools.pairwise(dates)).days))
+        return _next_semi_monthly(dates)
     day = round(statistics.median(d.day for d in dates[-6:]))
     candidate = _add_months(last, 1, day)
     if candidate - last < timedelta(days=20):
@@ -104,8 +104,34 @@ def is_overdue(frequency: str, predicted_next_date: date, today: date) -> bool:
     return today > predicted_next_date + timedelta(days=_SPEC[frequency][2])
 
 
+def _month_day(d: date) -> int:
+    """The day of the month, the last few days counted as 31 (a "last day of the month" payment is one day)."""
+    length = calendar.monthrange(d.year, d.month)[1]
+    return 31 - (length - d.day) if d.day >= 26 else d.day
+
+
+def _next_semi_monthly(dates: Sequence[date]) -> date:
+    """The next of the stream's two usual days of the month (1st and 15th, 15th and last …) after the last date,
+    moved to the Friday before a weekend."""
+    recent = list(dates[-6:])
+    slots = sorted({round(statistics.median(_month_day(d) for d in recent[i::2])) for i in (0, 1)})
+    last = dates[-1]
+    for months in (0, 1, 2):
+        for day in slots:
+            candidate = _add_months(last, months, day)
+            if candidate - last >= timedelta(days=8):
+                while candidate.weekday() >= 5:
+                    candidate -= timedelta(days=1)
+                return candidate
+    return last + timedelta(days=15)  # pragma: no cover - two slots always give a date within two months
+
+
 def _frequency(gaps: list[int]) -> str | None:
     median = statistics.median(gaps)
+    if 11 <= median <= 19:
+        # every 14 days to the day (the same weekday) is biweekly; two fixed days a month drift between 12 and 19
+        exact = sum(g == 14 for g in gaps) / len(gaps)
+        return "biweekly" if exact >= 0.75 else "semi_monthly"
     for name, (nominal, tolerance, _grace) in _SPEC.items():
         if abs(median - nominal) <= tolerance + (2 if name == "monthly" else 0):
             return name

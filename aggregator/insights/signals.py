@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -93,9 +93,15 @@ def transaction_signals(items: Sequence[SignalInput]) -> list[TransactionSignal]
     transfers: list[Decimal] = []
     tiny: dict[str, deque[SignalInput]] = defaultdict(deque)
     flagged_testing: set[object] = set()
-    span_days = max(1.0, (rows[-1].at - rows[0].at).total_seconds() / 86400) if rows else 1.0
-    hourly = len(rows) / (span_days * 24)
+    # the usual rate in the hours the account is used at all (nobody pays at 4 a.m.: a rate over 24 hours makes
+    # every busy afternoon of a busy account a "burst")
+    per_hour = Counter(int(r.at.timestamp()) // 3600 for r in rows)
+    hourly = len(rows) / (len(per_hour) or 1)
+    # and what a busy hour of this account looks like (its 99th percentile): a burst must also be far above that
+    counts = sorted(per_hour.values())
+    busy = counts[int(0.99 * (len(counts) - 1))] if counts else 0
     hour: deque[SignalInput] = deque()
+    burst_until = None  # one velocity signal per burst: none again until the hour that raised it has passed
     for r in rows:
         out_amount = -r.amount if r.amount < 0 else Decimal(0)
         # duplicate charge
@@ -192,9 +198,10 @@ def transaction_signals(items: Sequence[SignalInput]) -> list[TransactionSignal]
         hour.append(r)
         n = len(hour)
         expected = max(hourly, 0.05)
-        if n >= 5 and n > 4 * expected:
+        if n >= 5 and n > max(4 * expected, 1.5 * busy) and (burst_until is None or r.at > burst_until):
             tail = _poisson_tail(n, expected)
             if tail < 1e-4:
+                burst_until = r.at + timedelta(hours=1)
                 out.append(
                     TransactionSignal(
                         "velocity",
