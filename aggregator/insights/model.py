@@ -7,7 +7,8 @@ Two calibrations, because a model is far surer of itself than it should be on a 
 * *known* counterparties (their name or cleaned description was in the training data): calibrated on generated
   seeds the model did not train on;
 * *new* counterparties: calibrated on the predictions of a second model trained without every third
-  counterparty, scored on exactly those counterparties.
+  counterparty, scored on exactly those counterparties — once with the MCC the bank sent and once without (for
+  banks that send none: the model alone is right far less often, and its levels must say so).
 
 ``mcc_accuracy``: how often each MCC's category (:mod:`.mcc`) was the true one in the training data; the engine
 prefers the MCC over the model for a new counterparty when the MCC is the surer of the two.
@@ -22,7 +23,7 @@ import hashlib
 import io
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import joblib
@@ -79,6 +80,9 @@ class CategoryModel:
     known_keys: frozenset[str] = frozenset()
     calibration_new: IsotonicRegression | None = None
     mcc_accuracy: dict[str, float] = field(default_factory=dict)
+    # new counterparties paid by card without an MCC (some banks send none): the model alone, calibrated apart —
+    # it is right far less often there than with the MCC among its inputs
+    calibration_new_bare: IsotonicRegression | None = None
 
     def is_known(self, t: TxnInput) -> bool:
         """A counterparty seen in training — or no merchant payment at all (transfers, salaries, bills by direct
@@ -96,8 +100,13 @@ class CategoryModel:
         calibrated = np.array(top, dtype=float)
         if self.calibration is not None and known.any():
             calibrated[known] = self.calibration.predict(top[known])
-        if self.calibration_new is not None and (~known).any():
-            calibrated[~known] = self.calibration_new.predict(top[~known])
+        bare = np.array([not t.merchant_category_code for t in items], dtype=bool) & ~known
+        with_mcc = ~known & ~bare
+        if self.calibration_new is not None and with_mcc.any():
+            calibrated[with_mcc] = self.calibration_new.predict(top[with_mcc])
+        new_bare = self.calibration_new_bare or self.calibration_new
+        if new_bare is not None and bare.any():
+            calibrated[bare] = new_bare.predict(top[bare])
         classes = self.pipeline.classes_
         return [(str(classes[i]), float(p), float(c)) for i, p, c in zip(best, top, calibrated, strict=True)]
 
@@ -199,8 +208,15 @@ def fit_model(
             model.calibration_new = _isotonic(
                 [p[1] for p in preds], [p[0] == y for p, (_, y) in zip(preds, unseen, strict=True)]
             )
+            bare = [(replace(t, merchant_category_code=""), y) for t, y in unseen]
+            preds = partial.predict([t for t, _ in bare])
+            model.calibration_new_bare = _isotonic(
+                [p[1] for p in preds], [p[0] == y for p, (_, y) in zip(preds, bare, strict=True)]
+            )
     buffer = io.BytesIO()
-    joblib.dump((model.pipeline, model.calibration, model.calibration_new, model.directory), buffer)
+    joblib.dump(
+        (model.pipeline, model.calibration, model.calibration_new, model.calibration_new_bare, model.directory), buffer
+    )
     model.version = hashlib.sha256(buffer.getvalue()).hexdigest()[:12]
     return model
 

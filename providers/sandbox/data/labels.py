@@ -100,7 +100,8 @@ def transaction_label(tx: SandboxTransaction, *, holder: str, bank_name: str) ->
         else None
     )
     if scheduled is not None:
-        detailed, name, kind = scheduled["detailed"], scheduled["name"], scheduled["type"]
+        # named as the bank names the creditor or payer (like employers and landlords): its legal name
+        detailed, name, kind = scheduled["detailed"], scheduled["legal"], scheduled["type"]
         stream, frequency = "scheduled", scheduled["frequency"]
     elif tx.anomaly == "card_testing":
         detailed, name, kind = "general_merchandise.other_general_merchandise", tx.merchant_name, "merchant"
