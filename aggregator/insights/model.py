@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -72,17 +73,17 @@ def input_keys(t: TxnInput) -> set[str]:
 @dataclass
 class CategoryModel:
     pipeline: Pipeline
-    calibration: IsotonicRegression | None
+    calibration: Calibration | None
     taxonomy_version: str
     directory: dict[str, str] = field(default_factory=dict)  # cleaned-description key → display name
     version: str = ""
     trained_on: dict[str, object] = field(default_factory=dict)
     known_keys: frozenset[str] = frozenset()
-    calibration_new: IsotonicRegression | None = None
+    calibration_new: Calibration | None = None
     mcc_accuracy: dict[str, float] = field(default_factory=dict)
     # new counterparties paid by card without an MCC (some banks send none): the model alone, calibrated apart —
     # it is right far less often there than with the MCC among its inputs
-    calibration_new_bare: IsotonicRegression | None = None
+    calibration_new_bare: Calibration | None = None
 
     def is_known(self, t: TxnInput) -> bool:
         """A counterparty seen in training — or no merchant payment at all (transfers, salaries, bills by direct
@@ -132,12 +133,51 @@ def _fit(train: Sequence[tuple[TxnInput, str]]) -> Pipeline:
     return pipeline
 
 
-def _isotonic(top: Sequence[float], correct: Sequence[bool]) -> IsotonicRegression | None:
+@dataclass(frozen=True)
+class Calibration:
+    """A monotone map from the model's top probability to a *cautious* probability of being right: an isotonic
+    fit, each of its steps replaced by the Wilson lower bound (95 %) of the accuracy measured in it, so a step
+    seen on a handful of predictions cannot claim a level it has not shown."""
+
+    thresholds: tuple[float, ...]
+    values: tuple[float, ...]
+
+    def predict(self, top: np.ndarray) -> np.ndarray:
+        return np.interp(np.asarray(top, dtype=float), self.thresholds, self.values)
+
+
+def _wilson_lower(right: float, n: int, z: float = 1.96) -> float:
+    if n == 0:
+        return 0.0
+    p = right / n
+    centre = p + z * z / (2 * n)
+    margin = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, (centre - margin) / (1 + z * z / n))
+
+
+def _isotonic(top: Sequence[float], correct: Sequence[bool], groups: Sequence[str] | None = None) -> Calibration | None:
+    """``groups``: the merchant of each prediction, when merchants are the unit that generalises (new merchants:
+    a model is right or wrong about all of a merchant's payments at once) — the lower bound then counts
+    merchants, not payments."""
     if not len(top):
         return None
-    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip", increasing=True)
-    iso.fit(np.array(top, dtype=float), np.array(correct, dtype=float))
-    return iso
+    x = np.array(top, dtype=float)
+    y = np.array(correct, dtype=float)
+    fitted = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip", increasing=True).fit_transform(x, y)
+    order = np.argsort(x, kind="stable")
+    xs, ys, fs = x[order], y[order], fitted[order]
+    thresholds: list[float] = []
+    values: list[float] = []
+    start = 0
+    for end in range(1, len(xs) + 1):
+        if end == len(xs) or fs[end] != fs[start]:  # one isotonic step: [start, end)
+            n = end - start if groups is None else len({groups[i] for i in order[start:end]})
+            lower = _wilson_lower(float(ys[start:end].mean()) * n, n)
+            lower = max(lower, values[-1]) if values else lower  # still monotone
+            thresholds += [float(xs[start]), float(xs[end - 1])]
+            values += [lower, lower]
+            start = end
+    return Calibration(tuple(thresholds), tuple(values))
 
 
 def _known_keys(rows: Sequence[tuple[TxnInput, str]]) -> frozenset[str]:
@@ -205,13 +245,14 @@ def fit_model(
         unseen = [(t, y) for t, y in calibrate if _merchant_payment(t) and _group(t) in held_keys]
         if unseen:
             preds = partial.predict([t for t, _ in unseen])
+            merchants = [_group(t) for t, _ in unseen]
             model.calibration_new = _isotonic(
-                [p[1] for p in preds], [p[0] == y for p, (_, y) in zip(preds, unseen, strict=True)]
+                [p[1] for p in preds], [p[0] == y for p, (_, y) in zip(preds, unseen, strict=True)], merchants
             )
             bare = [(replace(t, merchant_category_code=""), y) for t, y in unseen]
             preds = partial.predict([t for t, _ in bare])
             model.calibration_new_bare = _isotonic(
-                [p[1] for p in preds], [p[0] == y for p, (_, y) in zip(preds, bare, strict=True)]
+                [p[1] for p in preds], [p[0] == y for p, (_, y) in zip(preds, bare, strict=True)], merchants
             )
     buffer = io.BytesIO()
     joblib.dump(
