@@ -39,6 +39,7 @@ _SPEC: dict[str, tuple[int, int, int]] = {
 }
 # internal moves, cash and card repayments are not streams
 _EXCLUDED = ("transfer_out.withdrawal", "transfer_in.deposit", "loan_payments.credit_card_payment")
+_PERSONAL = ("transfer_out.account_transfer", "transfer_in.account_transfer")  # money between people
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,10 @@ def detect_streams(items: Sequence[StreamInput], *, today: date) -> list[StreamR
             continue
         if frequency in ("weekly", "biweekly") and len(days) < 4:
             continue  # two or three card payments a week apart happen by chance; bills are not that fast
+        if frequency == "semi_monthly" and len(days) < 3:
+            continue  # two payments a fortnight apart: chance until a third keeps the two days
+        if frequency == "annually" and (len(rows) > len(days) or rows[-1].category in _PERSONAL):
+            continue  # a yearly bill is one payment a day; a present to a friend each spring is not a stream
         regular = _regular(gaps, frequency)
         recent = regular[-6:]
         if sum(recent) / len(recent) < 0.75:

@@ -213,3 +213,18 @@ def test_two_yearly_payments_make_a_mature_annual_stream():
     items = _weekdays(date(2024, 3, 4), [0, 365], "-169.50", "tvlicence")
     (s,) = detect_streams(items, today=date(2025, 4, 1))
     assert (s.frequency, s.status, s.predicted_next_date) == ("annually", "mature", date(2026, 3, 4))
+
+
+def test_two_payments_a_fortnight_apart_are_not_yet_a_semi_monthly_stream():
+    items = _weekdays(date(2025, 1, 1), [0, 15], "-112.50", "zopa")
+    assert detect_streams(items, today=date(2025, 1, 20)) == []
+
+
+def test_a_yearly_present_to_a_friend_is_not_an_annual_stream():
+    items = [
+        StreamInput(
+            f"p{i}", d, Decimal("-50.00"), "olivia", "Olivia", "OLIVIA BIRTHDAY FPS", "transfer_out.account_transfer"
+        )
+        for i, d in enumerate((date(2024, 4, 1), date(2025, 4, 3)))
+    ]
+    assert detect_streams(items, today=date(2025, 4, 10)) == []
