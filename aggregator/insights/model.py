@@ -34,7 +34,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 
-from .features import TxnInput, model_text
+from .features import FEATURES_VERSION, TxnInput, model_text
 from .mcc import mcc_category
 from .normalise import clean_description, counterparty_key
 
@@ -84,6 +84,7 @@ class CategoryModel:
     # new counterparties paid by card without an MCC (some banks send none): the model alone, calibrated apart —
     # it is right far less often there than with the MCC among its inputs
     calibration_new_bare: Calibration | None = None
+    features_version: str = ""  # features.FEATURES_VERSION at training time ("" before it existed)
 
     def is_known(self, t: TxnInput) -> bool:
         """A counterparty seen in training — or no merchant payment at all (transfers, salaries, bills by direct
@@ -226,6 +227,7 @@ def fit_model(
         trained_on=dict(trained_on or {}),
         known_keys=_known_keys(train),
         mcc_accuracy=_mcc_accuracy(train),
+        features_version=FEATURES_VERSION,
     )
     if calibrate:
         known = [(t, y) for t, y in calibrate if model.is_known(t)]

@@ -32,7 +32,7 @@ from aggregator.models import Account, Balance, Transaction
 
 from .conf import insights_settings
 from .engine import enrich
-from .features import TxnInput
+from .features import FEATURES_VERSION, TxnInput
 from .model import CategoryModel, load_model
 from .models import CategoryCorrection, Counterparty, RecurringStream, RiskSignal, TransactionEnrichment
 from .normalise import counterparty_key
@@ -100,6 +100,9 @@ def current_model() -> CategoryModel | None:
     model = _load(str(path), mtime)
     if model is not None and model.taxonomy_version != taxonomy().version:
         logger.warning("insights model %s was trained on another taxonomy version; ignored", path)
+        return None
+    if model is not None and model.features_version != FEATURES_VERSION:
+        logger.warning("insights model %s was trained on other features; ignored (run insights_train)", path)
         return None
     return model
 

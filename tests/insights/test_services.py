@@ -199,3 +199,15 @@ def test_signals_about_old_transactions_are_stored_but_not_announced(model_file,
     insights_refresh_accounts(account_ids=[account.pk], today=SMALL_NOW.date() + timedelta(days=1))
     assert RiskSignal.objects.filter(account=account, transaction__isnull=False, score__gte=0.8).exists()
     assert "risk_signal.detected" not in [e.name for e in published_events]
+
+
+def test_a_model_trained_on_other_features_is_not_used(small_model, tmp_path, settings):
+    import dataclasses
+
+    from aggregator.insights.model import save_model
+    from aggregator.insights.services import current_model
+
+    path = tmp_path / "old.joblib"
+    save_model(dataclasses.replace(small_model, features_version=""), path)
+    settings.INSIGHTS = {"MODEL_PATH": str(path)}
+    assert current_model() is None
