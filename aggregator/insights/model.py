@@ -137,7 +137,7 @@ def _fit(train: Sequence[tuple[TxnInput, str]]) -> Pipeline:
 @dataclass(frozen=True)
 class Calibration:
     """A monotone map from the model's top probability to a *cautious* probability of being right: an isotonic
-    fit, each of its steps replaced by the Wilson lower bound (95 %) of the accuracy measured in it, so a step
+    fit, each of its steps replaced by the Wilson lower bound (99 %) of the accuracy measured in it, so a step
     seen on a handful of predictions cannot claim a level it has not shown."""
 
     thresholds: tuple[float, ...]
@@ -147,7 +147,7 @@ class Calibration:
         return np.interp(np.asarray(top, dtype=float), self.thresholds, self.values)
 
 
-def _wilson_lower(right: float, n: int, z: float = 1.96) -> float:
+def _wilson_lower(right: float, n: int, z: float = 2.576) -> float:
     if n == 0:
         return 0.0
     p = right / n
