@@ -23,6 +23,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import BooleanField, Case, F, Q, Value, When
 from django.utils import timezone
 
 from aggregator.compliance.clock import compliance_now
@@ -68,10 +69,7 @@ _COLUMNS = (
     "counterparty_name",
     "bank_transaction_code",
     "merchant_category_code",
-    "updated_at",
-    "enrichment__updated_at",
-    "enrichment__model_version",
-    "enrichment__taxonomy_version",
+    "stale",
     # what the streams and signals read (_history), kept current in memory after enriching: no second read
     "enrichment__category_detailed",
     "enrichment__counterparty__key",
@@ -156,18 +154,11 @@ def insights_refresh_accounts(
     for account in accounts:
         rows = list(
             Transaction.objects.filter(account_id=account.pk, removed_at__isnull=True)
+            .annotate(stale=_stale(force=force, model_version=model_version, taxonomy_version=version))
             .order_by("booking_date", "id")
             .values(*_COLUMNS)
         )
-        stale = [
-            r
-            for r in rows
-            if force
-            or r["enrichment__updated_at"] is None
-            or r["enrichment__model_version"] != model_version
-            or r["enrichment__taxonomy_version"] != version
-            or r["updated_at"] > r["enrichment__updated_at"]
-        ]
+        stale = [r for r in rows if r["stale"]]
         if not stale:
             if _overdue_accounts(account_id=account.pk, today=today):
                 history = _history(account)
@@ -176,10 +167,11 @@ def insights_refresh_accounts(
             continue
         corrections = _corrections(account.connection.user_id)
         bank_name = account.connection.institution.name
+        # labelled in one call (the model scores each distinct text of the account once), stored in batches
+        labelled = enrich([_input(r, bank_name) for r in stale], model=model, corrections=corrections)
         batch = int(insights_settings.BATCH_SIZE)
         for start in range(0, len(stale), batch):
-            chunk = stale[start : start + batch]
-            found = enrich([_input(r, bank_name) for r in chunk], model=model, corrections=corrections)
+            chunk, found = stale[start : start + batch], labelled[start : start + batch]
             ids = enrichments_store(found, taxonomy_version=version, model_version=model_version, now=now)
             for r, e in zip(chunk, found, strict=True):
                 r["enrichment__category_detailed"] = e.detailed
@@ -192,6 +184,24 @@ def insights_refresh_accounts(
         result.streams += _refresh_streams(account, today=today, rows=history)
         result.signals += _refresh_signals(account, today=today, now=now, rows=history)
     return result
+
+
+def _stale(*, force: bool, model_version: str, taxonomy_version: str) -> Case:
+    """Whether a transaction needs (re-)enriching, decided in the query (no timestamps to read and parse): no
+    enrichment, another model or taxonomy version, or a change after it was enriched; everything with ``force``."""
+    if force:
+        return Case(default=Value(True), output_field=BooleanField())
+    return Case(
+        When(
+            Q(enrichment__updated_at__isnull=True)
+            | ~Q(enrichment__model_version=model_version)
+            | ~Q(enrichment__taxonomy_version=taxonomy_version)
+            | Q(updated_at__gt=F("enrichment__updated_at")),
+            then=Value(True),
+        ),
+        default=Value(False),
+        output_field=BooleanField(),
+    )
 
 
 def _overdue_accounts(*, account_id: int | None = None, today: date) -> set[int]:
