@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -25,7 +24,7 @@ from aggregator.insights.selectors import (
     risk_signal_list,
     stream_list,
 )
-from aggregator.insights.services import insights_category_correct
+from aggregator.insights.services import insights_category_correct, insights_today
 from aggregator.models import Transaction
 from consent.models import Consent
 from consent.selectors import consent_accounts
@@ -275,7 +274,7 @@ class IncomeView(ConsentAPIView):
         tags=["insights"],
     )
     def get(self, request: Request) -> Response:
-        rows = income_summary(accounts=consent_accounts(consent=request.consent), today=timezone.now().date())
+        rows = income_summary(accounts=consent_accounts(consent=request.consent), today=insights_today())
         data = [
             {
                 "stream_id": r["stream"].public_id,

@@ -18,6 +18,9 @@ INSIGHTS_DEFAULTS: dict[str, Any] = {
     "BATCH_SIZE": 2000,
     # Risk signals at or above this score are announced by webhook (all are stored and served).
     "WEBHOOK_MIN_SCORE": 0.8,
+    # ... and about a transaction booked at most this many days before today: the first sync of years of history
+    # stores and serves every signal, but does not page a TPP about fraud from last year.
+    "WEBHOOK_MAX_AGE_DAYS": 30,
     # Training data: generated users for seeds 1..TRAIN_SEEDS, calibration on the next two seeds.
     "TRAIN_SEEDS": 4,
 }

@@ -7,7 +7,8 @@ Two calibrations, because a model is far surer of itself than it should be on a 
 * *known* counterparties (their name or cleaned description was in the training data): calibrated on generated
   seeds the model did not train on;
 * *new* counterparties: calibrated on the predictions of a second model trained without every third
-  counterparty, scored on exactly those counterparties.
+  counterparty, scored on exactly those counterparties — once with the MCC the bank sent and once without (for
+  banks that send none: the model alone is right far less often, and its levels must say so).
 
 ``mcc_accuracy``: how often each MCC's category (:mod:`.mcc`) was the true one in the training data; the engine
 prefers the MCC over the model for a new counterparty when the MCC is the surer of the two.
@@ -20,9 +21,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import joblib
@@ -32,7 +34,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 
-from .features import TxnInput, model_text
+from .features import FEATURES_VERSION, TxnInput, model_text
 from .mcc import mcc_category
 from .normalise import clean_description, counterparty_key
 
@@ -71,14 +73,18 @@ def input_keys(t: TxnInput) -> set[str]:
 @dataclass
 class CategoryModel:
     pipeline: Pipeline
-    calibration: IsotonicRegression | None
+    calibration: Calibration | None
     taxonomy_version: str
     directory: dict[str, str] = field(default_factory=dict)  # cleaned-description key → display name
     version: str = ""
     trained_on: dict[str, object] = field(default_factory=dict)
     known_keys: frozenset[str] = frozenset()
-    calibration_new: IsotonicRegression | None = None
+    calibration_new: Calibration | None = None
     mcc_accuracy: dict[str, float] = field(default_factory=dict)
+    # new counterparties paid by card without an MCC (some banks send none): the model alone, calibrated apart —
+    # it is right far less often there than with the MCC among its inputs
+    calibration_new_bare: Calibration | None = None
+    features_version: str = ""  # features.FEATURES_VERSION at training time ("" before it existed)
 
     def is_known(self, t: TxnInput) -> bool:
         """A counterparty seen in training — or no merchant payment at all (transfers, salaries, bills by direct
@@ -96,8 +102,13 @@ class CategoryModel:
         calibrated = np.array(top, dtype=float)
         if self.calibration is not None and known.any():
             calibrated[known] = self.calibration.predict(top[known])
-        if self.calibration_new is not None and (~known).any():
-            calibrated[~known] = self.calibration_new.predict(top[~known])
+        bare = np.array([not t.merchant_category_code for t in items], dtype=bool) & ~known
+        with_mcc = ~known & ~bare
+        if self.calibration_new is not None and with_mcc.any():
+            calibrated[with_mcc] = self.calibration_new.predict(top[with_mcc])
+        new_bare = self.calibration_new_bare or self.calibration_new
+        if new_bare is not None and bare.any():
+            calibrated[bare] = new_bare.predict(top[bare])
         classes = self.pipeline.classes_
         return [(str(classes[i]), float(p), float(c)) for i, p, c in zip(best, top, calibrated, strict=True)]
 
@@ -123,12 +134,51 @@ def _fit(train: Sequence[tuple[TxnInput, str]]) -> Pipeline:
     return pipeline
 
 
-def _isotonic(top: Sequence[float], correct: Sequence[bool]) -> IsotonicRegression | None:
+@dataclass(frozen=True)
+class Calibration:
+    """A monotone map from the model's top probability to a *cautious* probability of being right: an isotonic
+    fit, each of its steps replaced by the Wilson lower bound (99 %) of the accuracy measured in it, so a step
+    seen on a handful of predictions cannot claim a level it has not shown."""
+
+    thresholds: tuple[float, ...]
+    values: tuple[float, ...]
+
+    def predict(self, top: np.ndarray) -> np.ndarray:
+        return np.interp(np.asarray(top, dtype=float), self.thresholds, self.values)
+
+
+def _wilson_lower(right: float, n: int, z: float = 2.576) -> float:
+    if n == 0:
+        return 0.0
+    p = right / n
+    centre = p + z * z / (2 * n)
+    margin = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, (centre - margin) / (1 + z * z / n))
+
+
+def _isotonic(top: Sequence[float], correct: Sequence[bool], groups: Sequence[str] | None = None) -> Calibration | None:
+    """``groups``: the merchant of each prediction, when merchants are the unit that generalises (new merchants:
+    a model is right or wrong about all of a merchant's payments at once) — the lower bound then counts
+    merchants, not payments."""
     if not len(top):
         return None
-    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip", increasing=True)
-    iso.fit(np.array(top, dtype=float), np.array(correct, dtype=float))
-    return iso
+    x = np.array(top, dtype=float)
+    y = np.array(correct, dtype=float)
+    fitted = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip", increasing=True).fit_transform(x, y)
+    order = np.argsort(x, kind="stable")
+    xs, ys, fs = x[order], y[order], fitted[order]
+    thresholds: list[float] = []
+    values: list[float] = []
+    start = 0
+    for end in range(1, len(xs) + 1):
+        if end == len(xs) or fs[end] != fs[start]:  # one isotonic step: [start, end)
+            n = end - start if groups is None else len({groups[i] for i in order[start:end]})
+            lower = _wilson_lower(float(ys[start:end].mean()) * n, n)
+            lower = max(lower, values[-1]) if values else lower  # still monotone
+            thresholds += [float(xs[start]), float(xs[end - 1])]
+            values += [lower, lower]
+            start = end
+    return Calibration(tuple(thresholds), tuple(values))
 
 
 def _known_keys(rows: Sequence[tuple[TxnInput, str]]) -> frozenset[str]:
@@ -177,6 +227,7 @@ def fit_model(
         trained_on=dict(trained_on or {}),
         known_keys=_known_keys(train),
         mcc_accuracy=_mcc_accuracy(train),
+        features_version=FEATURES_VERSION,
     )
     if calibrate:
         known = [(t, y) for t, y in calibrate if model.is_known(t)]
@@ -196,11 +247,19 @@ def fit_model(
         unseen = [(t, y) for t, y in calibrate if _merchant_payment(t) and _group(t) in held_keys]
         if unseen:
             preds = partial.predict([t for t, _ in unseen])
+            merchants = [_group(t) for t, _ in unseen]
             model.calibration_new = _isotonic(
-                [p[1] for p in preds], [p[0] == y for p, (_, y) in zip(preds, unseen, strict=True)]
+                [p[1] for p in preds], [p[0] == y for p, (_, y) in zip(preds, unseen, strict=True)], merchants
+            )
+            bare = [(replace(t, merchant_category_code=""), y) for t, y in unseen]
+            preds = partial.predict([t for t, _ in bare])
+            model.calibration_new_bare = _isotonic(
+                [p[1] for p in preds], [p[0] == y for p, (_, y) in zip(preds, bare, strict=True)], merchants
             )
     buffer = io.BytesIO()
-    joblib.dump((model.pipeline, model.calibration, model.calibration_new, model.directory), buffer)
+    joblib.dump(
+        (model.pipeline, model.calibration, model.calibration_new, model.calibration_new_bare, model.directory), buffer
+    )
     model.version = hashlib.sha256(buffer.getvalue()).hexdigest()[:12]
     return model
 

@@ -17,7 +17,15 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-__all__ = ["FREQUENCIES", "STATUSES", "StreamInput", "StreamResult", "detect_streams", "next_date"]
+__all__ = [
+    "FREQUENCIES",
+    "STATUSES",
+    "StreamInput",
+    "StreamResult",
+    "detect_streams",
+    "is_overdue",
+    "next_date",
+]
 
 FREQUENCIES = ("weekly", "biweekly", "semi_monthly", "monthly", "annually")
 STATUSES = ("early_detection", "mature", "tombstoned")
@@ -31,6 +39,7 @@ _SPEC: dict[str, tuple[int, int, int]] = {
 }
 # internal moves, cash and card repayments are not streams
 _EXCLUDED = ("transfer_out.withdrawal", "transfer_in.deposit", "loan_payments.credit_card_payment")
+_PERSONAL = ("transfer_out.account_transfer", "transfer_in.account_transfer")  # money between people
 
 
 @dataclass(frozen=True)
@@ -80,7 +89,7 @@ def next_date(frequency: str, dates: Sequence[date]) -> date:
     if frequency == "annually":
         return _add_months(last, 12, last.day)
     if frequency == "semi_monthly":
-        return last + timedelta(days=round(statistics.median(b - a for a, b in itertools.pairwise(dates)).days))
+        return _next_semi_monthly(dates)
     day = round(statistics.median(d.day for d in dates[-6:]))
     candidate = _add_months(last, 1, day)
     if candidate - last < timedelta(days=20):
@@ -90,8 +99,40 @@ def next_date(frequency: str, dates: Sequence[date]) -> date:
     return candidate
 
 
+def is_overdue(frequency: str, predicted_next_date: date, today: date) -> bool:
+    """True once ``today`` is past the predicted date by more than the frequency's grace: the stream missed an
+    occurrence and is tombstoned. One rule for the detection and for the periodic review of stored streams."""
+    return today > predicted_next_date + timedelta(days=_SPEC[frequency][2])
+
+
+def _month_day(d: date) -> int:
+    """The day of the month, the last few days counted as 31 (a "last day of the month" payment is one day)."""
+    length = calendar.monthrange(d.year, d.month)[1]
+    return 31 - (length - d.day) if d.day >= 26 else d.day
+
+
+def _next_semi_monthly(dates: Sequence[date]) -> date:
+    """The next of the stream's two usual days of the month (1st and 15th, 15th and last …) after the last date,
+    moved to the Friday before a weekend."""
+    recent = list(dates[-6:])
+    slots = sorted({round(statistics.median(_month_day(d) for d in recent[i::2])) for i in (0, 1)})
+    last = dates[-1]
+    for months in (0, 1, 2):
+        for day in slots:
+            candidate = _add_months(last, months, day)
+            if candidate - last >= timedelta(days=8):
+                while candidate.weekday() >= 5:
+                    candidate -= timedelta(days=1)
+                return candidate
+    return last + timedelta(days=15)  # pragma: no cover - two slots always give a date within two months
+
+
 def _frequency(gaps: list[int]) -> str | None:
     median = statistics.median(gaps)
+    if 11 <= median <= 19:
+        # every 14 days to the day (the same weekday) is biweekly; two fixed days a month drift between 12 and 19
+        exact = sum(g == 14 for g in gaps) / len(gaps)
+        return "biweekly" if exact >= 0.75 else "semi_monthly"
     for name, (nominal, tolerance, _grace) in _SPEC.items():
         if abs(median - nominal) <= tolerance + (2 if name == "monthly" else 0):
             return name
@@ -128,6 +169,10 @@ def detect_streams(items: Sequence[StreamInput], *, today: date) -> list[StreamR
             continue
         if frequency in ("weekly", "biweekly") and len(days) < 4:
             continue  # two or three card payments a week apart happen by chance; bills are not that fast
+        if frequency == "semi_monthly" and len(days) < 3:
+            continue  # two payments a fortnight apart: chance until a third keeps the two days
+        if frequency == "annually" and (len(rows) > len(days) or rows[-1].category in _PERSONAL):
+            continue  # a yearly bill is one payment a day; a present to a friend each spring is not a stream
         regular = _regular(gaps, frequency)
         recent = regular[-6:]
         if sum(recent) / len(recent) < 0.75:
@@ -145,9 +190,8 @@ def detect_streams(items: Sequence[StreamInput], *, today: date) -> list[StreamR
             run += 1
         stream_days = days[-run:]
         predicted = next_date(frequency, stream_days)
-        grace = _SPEC[frequency][2]
         mature_at = 2 if frequency == "annually" else 3
-        if today > predicted + timedelta(days=grace):
+        if is_overdue(frequency, predicted, today):
             status = "tombstoned"
         elif len(stream_days) >= mature_at:
             status = "mature"

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -84,16 +84,24 @@ def transaction_signals(items: Sequence[SignalInput]) -> list[TransactionSignal]
     what came before it)."""
     rows = sorted(items, key=lambda r: (r.at, str(r.key)))
     out: list[TransactionSignal] = []
-    history: dict[str, list[Decimal]] = defaultdict(list)  # counterparty → earlier amounts out
-    by_category: dict[str, list[Decimal]] = defaultdict(list)
+    # earlier amounts out per counterparty and per category, as floats: a robust z-score needs no cents, and
+    # sorting floats for the medians is several times faster than sorting Decimals (this runs after every sync)
+    history: dict[str, list[float]] = defaultdict(list)
+    by_category: dict[str, list[float]] = defaultdict(list)
     recent: deque[SignalInput] = deque()
     paid: set[str] = set()
     transfers: list[Decimal] = []
     tiny: dict[str, deque[SignalInput]] = defaultdict(deque)
     flagged_testing: set[object] = set()
-    span_days = max(1.0, (rows[-1].at - rows[0].at).total_seconds() / 86400) if rows else 1.0
-    hourly = len(rows) / (span_days * 24)
+    # the usual rate in the hours the account is used at all (nobody pays at 4 a.m.: a rate over 24 hours makes
+    # every busy afternoon of a busy account a "burst")
+    per_hour = Counter(int(r.at.timestamp()) // 3600 for r in rows)
+    hourly = len(rows) / (len(per_hour) or 1)
+    # and what a busy hour of this account looks like (its 99th percentile): a burst must also be far above that
+    counts = sorted(per_hour.values())
+    busy = counts[int(0.99 * (len(counts) - 1))] if counts else 0
     hour: deque[SignalInput] = deque()
+    burst_until = None  # one velocity signal per burst: none again until the hour that raised it has passed
     for r in rows:
         out_amount = -r.amount if r.amount < 0 else Decimal(0)
         # duplicate charge
@@ -143,25 +151,26 @@ def transaction_signals(items: Sequence[SignalInput]) -> list[TransactionSignal]
             basis, what = (past, "this merchant") if len(past) >= 4 else (by_category[r.category], "this category")
             if len(basis) >= 8 or (basis is past and len(basis) >= 4):
                 sample = basis[-50:]
+                amount = float(out_amount)
                 median = statistics.median(sample)
-                mad = statistics.median(abs(x - median) for x in sample)
-                scale = Decimal("1.4826") * mad + median * Decimal("0.05") + Decimal("1")
-                z = float((out_amount - median) / scale)
+                mad = statistics.median([abs(x - median) for x in sample])
+                scale = 1.4826 * mad + median * 0.05 + 1.0
+                z = (amount - median) / scale
                 high = max(sample)
-                if z > 4 and out_amount > high:
-                    ratio = out_amount / median if median else Decimal(0)
+                if z > 4 and amount > high:
+                    ratio = amount / median if median else 0.0
                     out.append(
                         TransactionSignal(
                             "amount_outlier",
                             r.key,
-                            round(_sigmoid((z - 6) / 2) * min(1.0, float(out_amount / high) - 0.5), 4),
-                            f"{_money(r.amount)} is {ratio:.1f}× the usual {_money(median)} for {what}.",
+                            round(_sigmoid((z - 6) / 2) * min(1.0, amount / high - 0.5), 4),
+                            f"{_money(r.amount)} is {ratio:.1f}× the usual {median:.2f} for {what}.",
                             (r.key,),
                         )
                     )
             if r.counterparty_key:
-                history[r.counterparty_key].append(out_amount)
-            by_category[r.category].append(out_amount)
+                history[r.counterparty_key].append(float(out_amount))
+            by_category[r.category].append(float(out_amount))
         # new payee
         is_transfer = r.category.startswith("transfer_out.") and r.category != "transfer_out.withdrawal"
         if out_amount > 0 and is_transfer and r.counterparty_key and r.counterparty_type in ("person", "merchant"):
@@ -189,9 +198,10 @@ def transaction_signals(items: Sequence[SignalInput]) -> list[TransactionSignal]
         hour.append(r)
         n = len(hour)
         expected = max(hourly, 0.05)
-        if n >= 5 and n > 4 * expected:
+        if n >= 5 and n > max(4 * expected, 1.5 * busy) and (burst_until is None or r.at > burst_until):
             tail = _poisson_tail(n, expected)
             if tail < 1e-4:
+                burst_until = r.at + timedelta(hours=1)
                 out.append(
                     TransactionSignal(
                         "velocity",

@@ -4,10 +4,12 @@ the ``insights`` permission and the webhooks."""
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 from rest_framework.test import APIClient
 
+from aggregator.insights.recurring import FREQUENCIES
 from aggregator.insights.services import insights_refresh_accounts
 from aggregator.models import Transaction
 from aggregator.webhooks.models import WebhookEvent
@@ -80,8 +82,8 @@ def test_recurring_lists_inflow_and_outflow_streams_with_the_fields_of_the_issue
     assert inflow and outflow
     for s in inflow + outflow:
         assert set(s) == STREAM_FIELDS
-        assert s["frequency"] == "monthly" and s["status"] in ("early_detection", "mature", "tombstoned")
-    salary = next(s for s in inflow if s["category"]["detailed"] == "income.wages")
+        assert s["frequency"] in FREQUENCIES and s["status"] in ("early_detection", "mature", "tombstoned")
+    salary = next(s for s in inflow if s["category"]["detailed"] == "income.wages" and s["frequency"] == "monthly")
     assert salary["counterparty"]["type"] == "employer" and float(salary["average_amount"]) > 0
 
 
@@ -153,10 +155,18 @@ def test_a_bad_risk_signal_query_is_a_400(account):
 
 
 def test_income_lists_salary_with_pay_frequency_and_totals(account):
+    from django.utils import timezone
+
+    from providers.sandbox.clock import clock_set_offset
+
+    clock_set_offset(int((SMALL_NOW - timezone.now()).total_seconds()))  # totals over the sandbox clock's 90 days
     data = _client(account, ALL).get("/api/v1/income").json()["data"]
-    salary = next(i for i in data if i["category"]["detailed"] == "income.wages")
-    assert salary["pay_frequency"] == "monthly"
-    assert set(salary) >= {"total_90d", "total_12m", "predicted_next_date"}
+    wages = {i["pay_frequency"]: i for i in data if i["category"]["detailed"] == "income.wages"}
+    # the monthly salary, and the weekly wages of the generated user's second job
+    assert set(wages) == {"monthly", "weekly"}
+    assert set(wages["monthly"]) >= {"total_90d", "total_12m", "predicted_next_date"}
+    assert Decimal(wages["weekly"]["total_90d"]) > 0
+    assert Decimal(wages["monthly"]["total_12m"]) > Decimal(wages["monthly"]["total_90d"]) > 0
 
 
 def test_stream_and_signal_changes_become_webhooks_for_consents_allowed_to_see_them(

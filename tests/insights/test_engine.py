@@ -158,3 +158,13 @@ def test_a_correction_overrides_the_label_for_that_counterparty(small_model):
         "user",
         "very_high",
     )
+
+
+def test_a_new_merchant_paid_by_card_without_an_mcc_is_not_labelled_with_high_confidence(small_model):
+    unknown = [
+        TxnInput(i, f"{name} {1000 + i} LEEDS", Decimal("-23.40"), name.title(), "", "PMNT-CCRD-POSD", "")
+        for i, name in enumerate(("ZORBLAX EMPORIUM", "QUINTESSA DIGITAL", "HARROWGATE & SONS", "VELMORA"))
+    ]
+    assert small_model.calibration_new_bare is not None
+    for e in enrich(unknown, model=small_model):
+        assert e.confidence not in ("high", "very_high"), (e.counterparty.name, e.detailed, e.probability)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import Counter
 from datetime import UTC, datetime
@@ -10,6 +11,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
+from aggregator.insights.recurring import FREQUENCIES
 from aggregator.insights.taxonomy import taxonomy
 from providers.sandbox.data.catalog import account_plans
 from providers.sandbox.data.labels import labelled_history, merchant_category_code, synthetic_plans
@@ -17,12 +19,41 @@ from providers.sandbox.data.labels import labelled_history, merchant_category_co
 NOW = datetime(2024, 6, 30, tzinfo=UTC)
 
 
-def test_every_label_is_a_category_of_the_taxonomy_and_streams_are_monthly():
+def test_every_label_is_a_category_of_the_taxonomy_and_every_stream_has_a_frequency():
     for plan in synthetic_plans(3):
         for _tx, label in labelled_history(plan, NOW):
             assert label.category_detailed in taxonomy()
             assert label.category_primary == taxonomy().get(label.category_detailed).primary
-            assert bool(label.stream_id) == (label.frequency == "monthly")
+            assert bool(label.stream_id) == (label.frequency in FREQUENCIES)
+
+
+def test_generated_users_have_streams_of_every_frequency_inflow_and_outflow():
+    later = datetime(2025, 6, 30, tzinfo=UTC)
+    seen = {
+        (label.frequency, "in" if tx.amount > 0 else "out")
+        for seed in (1, 2, 3)
+        for plan in synthetic_plans(seed)
+        for tx, label in labelled_history(plan, later)
+        if label.stream_id
+    }
+    assert seen == {(f, d) for f in FREQUENCIES for d in ("in", "out")}
+
+
+def test_scheduled_streams_fall_on_their_true_frequency():
+    history = [(tx, lab) for plan in synthetic_plans(1) for tx, lab in labelled_history(plan, NOW)]
+    for frequency, gaps in (("weekly", {7}), ("biweekly", {14})):
+        dates: dict[str, list] = {}
+        for tx, lab in history:
+            if lab.frequency == frequency:
+                dates.setdefault(lab.stream_id, []).append(tx.booking_date)
+        assert dates, frequency
+        for days in dates.values():
+            assert {(b - a).days for a, b in itertools.pairwise(days)} == gaps
+
+
+def test_the_fixtures_users_get_no_scheduled_streams():
+    frequencies = {lab.frequency for plan in account_plans("albion", "alice") for _, lab in labelled_history(plan, NOW)}
+    assert frequencies <= {"", "monthly"}
 
 
 def test_anomalies_are_injected_only_where_asked_and_labelled_by_kind():

@@ -159,3 +159,72 @@ def test_income_stability_positive_and_negative():
     assert steady.score == pytest.approx(1.0)
     assert shaky.score < 0.3
     assert none.score == 0.0
+
+
+def test_a_burst_raises_one_velocity_signal_not_one_per_transaction():
+    calm = [_tx(i, i * 720, "-5.00", cp=f"m{i}") for i in range(60)]
+    burst = [_tx(f"b{i}", 60 * 720 + i * 5, "-5.00", cp=f"n{i}") for i in range(9)]
+    (signal,) = _kinds(calm + burst, "velocity")
+    assert len(signal.related) >= 5
+
+
+def test_a_busy_accounts_usual_busy_hour_is_not_a_velocity_burst():
+    # 30 days, 20 payments an hour in 8 busy hours a day and one payment in each quiet hour
+    busy = [
+        _tx(f"d{d}h{h}n{n}", d * 1440 + h * 60 + n * 3, "-5.00", cp=f"m{n}")
+        for d in range(30)
+        for h in range(8, 16)
+        for n in range(20)
+    ]
+    quiet = [_tx(f"d{d}q{h}", d * 1440 + h * 60 + 30, "-5.00", cp="q") for d in range(30) for h in range(16, 23)]
+    assert _kinds(busy + quiet, "velocity") == []
+
+
+def _weekdays(start: date, days: list[int], amount: str, key: str) -> list:
+    return [
+        StreamInput(f"{key}{i}", start + timedelta(days=d), Decimal(amount), key, key.title(), key.upper(), "x.y")
+        for i, d in enumerate(days)
+    ]
+
+
+def test_payments_every_fourteen_days_are_biweekly():
+    items = _weekdays(date(2025, 1, 3), [0, 14, 28, 42, 56, 70], "181.20", "dwp")
+    (s,) = detect_streams(items, today=date(2025, 3, 20))
+    assert (s.frequency, s.predicted_next_date) == ("biweekly", date(2025, 3, 28))
+
+
+def test_payments_on_the_first_and_fifteenth_are_semi_monthly():
+    dates = [date(2025, m, d) for m in (1, 2, 3, 4) for d in (1, 15)]
+    items = [StreamInput(f"z{i}", d, Decimal("-112.50"), "zopa", "Zopa", "ZOPA", "x.y") for i, d in enumerate(dates)]
+    (s,) = detect_streams(items, today=date(2025, 4, 20))
+    assert (s.frequency, s.status) == ("semi_monthly", "mature")
+    assert s.predicted_next_date == date(2025, 5, 1)
+
+
+def test_weekly_payments_are_weekly_and_tombstoned_a_few_days_after_a_missed_week():
+    items = _weekdays(date(2025, 1, 6), [0, 7, 14, 21, 28], "-145.00", "nursery")
+    (s,) = detect_streams(items, today=date(2025, 2, 10))
+    assert (s.frequency, s.status) == ("weekly", "mature")
+    (late,) = detect_streams(items, today=date(2025, 2, 14))
+    assert late.status == "tombstoned" and not late.is_active
+
+
+def test_two_yearly_payments_make_a_mature_annual_stream():
+    items = _weekdays(date(2024, 3, 4), [0, 365], "-169.50", "tvlicence")
+    (s,) = detect_streams(items, today=date(2025, 4, 1))
+    assert (s.frequency, s.status, s.predicted_next_date) == ("annually", "mature", date(2026, 3, 4))
+
+
+def test_two_payments_a_fortnight_apart_are_not_yet_a_semi_monthly_stream():
+    items = _weekdays(date(2025, 1, 1), [0, 15], "-112.50", "zopa")
+    assert detect_streams(items, today=date(2025, 1, 20)) == []
+
+
+def test_a_yearly_present_to_a_friend_is_not_an_annual_stream():
+    items = [
+        StreamInput(
+            f"p{i}", d, Decimal("-50.00"), "olivia", "Olivia", "OLIVIA BIRTHDAY FPS", "transfer_out.account_transfer"
+        )
+        for i, d in enumerate((date(2024, 4, 1), date(2025, 4, 3)))
+    ]
+    assert detect_streams(items, today=date(2025, 4, 10)) == []

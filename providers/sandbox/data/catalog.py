@@ -147,6 +147,7 @@ class AccountPlan:
     card_rate: float
     limit_cents: int
     anomaly_rate: float = 0.0  # chance per month and kind of an injected, labelled anomaly (see generator)
+    schedules: float = 0.0  # chance of each of the region's weekly … annual streams (see schedules)
 
 
 def _cents(value: object) -> int:
@@ -209,6 +210,7 @@ def _build_plan(bank: str, user: dict[str, Any], index: int, spec: dict[str, Any
         card_rate=float(spec.get("card_rate", 0.0)),
         limit_cents=_cents(spec.get("credit_limit", "0.00")),
         anomaly_rate=float(spec.get("anomaly_rate", 0.0)),
+        schedules=float(spec.get("schedules", 0.0)),
     )
 
 

@@ -24,6 +24,7 @@ from datetime import UTC, date, datetime
 
 from .catalog import AccountPlan, history_start
 from .palette import BOOK_IN, BOOK_OUT, CARD, FX_IN, INTEREST, Palette, Template, palette, rng_for
+from .schedules import scheduled_events
 
 __all__ = [
     "ANOMALY_KINDS",
@@ -181,6 +182,9 @@ def generate_month(plan: AccountPlan, m: int, balance: int) -> tuple[list[Booked
         if pal.refunds and rnd() < 0.15:
             tpl = pal.refunds[int(rnd() * len(pal.refunds))]
             direct(at(1 + int(rnd() * ndays), 11), 500 + int(rnd() * 4000), tpl)
+
+    if plan.schedules and profile in ("current", "bulk"):
+        scheduled_events(plan, m, year, month, t0, ndays, direct)
 
     if plan.anomaly_rate and profile != "savings":
         _inject_anomalies(plan, m, events, t0, ndays, pal)

@@ -2,8 +2,9 @@
 
 For every :class:`SandboxTransaction` the generator knows the true category (in the insights taxonomy, the
 ``detailed`` key of ``fixtures/sandbox/merchants.json`` for merchants, a fixed rule for salaries, rents, transfers
-…), the true counterparty (clean name, stable id, type), the recurring stream it belongs to (salary, rent, bills,
-subscriptions, savings deposits, interest — all monthly in the generator) and whether it is an injected anomaly
+…), the true counterparty (clean name, stable id, type), the recurring stream it belongs to with its true frequency
+(salary, rent, bills, subscriptions, interest: monthly; the generated users' schedules: weekly, biweekly,
+semi_monthly, monthly, annually — :mod:`.schedules`) and whether it is an injected anomaly
 (``SandboxTransaction.anomaly``). A bank never sends these; ``sandbox_export --labels`` prints them and the
 benchmark scores the enrichment against them. ``merchant_category_code`` is the one label a real bank does send
 (card transactions), and the banks' views use it.
@@ -21,6 +22,7 @@ from typing import Any
 from .catalog import CURRENCY_REGION, AccountPlan, _build_plan, bank_info, region_data
 from .palette import CARD, rng_for
 from .records import SandboxTransaction
+from .schedules import SCHEDULED_CATEGORIES, schedule_spec
 from .timeline import timeline_for, to_timestamp
 
 __all__ = [
@@ -45,7 +47,7 @@ class TransactionLabel:
     counterparty_name: str
     counterparty_type: str  # merchant | person | employer | government | financial_institution | ""
     stream_id: str  # "" unless part of a scheduled recurring stream
-    frequency: str  # "monthly" for streams, else ""
+    frequency: str  # the stream's true frequency (weekly, biweekly, semi_monthly, monthly, annually), else ""
     anomaly: str  # "" or one of generator.ANOMALY_KINDS
 
 
@@ -91,7 +93,17 @@ def transaction_label(tx: SandboxTransaction, *, holder: str, bank_name: str) ->
     out = tx.amount < 0
     merchant = _merchants(_region(tx)).get(tx.merchant_name) if tx.merchant_name else None
     stream = ""
-    if tx.anomaly == "card_testing":
+    frequency = "monthly"  # salary, rent, bills, subscriptions, interest; schedules say theirs
+    scheduled = (
+        schedule_spec(_region(tx), tx.counterparty_name)
+        if tx.category in SCHEDULED_CATEGORIES.values() and not tx.merchant_name
+        else None
+    )
+    if scheduled is not None:
+        # named as the bank names the creditor or payer (like employers and landlords): its legal name
+        detailed, name, kind = scheduled["detailed"], scheduled["legal"], scheduled["type"]
+        stream, frequency = "scheduled", scheduled["frequency"]
+    elif tx.anomaly == "card_testing":
         detailed, name, kind = "general_merchandise.other_general_merchandise", tx.merchant_name, "merchant"
     elif merchant is not None:
         detailed, name, kind = merchant["detailed"], merchant["name"], merchant.get("type", "merchant")
@@ -125,7 +137,7 @@ def transaction_label(tx: SandboxTransaction, *, holder: str, bank_name: str) ->
         counterparty_name=name,
         counterparty_type=kind,
         stream_id=stream_id,
-        frequency="monthly" if stream else "",
+        frequency=frequency if stream else "",
         anomaly=tx.anomaly,
     )
 
@@ -133,7 +145,9 @@ def transaction_label(tx: SandboxTransaction, *, holder: str, bank_name: str) ->
 _SYNTHETIC_NAMES = ("Morgan Ellis", "Kai Brandt", "Noor Haddad", "Luca Romano", "Ines Vidal", "Tariq Osei")
 
 
-def synthetic_plans(seed: int, *, anomaly_rate: float = 0.3, card_rate: float = 1.0) -> tuple[AccountPlan, ...]:
+def synthetic_plans(
+    seed: int, *, anomaly_rate: float = 0.3, card_rate: float = 1.0, schedules: float = 0.5
+) -> tuple[AccountPlan, ...]:
     """Accounts of a made-up user for ``seed`` at every sandbox bank (current, credit card, savings; a CHF travel
     account at rhein), not in the fixtures: the insights model trains on some seeds and is scored on others."""
     rng = rng_for("synthetic", seed)
@@ -150,6 +164,7 @@ def synthetic_plans(seed: int, *, anomaly_rate: float = 0.3, card_rate: float = 
                 "rent": f"{int(income * (0.25 + 0.15 * rng.random()))}.00",
                 "card_rate": round(card_rate * (0.5 + rng.random()), 2),
                 "anomaly_rate": anomaly_rate,
+                "schedules": schedules,
             },
             {
                 "key": "card",
