@@ -310,6 +310,8 @@ CELERY_TASK_ROUTES = {
     "aggregator.tasks.connections_dispatch_task": {"queue": "maintenance"},
     "aggregator.tasks.sync_runs_reap_task": {"queue": "maintenance"},
     "aggregator.privacy.tasks.retention_enforce_task": {"queue": "maintenance"},
+    "consent.tasks.compliance_clocks_task": {"queue": "maintenance"},
+    "insights.review_streams": {"queue": "maintenance"},
 }
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
