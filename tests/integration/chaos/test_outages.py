@@ -128,7 +128,7 @@ def _broker_outage(broker: RedisServer) -> None:
     accepted = api.post(f"/api/v1/consents/{consent.pk}/refresh", content_type="application/json")
     assert accepted.status_code == 202, accepted.content
     first = SyncRun.objects.get(public_id=accepted.json()["data"]["id"])
-    assert queue.llen("celery") == 1  # its task is in the broker
+    assert queue.llen("sync") == 1  # its task is in the broker
 
     broker.stop()
     Connection.objects.filter(pk=bob.pk).update(next_sync_at=timezone.now() - dt.timedelta(minutes=1))
@@ -157,4 +157,4 @@ def _broker_outage(broker: RedisServer) -> None:
     later = timezone.now() + dt.timedelta(seconds=2 * django_settings.CELERY_TASK_TIME_LIMIT + 60)
     reaped = sync_runs_reap_stale(now=later)
     assert first.pk in reaped
-    assert queue.llen("celery") == 2 + len(reaped)  # the refresh and the dispatch after the restart, then these
+    assert queue.llen("sync") == 2 + len(reaped)  # the refresh and the dispatch after the restart, then these
