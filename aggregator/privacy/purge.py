@@ -19,7 +19,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from aggregator.connections.models import PendingAuthorization
 from aggregator.insights.models import CategoryCorrection, Counterparty, RecurringStream, TransactionEnrichment
-from aggregator.models import Account, Balance, Connection, SyncRun, Transaction
+from aggregator.models import Account, Balance, Connection, SyncRun, Transaction, UnattendedAccess
 from aggregator.payments.models import PaymentConsent
 from consent.models import (
     AccessLogEntry,
@@ -121,6 +121,7 @@ def user_data_purge(*, user: Any) -> dict[str, int]:
             raw={},
         )
     counts["accounts_scrubbed"] = len(kept_accounts)
+    counts["unattended_accesses"] = _deleted(UnattendedAccess.objects.filter(account_id__in=kept_accounts))
     counts["connections"] = _deleted(Connection.objects.filter(user=user).exclude(accounts__pk__in=kept_accounts))
     counts["connections_scrubbed"] = Connection.objects.filter(user=user).update(
         encrypted_credentials="",

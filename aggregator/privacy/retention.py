@@ -16,15 +16,21 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from aggregator.compliance.regimes import REGIMES, regime_for_institution
 from aggregator.conf import aggregator_settings
 from aggregator.models import Account, Balance, Connection, SyncRun, Transaction
 from aggregator.webhooks.models import WebhookDelivery, WebhookEvent
-from consent.models import AccessLogEntry, Consent
+from consent.models import AccessLogEntry, ClockWarning, Consent
 
 from .export import data_export_delete
 from .models import DataExport
 
-__all__ = ["retention_accounts_of_ended_consents", "retention_delete_in_batches", "retention_enforce"]
+__all__ = [
+    "retention_accounts_of_ended_consents",
+    "retention_consents_past_evidence_period",
+    "retention_delete_in_batches",
+    "retention_enforce",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +61,35 @@ def retention_accounts_of_ended_consents(*, cutoff: dt.datetime) -> list[int]:
     disconnected = Q(connection__status=Connection.Status.DISCONNECTED, connection__updated_at__lt=cutoff)
     accounts = Account.objects.filter(~Exists(live), ~Exists(ended_lately)).filter(Exists(shared) | disconnected)
     return list(accounts.order_by("pk").values_list("pk", flat=True))
+
+
+def _years(years: int) -> dt.timedelta:
+    return dt.timedelta(days=round(365.25 * years))
+
+
+def retention_consents_past_evidence_period(*, now: dt.datetime) -> list[Any]:
+    """Ended data consents whose evidence period is over: ``Regime.evidence_retention_years`` after the consent
+    ended (US, 12 CFR 1033.441: 3 years; UK/EU: 5), the longest among the regimes of the banks it covered (a consent
+    that never covered an account: the longest of all). Payment consents are not among them: the payment record
+    keeps its consent (AML record keeping, docs/privacy.md)."""
+    shortest = min(r.evidence_retention_years for r in REGIMES.values())
+    longest = max(r.evidence_retention_years for r in REGIMES.values())
+    candidates = (
+        Consent.objects.filter(
+            status__in=[Consent.Status.REVOKED, Consent.Status.EXPIRED, Consent.Status.REJECTED],
+            payment_consent__isnull=True,
+            status_changed_at__lt=now - _years(shortest),
+        )
+        .prefetch_related("accounts__connection__institution")
+        .order_by("pk")
+    )
+    out = []
+    for consent in candidates.iterator(chunk_size=200):
+        regimes = {regime_for_institution(a.connection.institution) for a in consent.accounts.all()}
+        years = max((r.evidence_retention_years for r in regimes), default=longest)
+        if consent.status_changed_at < now - _years(years):
+            out.append(consent.pk)
+    return out
 
 
 def retention_enforce(*, now: dt.datetime | None = None) -> dict[str, int]:
@@ -92,6 +127,13 @@ def retention_enforce(*, now: dt.datetime | None = None) -> dict[str, int]:
     for export in exports.iterator(chunk_size=100):
         data_export_delete(export=export)
         deleted["exports"] += 1
+
+    # Evidence of authorisation (the consent, its events) once its legal period is over; the reminders with it.
+    expired_evidence = retention_consents_past_evidence_period(now=now)
+    deleted["clock_warnings"] = retention_delete_in_batches(
+        ClockWarning.objects.filter(subject_id__in=[str(pk) for pk in expired_evidence])
+    )
+    deleted["consents"] = retention_delete_in_batches(Consent.objects.filter(pk__in=expired_evidence))
     if any(deleted.values()):
         logger.info("retention deleted %s", deleted)
     return deleted

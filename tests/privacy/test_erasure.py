@@ -9,7 +9,7 @@ from django.utils.timezone import now
 
 from aggregator.ledger.models import LedgerSalt
 from aggregator.ledger.services import ledger_append_pending
-from aggregator.models import Account, Connection, Transaction
+from aggregator.models import Account, Connection, Transaction, UnattendedAccess
 from aggregator.payments.models import Payment, PaymentConsent
 from aggregator.privacy.erasure import ERASURE_REASON, user_erase, user_is_erased
 from aggregator.privacy.models import ErasureRecord
@@ -191,3 +191,16 @@ def test_erasure_deletes_the_reminders_sent_about_the_persons_consents_and_conne
         str(other.consent.pk),
         str(Connection.objects.get(user=other.user).public_id),
     }
+
+
+def test_the_times_an_account_kept_for_a_payment_record_was_read_unattended_are_deleted(
+    django_capture_on_commit_callbacks,
+):
+    wilhelmina = person("ReadOften")
+    paid_from = wilhelmina.accounts[0]
+    UnattendedAccess.objects.create(account=paid_from, data_type="balances", accessed_at=now())
+
+    _erase(wilhelmina, django_capture_on_commit_callbacks)
+
+    assert Account.objects.filter(pk=paid_from.pk).exists()  # the payment record's shell
+    assert not UnattendedAccess.objects.filter(account=paid_from).exists()

@@ -21,7 +21,9 @@ from tests.factories import (
     AccountFactory,
     ApplicationFactory,
     BalanceFactory,
+    ConnectionFactory,
     ConsentFactory,
+    InstitutionFactory,
     SyncRunFactory,
     TransactionFactory,
     UserFactory,
@@ -166,3 +168,41 @@ def test_a_periodic_task_runs_retention_every_hour_on_the_maintenance_queue(sett
     assert task.task == "aggregator.privacy.tasks.retention_enforce_task" and task.enabled
     assert (task.interval.every, task.interval.period) == (1, "hours")
     assert settings.CELERY_TASK_ROUTES[task.task] == {"queue": "maintenance"}
+
+
+def _ended_consent_at(country: str, *, years_ago: float) -> Consent:
+    institution = InstitutionFactory(slug=f"bank-{country.lower()}", country=country)
+    account = AccountFactory(connection=ConnectionFactory(institution=institution))
+    consent = consent_authorise(consent=ConsentFactory(), user=account.connection.user, accounts=[account])
+    consent_revoke(consent=consent, actor_type="user", actor_user=account.connection.user)
+    Consent.objects.filter(pk=consent.pk).update(status_changed_at=NOW - dt.timedelta(days=round(365.25 * years_ago)))
+    return consent
+
+
+def test_the_evidence_of_a_us_consent_goes_three_years_after_it_ended_and_not_before():
+    gone, kept = _ended_consent_at("US", years_ago=3.01), _ended_consent_at("US", years_ago=2.99)
+
+    deleted = retention_enforce(now=NOW)
+
+    assert deleted["consents"] == 1
+    assert not Consent.objects.filter(pk=gone.pk).exists()
+    assert Consent.objects.filter(pk=kept.pk).exists() and kept.events.exists()
+
+
+def test_the_evidence_of_a_uk_consent_is_kept_five_years():
+    kept, gone = _ended_consent_at("GB", years_ago=4.5), _ended_consent_at("GB", years_ago=5.01)
+
+    retention_enforce(now=NOW)
+
+    assert Consent.objects.filter(pk=kept.pk).exists()
+    assert not Consent.objects.filter(pk=gone.pk).exists()
+
+
+def test_a_live_consent_is_never_deleted_however_old():
+    account = AccountFactory()
+    consent = consent_authorise(consent=ConsentFactory(), user=account.connection.user, accounts=[account])
+    Consent.objects.filter(pk=consent.pk).update(status_changed_at=NOW - dt.timedelta(days=3650))
+
+    retention_enforce(now=NOW)
+
+    assert Consent.objects.filter(pk=consent.pk).exists()
