@@ -44,6 +44,8 @@ def _env(live_server, broker: str, **extra: str) -> dict[str, str]:
         "SANDBOX_BASE_URL": live_server.url + "/sandbox",
         "PUBLIC_BASE_URL": live_server.url,
         "CONN_MAX_AGE": "0",
+        # The tests count lines of these logs: unbuffered, so a worker stopped the hard way loses none.
+        "PYTHONUNBUFFERED": "1",
         **extra,
     }
 
@@ -52,7 +54,7 @@ def _stop(process: subprocess.Popen, *, kill: bool = False) -> None:
     if process.poll() is None:
         process.kill() if kill else process.terminate()
     try:
-        process.wait(timeout=20)
+        process.wait(timeout=60)  # a warm shutdown lets running tasks finish: slow on a busy 2-core machine
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=10)
