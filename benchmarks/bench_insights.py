@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
-from datetime import UTC, datetime, timedelta
 
 import numpy as np
-from sklearn.metrics import average_precision_score, f1_score
+from sklearn.metrics import average_precision_score
 
 from aggregator.insights.engine import enrich
 from aggregator.insights.features import TxnInput
@@ -32,12 +31,9 @@ from aggregator.insights.recurring import FREQUENCIES, StreamInput, detect_strea
 from aggregator.insights.signals import ANOMALY_SIGNALS, SignalInput, transaction_signals
 from aggregator.insights.taxonomy import taxonomy
 from aggregator.insights.training import LabelledTxn, build_directory, labelled_inputs, training_pairs
+from benchmarks.insights_categories import LATER, NOW, TARGETS, categories_score, check, unseen_merchants_score
 from providers.sandbox.data.catalog import bank_info
 from providers.sandbox.data.labels import labelled_history, merchant_category_code, synthetic_plans
-
-TARGETS = {"primary_macro_f1": 0.90, "high_precision": 0.98, "high_coverage": 0.80, "recurring": 0.90, "auprc": 0.8}
-NOW = datetime(2025, 6, 30, 12, tzinfo=UTC)
-LATER = NOW + timedelta(days=70)
 
 
 def _arg(argv: list[str], name: str, default: int) -> int:
@@ -45,66 +41,6 @@ def _arg(argv: list[str], name: str, default: int) -> int:
         if a.startswith(f"--{name}="):
             return int(a.split("=", 1)[1])
     return default
-
-
-def _check(label: str, value: float, target: float) -> str:
-    return f"{label}: {value:.4f} (target ≥ {target}: {'met' if value >= target else 'NOT met'})"
-
-
-_LEVEL_CLAIM = {"very_high": 0.98, "high": 0.90, "medium": 0.60, "low": 0.0}
-
-
-def _calibration_table(result: list, truth: list[str], indent: str = "    ") -> None:
-    """Per confidence level: how many labels, their share, how often right, against what the level claims."""
-    print(f"{indent}level      labels  share   right   claim")
-    for level, claim in _LEVEL_CLAIM.items():
-        right = [e.detailed == y for e, y in zip(result, truth, strict=True) if e.confidence == level]
-        if not right:
-            print(f"{indent}{level:<10} {0:>6}  0.00%       —   > {claim:.0%}")
-            continue
-        precision = float(np.mean(right))
-        verdict = "" if precision > claim or level == "low" else "  (claim NOT met)"
-        print(
-            f"{indent}{level:<10} {len(right):>6} {len(right) / len(result):>6.2%}  {precision:.4f}   > {claim:.0%}"
-            f"{verdict}"
-        )
-
-
-def _categories(model, rows: list[LabelledTxn]) -> tuple[list, float]:  # type: ignore[no-untyped-def]
-    started = time.perf_counter()
-    result = enrich([r.input for r in rows], model=model)
-    elapsed = time.perf_counter() - started
-    y_det = [r.label.category_detailed for r in rows]
-    p_det = [e.detailed for e in result]
-    y_pri = [d.partition(".")[0] for d in y_det]
-    p_pri = [e.primary for e in result]
-    print(f"  transactions scored: {len(rows)}")
-    print(f"  primary accuracy {np.mean([a == b for a, b in zip(y_pri, p_pri, strict=True)]):.4f}")
-    print("  " + _check("primary macro-F1", f1_score(y_pri, p_pri, average="macro"), TARGETS["primary_macro_f1"]))
-    print(
-        f"  detailed accuracy {np.mean([a == b for a, b in zip(y_det, p_det, strict=True)]):.4f}, "
-        f"macro-F1 {f1_score(y_det, p_det, average='macro'):.4f}"
-    )
-    high = [e.detailed == y for e, y in zip(result, y_det, strict=True) if e.confidence in ("high", "very_high")]
-    print("  " + _check("high+ precision", np.mean(high) if high else 0.0, TARGETS["high_precision"]))
-    print("  " + _check("high+ coverage", len(high) / len(rows), TARGETS["high_coverage"]))
-    print(f"  sources: {dict(Counter(e.source for e in result))}; calibration (detailed label right):")
-    _calibration_table(result, y_det)
-    bare = enrich([r.bare for r in rows], model=model)
-    for name, res in (("as the banks send it", result), ("description only", bare)):
-        pairs = [
-            (e.counterparty.key, counterparty_key(r.label.counterparty_name))
-            for e, r in zip(res, rows, strict=True)
-            if r.label.counterparty_name
-        ]
-        print(f"  counterparty accuracy ({name}): {np.mean([a == b for a, b in pairs]):.4f} over {len(pairs)}")
-    types = [
-        (e.counterparty.type, r.label.counterparty_type)
-        for e, r in zip(result, rows, strict=True)
-        if r.label.counterparty_type
-    ]
-    print(f"  counterparty type accuracy: {np.mean([a == b for a, b in types]):.4f}")
-    return result, len(rows) / elapsed
 
 
 def _recurring(seeds: list[int], model) -> None:  # type: ignore[no-untyped-def]
@@ -168,8 +104,8 @@ def _recurring(seeds: list[int], model) -> None:  # type: ignore[no-untyped-def]
         fn += len(truth_streams - matched)
     p = tp / max(1, tp + fp)
     r = tp / max(1, tp + fn)
-    print("  " + _check("recurring precision", p, TARGETS["recurring"]) + f"  ({tp} right, {fp} wrong)")
-    print("  " + _check("recurring recall", r, TARGETS["recurring"]) + f"  ({fn} true streams missed)")
+    print("  " + check("recurring precision", p, TARGETS["recurring"]) + f"  ({tp} right, {fp} wrong)")
+    print("  " + check("recurring recall", r, TARGETS["recurring"]) + f"  ({fn} true streams missed)")
     print(f"  mature streams precision: {tp_m / max(1, tp_m + fp_m):.4f}")
     print(f"  predicted_next_date within ±3 days: {within / max(1, total_pred):.4f} of {total_pred}")
     print("  per frequency (a stream counts as right only with its true frequency):")
@@ -227,7 +163,7 @@ def _anomalies(seed: int, model) -> None:  # type: ignore[no-untyped-def]
                 hits[lab.anomaly].append(score.get(tx.id, 0.0))
     y_arr, s_arr = np.array(y), np.array(s)
     print(f"  transactions {len(y)}, injected anomalies {int(y_arr.sum())} {dict(kinds)}")
-    print("  " + _check("anomaly AUPRC", average_precision_score(y_arr, s_arr), TARGETS["auprc"]))
+    print("  " + check("anomaly AUPRC", average_precision_score(y_arr, s_arr), TARGETS["auprc"]))
     negatives = np.sort(s_arr[~y_arr])[::-1]
     threshold = negatives[max(0, int(0.01 * len(negatives)) - 1)] if len(negatives) else 1.0
     recall = float(np.mean(s_arr[y_arr] > threshold)) if y_arr.any() else 0.0
@@ -317,54 +253,6 @@ def _database(seed: int, model) -> None:  # type: ignore[no-untyped-def]
         )
 
 
-def _unseen_merchants(seed: int, train: list[LabelledTxn], cal: list[LabelledTxn]) -> None:
-    """A harder, honest check: card merchants the model never saw (every third one held out of training and
-    calibration), scored on the fresh seed — what the confidence levels are worth off the generator's list."""
-    names = sorted({r.label.counterparty_name for r in train if r.tx.bank_transaction_code == "PMNT-CCRD-POSD"})
-    held = set(names[::3])
-    keep = [r for r in train if r.label.counterparty_name not in held]
-    keep_cal = [r for r in cal if r.label.counterparty_name not in held]
-    model = fit_model(
-        training_pairs(keep),
-        training_pairs(keep_cal),
-        taxonomy_version=taxonomy().version,
-        directory=build_directory(keep),
-    )
-    rows = [r for r in labelled_inputs([seed], NOW) if r.label.counterparty_name in held]
-    for name, inputs in (
-        ("with the bank's MCC", [r.input for r in rows]),
-        (
-            "without an MCC",
-            [
-                TxnInput(
-                    r.input.key,
-                    r.input.description,
-                    r.input.amount,
-                    r.input.merchant_name,
-                    r.input.counterparty_name,
-                    r.input.bank_transaction_code,
-                    "",
-                    r.input.bank_name,
-                )
-                for r in rows
-            ],
-        ),
-    ):
-        result = enrich(inputs, model=model)
-        ok = [e.primary == r.label.category_primary for e, r in zip(result, rows, strict=True)]
-        high = [
-            e.detailed == r.label.category_detailed
-            for e, r in zip(result, rows, strict=True)
-            if e.confidence in ("high", "very_high")
-        ]
-        print(
-            f"  {len(held)} held-out merchants, {len(rows)} transactions, {name}: primary accuracy "
-            f"{np.mean(ok):.4f}; high+ labels {len(high) / max(1, len(rows)):.2%} of them, "
-            f"{np.mean(high) if high else float('nan'):.4f} precise; calibration:"
-        )
-        _calibration_table(result, [r.label.category_detailed for r in rows])
-
-
 def run(argv: list[str]) -> None:
     seed = _arg(argv, "seed", 10_000 + int(time.time()) % 90_000)
     k = _arg(argv, "train-seeds", 4)
@@ -385,10 +273,10 @@ def run(argv: list[str]) -> None:
     for name, seeds in (("a training seed", [1]), ("the fresh seed", [seed])):
         rows = labelled_inputs(seeds, NOW)
         print(f"categories and counterparties — {name}:")
-        _, rate = _categories(model, rows)
+        _, rate = categories_score(model, rows)
         print(f"  enrichment throughput: {rate:,.0f} transactions/s (pure engine)")
     print("categories — merchants the model never saw (every third card merchant held out):")
-    _unseen_merchants(seed, train, cal)
+    unseen_merchants_score(seed, train, cal)
     recurring_seeds = list(range(seed, seed + 5))
     print(f"recurring streams — fresh seeds {recurring_seeds[0]}..{recurring_seeds[-1]} (streams of every frequency):")
     _recurring(recurring_seeds, model)

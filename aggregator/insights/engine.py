@@ -63,7 +63,8 @@ def enrich(
     tax = taxonomy()
     corrections = corrections or {}
     directory = model.directory if model is not None else {}
-    todo = [i for i, t in enumerate(items) if not _rule(t)]
+    rules = [_rule(t) for t in items]
+    todo = [i for i, rule in enumerate(rules) if not rule]
     predicted: dict[int, tuple[str, float, float]] = {}
     if model is not None and todo:
         # identical inputs (the same bill every month, the same coffee shop) are scored once
@@ -76,8 +77,9 @@ def enrich(
         for i in todo:
             predicted[i] = scored[texts[text_of[i]]]
     out = []
+    names: dict[tuple[str, ...], Counterparty] = {}  # one normalisation per distinct set of inputs
     for i, t in enumerate(items):
-        rule = _rule(t)
+        rule = rules[i]
         if rule:
             detailed, source, estimate = rule, "rule", 0.999
         elif i in predicted:
@@ -95,15 +97,18 @@ def enrich(
             detailed, source, estimate = _fallback(t)
         if detailed not in tax:  # a model trained on an older taxonomy
             detailed, source, estimate = _fallback(t)
-        cp = normalise_counterparty(
-            description=t.description,
-            merchant_name=t.merchant_name,
-            counterparty_name=t.counterparty_name,
-            detailed=detailed,
-            bank_transaction_code=t.bank_transaction_code,
-            directory=directory,
-            bank_name=t.bank_name,
-        )
+        facts = (t.description, t.merchant_name, t.counterparty_name, detailed, t.bank_transaction_code, t.bank_name)
+        cp = names.get(facts)
+        if cp is None:
+            cp = names[facts] = normalise_counterparty(
+                description=t.description,
+                merchant_name=t.merchant_name,
+                counterparty_name=t.counterparty_name,
+                detailed=detailed,
+                bank_transaction_code=t.bank_transaction_code,
+                directory=directory,
+                bank_name=t.bank_name,
+            )
         corrected = corrections and (
             corrections.get(cp.key) or corrections.get(counterparty_key(clean_description(t.description)))
         )

@@ -62,9 +62,7 @@ class TransactionEnrichment(models.Model):
     taxonomy_version = models.CharField(max_length=32)
     model_version = models.CharField(max_length=32, blank=True)
     updated_at = models.DateTimeField()
-
-    class Meta:
-        indexes = [models.Index(fields=["counterparty"], name="enrichment_counterparty_idx")]
+    # (``counterparty`` is indexed as a foreign key; a second index on it only slowed every write)
 
     def __str__(self) -> str:
         return f"{self.category_detailed} ({self.confidence}, {self.source})"

@@ -68,7 +68,9 @@ class Counterparty:
     key: str  # comparison key: lower case letters and digits
 
 
+@functools.lru_cache(maxsize=65_536)
 def counterparty_key(name: str) -> str:
+    """Memoised: a pure function of the name, called several times per transaction on the sync path."""
     return _KEY.sub("", name.casefold())
 
 
@@ -148,6 +150,13 @@ def normalise_counterparty(
         name = known or _display(cleaned)
     if detailed in ("transfer_out.withdrawal", "transfer_in.deposit") and not merchant_name and not counterparty_name:
         name = ""  # cash: nobody on the other side
+    return _named(name, detailed, bank_transaction_code)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _named(name: str, detailed: str, bank_transaction_code: str) -> Counterparty:
+    """The counterparty called ``name`` (memoised: a sync names the same few hundred counterparties again and
+    again, and its id is a hash)."""
     key = counterparty_key(name)
     return Counterparty(
         id=counterparty_id(key), name=name, type=counterparty_type(name, detailed, bank_transaction_code), key=key

@@ -28,7 +28,7 @@ from aggregator.exceptions import InvalidInputError
 from aggregator.models import Account, Transaction
 
 from .conf import insights_settings
-from .derived import history_rows, signals_refresh, streams_refresh
+from .derived import HISTORY_COLUMNS, fast_columns, history_rows, signals_refresh, streams_refresh
 from .engine import enrich
 from .features import FEATURES_VERSION, TxnInput
 from .model import CategoryModel, load_model
@@ -49,26 +49,15 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+# The enrichment's inputs, then what the streams and signals read (kept current in memory after enriching: the
+# history is not read a second time)
 _COLUMNS = (
-    "id",
-    "public_id",
-    "account_id",
     "status",
-    "booking_date",
-    "booked_at",
-    "amount",
-    "description",
     "merchant_name",
     "counterparty_name",
-    "bank_transaction_code",
     "merchant_category_code",
     "stale",
-    # what the streams and signals read (_history), kept current in memory after enriching: no second read
-    "enrichment__category_detailed",
-    "enrichment__counterparty__key",
-    "enrichment__counterparty__name",
-    "enrichment__counterparty__type",
-    "enrichment__counterparty_id",
+    *HISTORY_COLUMNS,
 )
 
 
@@ -149,7 +138,7 @@ def insights_refresh_accounts(
             Transaction.objects.filter(account_id=account.pk, removed_at__isnull=True)
             .annotate(stale=_stale(force=force, model_version=model_version, taxonomy_version=version))
             .order_by("booking_date", "id")
-            .values(*_COLUMNS)
+            .values(*_COLUMNS, **fast_columns())
         )
         stale = [r for r in rows if r["stale"]]
         if not stale:

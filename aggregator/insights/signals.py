@@ -152,12 +152,11 @@ def transaction_signals(items: Sequence[SignalInput]) -> list[TransactionSignal]
             if len(basis) >= 8 or (basis is past and len(basis) >= 4):
                 sample = basis[-50:]
                 amount = float(out_amount)
-                median = statistics.median(sample)
-                mad = statistics.median([abs(x - median) for x in sample])
-                scale = 1.4826 * mad + median * 0.05 + 1.0
-                z = (amount - median) / scale
                 high = max(sample)
-                if z > 4 and amount > high:
+                # above every earlier amount first (cheap, and rare): only then the medians of the robust z-score
+                z = _robust_z(amount, sample) if amount > high else 0.0
+                if z > 4:
+                    median = statistics.median(sample)
                     ratio = amount / median if median else 0.0
                     out.append(
                         TransactionSignal(
@@ -212,6 +211,13 @@ def transaction_signals(items: Sequence[SignalInput]) -> list[TransactionSignal]
                     )
                 )
     return out
+
+
+def _robust_z(amount: float, sample: list[float]) -> float:
+    """How far ``amount`` is above the sample's median, in robust units (scaled MAD, plus a floor)."""
+    median = statistics.median(sample)
+    mad = statistics.median([abs(x - median) for x in sample])
+    return (amount - median) / (1.4826 * mad + median * 0.05 + 1.0)
 
 
 def _poisson_tail(n: int, mu: float) -> float:
