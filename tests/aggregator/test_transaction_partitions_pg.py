@@ -169,7 +169,7 @@ def _stage_one(account_id: int) -> None:
         cursor.execute(sql.prepare.replace("{synchronous_commit}", "on"))
         stage = re.search(r"agg_txn_stage_\w+", sql.prepare).group(0)
         cursor.execute(
-            f"INSERT INTO {stage} (account_id, provider_transaction_id, status, booking_date, amount, currency, "  # noqa: S608
+            f"INSERT INTO {stage} (account_id, provider_transaction_id, status, booking_date, amount, currency, "
             "description, merchant_name, category, counterparty_name, bank_transaction_code, pending_transaction_id, "
             "merchant_category_code, raw) VALUES (%s, 'p-1', 'booked', '2026-03-01', -1, 'GBP', '', '', '', '', '', "
             "'', '', '{}')",
