@@ -7,7 +7,8 @@ Builds (once; reused while it has the data) a dedicated database ``<your db>_ben
 transactions over 200 accounts — one of 600,000 so that page 5,000 exists — generated server-side with
 ``generate_series``; serves it with gunicorn (``aggregator.config.wsgi``, 2 workers for two cores, settings
 ``benchmarks.bench_settings``: Redis cache, the benchmark URLs of ``benchmarks/bench_urls.py``); then measures
-with httpx in threads and prints, never asserts:
+with httpx in threads and prints, never asserts (``--rows=N``: N transactions instead, the big account keeping its
+600,000 and the other 199 sharing the rest — the scale check of issue 16, e.g. ``--rows=10000000``):
 
 1. throughput and p50/p99 of the API (OAuth2 token → consent → throttles → keyset page → access log) against a
    bare Django view returning the same JSON bytes from ``values()`` + orjson — target ratio ≥ 0.8;
@@ -49,6 +50,13 @@ BIG_ACCOUNT_ROWS = 600_000
 OTHER_ACCOUNTS = 199
 OTHER_ACCOUNT_ROWS = 2_011
 ROUNDS = 5  # 600,000 + 199 * 2,011 = 1,000,189
+DEFAULT_ROWS = BIG_ACCOUNT_ROWS + OTHER_ACCOUNTS * OTHER_ACCOUNT_ROWS
+
+
+def _other_account_rows() -> int:
+    """Rows of each of the other accounts: ``BENCH_API_ROWS`` (set from ``--rows``) less the big account's."""
+    total = int(os.environ.get("BENCH_API_ROWS") or DEFAULT_ROWS)
+    return max(OTHER_ACCOUNT_ROWS, (total - BIG_ACCOUNT_ROWS) // OTHER_ACCOUNTS)
 
 
 def _option(argv: list[str], name: str, default: int) -> int:
@@ -118,7 +126,8 @@ def setup_main() -> None:
         )
     accounts = list(Account.objects.filter(connection=conn).order_by("provider_account_id"))
     big = accounts[0]
-    expected = BIG_ACCOUNT_ROWS + OTHER_ACCOUNTS * OTHER_ACCOUNT_ROWS
+    other_rows = _other_account_rows()
+    expected = BIG_ACCOUNT_ROWS + OTHER_ACCOUNTS * other_rows
     if Transaction.objects.filter(account__connection=conn).count() != expected:
         started = time.perf_counter()
         Transaction.objects.filter(account__connection=conn).delete()
@@ -137,7 +146,8 @@ def setup_main() -> None:
             """
             cursor.execute(sql, [big.pk, 600, 600, BIG_ACCOUNT_ROWS])
             for account in accounts[1:]:
-                cursor.execute(sql, [account.pk, 2, 2, OTHER_ACCOUNT_ROWS])
+                per_day = max(2, other_rows // 1000)
+                cursor.execute(sql, [account.pk, per_day, per_day, other_rows])
             cursor.execute("ANALYZE aggregator_transaction")
         print(f"seeded {expected:,} transactions in {time.perf_counter() - started:.1f}s", file=sys.stderr)
     for account in accounts:
@@ -271,14 +281,22 @@ def run(argv: list[str]) -> None:
     requests = _option(argv, "requests", 1500)
     concurrency = _option(argv, "concurrency", 8)
     workers = _option(argv, "workers", 2)
+    rows = _option(argv, "rows", DEFAULT_ROWS)
     admin_url = os.environ.get("DATABASE_URL") or (
         f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     )
     bench_url = _bench_url(admin_url)
     bench_name = urlsplit(bench_url).path.lstrip("/")
     _ensure_database(admin_url, bench_name, rebuild="--rebuild" in argv)
-    env = {**os.environ, "DATABASE_URL": bench_url, "DJANGO_ENV": "local", "PYTHONPATH": str(ROOT)}
-    print(f"preparing {bench_name} (1,000,189 transactions; generated once, then reused)…", flush=True)
+    env = {
+        **os.environ,
+        "DATABASE_URL": bench_url,
+        "DJANGO_ENV": "local",
+        "PYTHONPATH": str(ROOT),
+        "BENCH_API_ROWS": str(rows),
+    }
+    total = BIG_ACCOUNT_ROWS + OTHER_ACCOUNTS * max(OTHER_ACCOUNT_ROWS, (rows - BIG_ACCOUNT_ROWS) // OTHER_ACCOUNTS)
+    print(f"preparing {bench_name} ({total:,} transactions; generated once, then reused)…", flush=True)
     setup = subprocess.run(
         [PY, "-c", "from benchmarks.bench_api import setup_main; setup_main()"],
         cwd=ROOT,
