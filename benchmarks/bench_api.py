@@ -137,11 +137,13 @@ def setup_main() -> None:
                 INSERT INTO aggregator_transaction (
                     public_id, account_id, provider_transaction_id, status, booking_date, booked_at, value_date,
                     amount, currency, description, merchant_name, category, counterparty_name,
-                    bank_transaction_code, pending_transaction_id, raw, removed_at, created_at, updated_at)
+                    bank_transaction_code, pending_transaction_id, merchant_category_code, raw, removed_at, created_at,
+                    updated_at)
                 SELECT gen_random_uuid(), %s, 'txn-' || g, CASE WHEN g %% 97 = 0 THEN 'pending' ELSE 'booked' END,
                        DATE '2026-06-30' - (g / %s)::int, NULL, DATE '2026-06-30' - (g / %s)::int,
                        ((g %% 20000) - 15000)::numeric / 100, 'GBP', 'CARD PAYMENT TO MERCHANT ' || (g %% 500),
-                       'Merchant ' || (g %% 500), 'groceries', '', 'PMNT-CCRD-POSD', '', '{}'::jsonb, NULL, now(), now()
+                       'Merchant ' || (g %% 500), 'groceries', '', 'PMNT-CCRD-POSD', '', '', '{}'::jsonb, NULL, now(),
+                       now()
                 FROM generate_series(1, %s) AS g
             """
             cursor.execute(sql, [big.pk, 600, 600, BIG_ACCOUNT_ROWS])
