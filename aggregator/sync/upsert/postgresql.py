@@ -95,18 +95,22 @@ def statements() -> Statements:
             "AND e.account_id = s.account_id AND e.provider_transaction_id = s.provider_transaction_id "
             f"AND e.removed_at IS NULL AND ({stored}) IS NOT DISTINCT FROM ({staged})"
         ),
+        # Inserted or updated: each staged row gets its new public id up front, and a returned row that carries
+        # it was inserted (an update keeps the stored one). ``RETURNING xmax = 0`` would say the same, but a
+        # partitioned table (migration 0013) cannot return system columns.
         merge=(
-            "WITH written AS ("  # noqa: S608
+            f"WITH src AS MATERIALIZED (SELECT gen_random_uuid() AS new_public_id, * FROM {stage}), "  # noqa: S608
+            "written AS ("
             f"INSERT INTO {TABLE} AS t (public_id, account_id, provider_transaction_id, {cols}, removed_at, "
             "created_at, updated_at) "
-            f"SELECT gen_random_uuid(), s.account_id, s.provider_transaction_id, {staged}, NULL, %(now)s, %(now)s "
-            f"FROM {stage} s "
+            f"SELECT s.new_public_id, s.account_id, s.provider_transaction_id, {staged}, NULL, %(now)s, %(now)s "
+            "FROM src s "
             f"ON CONFLICT (account_id, provider_transaction_id) DO UPDATE SET {updates}, removed_at = NULL, "
             "updated_at = EXCLUDED.updated_at "
             # Tested again: another writer may have stored the same values since the probe.
             f"WHERE {changed_clause('t.', 'EXCLUDED.', 'IS DISTINCT FROM')} "
-            "RETURNING (t.xmax = 0) AS inserted"
-            ") SELECT count(*) FILTER (WHERE inserted), count(*) FROM written"
+            "RETURNING t.public_id"
+            ") SELECT count(s.new_public_id), count(*) FROM written w LEFT JOIN src s ON s.new_public_id = w.public_id"
         ),
         copy_types=tuple(_COPY_TYPES[fields[name].get_internal_type()] for name in COPY_COLUMNS),
     )
