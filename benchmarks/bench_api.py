@@ -8,7 +8,8 @@ transactions over 200 accounts — one of 600,000 so that page 5,000 exists — 
 ``generate_series``; serves it with gunicorn (``aggregator.config.wsgi``, 2 workers for two cores, settings
 ``benchmarks.bench_settings``: Redis cache, the benchmark URLs of ``benchmarks/bench_urls.py``); then measures
 with httpx in threads and prints, never asserts (``--rows=N``: N transactions instead, the big account keeping its
-600,000 and the other 199 sharing the rest — the scale check of issue 16, e.g. ``--rows=10000000``):
+600,000 and the other 199 sharing the rest — the scale check of issue 16, e.g. ``--rows=10000000``;
+``--unpartitioned``: the same rows in the plain table of before migration 0013, the baseline on PostgreSQL):
 
 1. throughput and p50/p99 of the API (OAuth2 token → consent → throttles → keyset page → access log) against a
    bare Django view returning the same JSON bytes from ``values()`` + orjson — target ratio ≥ 0.8;
@@ -100,6 +101,10 @@ def setup_main() -> None:
     from django.utils import timezone
 
     call_command("migrate", verbosity=0)
+    if os.environ.get("BENCH_API_UNPARTITIONED"):
+        # The baseline of issue 16: the same rows in the plain table (the migration keeps them both ways; the
+        # next run without --unpartitioned partitions them again).
+        call_command("migrate", "aggregator", "0012_sync_lease", verbosity=0)
     from django.contrib.auth import get_user_model
 
     from aggregator.models import Account, Balance, Connection, Institution, Transaction
@@ -296,6 +301,7 @@ def run(argv: list[str]) -> None:
         "DJANGO_ENV": "local",
         "PYTHONPATH": str(ROOT),
         "BENCH_API_ROWS": str(rows),
+        "BENCH_API_UNPARTITIONED": "1" if "--unpartitioned" in argv else "",
     }
     total = BIG_ACCOUNT_ROWS + OTHER_ACCOUNTS * max(OTHER_ACCOUNT_ROWS, (rows - BIG_ACCOUNT_ROWS) // OTHER_ACCOUNTS)
     print(f"preparing {bench_name} ({total:,} transactions; generated once, then reused)…", flush=True)
