@@ -7,7 +7,9 @@ Builds (once; reused while it has the data) a dedicated database ``<your db>_ben
 transactions over 200 accounts — one of 600,000 so that page 5,000 exists — generated server-side with
 ``generate_series``; serves it with gunicorn (``aggregator.config.wsgi``, 2 workers for two cores, settings
 ``benchmarks.bench_settings``: Redis cache, the benchmark URLs of ``benchmarks/bench_urls.py``); then measures
-with httpx in threads and prints, never asserts:
+with httpx in threads and prints, never asserts (``--rows=N``: N transactions instead, the big account keeping its
+600,000 and the other 199 sharing the rest — the scale check of issue 16, e.g. ``--rows=10000000``;
+``--unpartitioned``: the same rows in the plain table of before migration 0013, the baseline on PostgreSQL):
 
 1. throughput and p50/p99 of the API (OAuth2 token → consent → throttles → keyset page → access log) against a
    bare Django view returning the same JSON bytes from ``values()`` + orjson — target ratio ≥ 0.8;
@@ -49,6 +51,13 @@ BIG_ACCOUNT_ROWS = 600_000
 OTHER_ACCOUNTS = 199
 OTHER_ACCOUNT_ROWS = 2_011
 ROUNDS = 5  # 600,000 + 199 * 2,011 = 1,000,189
+DEFAULT_ROWS = BIG_ACCOUNT_ROWS + OTHER_ACCOUNTS * OTHER_ACCOUNT_ROWS
+
+
+def _other_account_rows() -> int:
+    """Rows of each of the other accounts: ``BENCH_API_ROWS`` (set from ``--rows``) less the big account's."""
+    total = int(os.environ.get("BENCH_API_ROWS") or DEFAULT_ROWS)
+    return max(OTHER_ACCOUNT_ROWS, (total - BIG_ACCOUNT_ROWS) // OTHER_ACCOUNTS)
 
 
 def _option(argv: list[str], name: str, default: int) -> int:
@@ -92,6 +101,10 @@ def setup_main() -> None:
     from django.utils import timezone
 
     call_command("migrate", verbosity=0)
+    if os.environ.get("BENCH_API_UNPARTITIONED"):
+        # The baseline of issue 16: the same rows in the plain table (the migration keeps them both ways; the
+        # next run without --unpartitioned partitions them again).
+        call_command("migrate", "aggregator", "0012_sync_lease", verbosity=0)
     from django.contrib.auth import get_user_model
 
     from aggregator.models import Account, Balance, Connection, Institution, Transaction
@@ -118,7 +131,8 @@ def setup_main() -> None:
         )
     accounts = list(Account.objects.filter(connection=conn).order_by("provider_account_id"))
     big = accounts[0]
-    expected = BIG_ACCOUNT_ROWS + OTHER_ACCOUNTS * OTHER_ACCOUNT_ROWS
+    other_rows = _other_account_rows()
+    expected = BIG_ACCOUNT_ROWS + OTHER_ACCOUNTS * other_rows
     if Transaction.objects.filter(account__connection=conn).count() != expected:
         started = time.perf_counter()
         Transaction.objects.filter(account__connection=conn).delete()
@@ -128,16 +142,19 @@ def setup_main() -> None:
                 INSERT INTO aggregator_transaction (
                     public_id, account_id, provider_transaction_id, status, booking_date, booked_at, value_date,
                     amount, currency, description, merchant_name, category, counterparty_name,
-                    bank_transaction_code, pending_transaction_id, raw, removed_at, created_at, updated_at)
+                    bank_transaction_code, pending_transaction_id, merchant_category_code, raw, removed_at, created_at,
+                    updated_at)
                 SELECT gen_random_uuid(), %s, 'txn-' || g, CASE WHEN g %% 97 = 0 THEN 'pending' ELSE 'booked' END,
                        DATE '2026-06-30' - (g / %s)::int, NULL, DATE '2026-06-30' - (g / %s)::int,
                        ((g %% 20000) - 15000)::numeric / 100, 'GBP', 'CARD PAYMENT TO MERCHANT ' || (g %% 500),
-                       'Merchant ' || (g %% 500), 'groceries', '', 'PMNT-CCRD-POSD', '', '{}'::jsonb, NULL, now(), now()
+                       'Merchant ' || (g %% 500), 'groceries', '', 'PMNT-CCRD-POSD', '', '', '{}'::jsonb, NULL, now(),
+                       now()
                 FROM generate_series(1, %s) AS g
             """
             cursor.execute(sql, [big.pk, 600, 600, BIG_ACCOUNT_ROWS])
             for account in accounts[1:]:
-                cursor.execute(sql, [account.pk, 2, 2, OTHER_ACCOUNT_ROWS])
+                per_day = max(2, other_rows // 1000)
+                cursor.execute(sql, [account.pk, per_day, per_day, other_rows])
             cursor.execute("ANALYZE aggregator_transaction")
         print(f"seeded {expected:,} transactions in {time.perf_counter() - started:.1f}s", file=sys.stderr)
     for account in accounts:
@@ -271,14 +288,23 @@ def run(argv: list[str]) -> None:
     requests = _option(argv, "requests", 1500)
     concurrency = _option(argv, "concurrency", 8)
     workers = _option(argv, "workers", 2)
+    rows = _option(argv, "rows", DEFAULT_ROWS)
     admin_url = os.environ.get("DATABASE_URL") or (
         f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     )
     bench_url = _bench_url(admin_url)
     bench_name = urlsplit(bench_url).path.lstrip("/")
     _ensure_database(admin_url, bench_name, rebuild="--rebuild" in argv)
-    env = {**os.environ, "DATABASE_URL": bench_url, "DJANGO_ENV": "local", "PYTHONPATH": str(ROOT)}
-    print(f"preparing {bench_name} (1,000,189 transactions; generated once, then reused)…", flush=True)
+    env = {
+        **os.environ,
+        "DATABASE_URL": bench_url,
+        "DJANGO_ENV": "local",
+        "PYTHONPATH": str(ROOT),
+        "BENCH_API_ROWS": str(rows),
+        "BENCH_API_UNPARTITIONED": "1" if "--unpartitioned" in argv else "",
+    }
+    total = BIG_ACCOUNT_ROWS + OTHER_ACCOUNTS * max(OTHER_ACCOUNT_ROWS, (rows - BIG_ACCOUNT_ROWS) // OTHER_ACCOUNTS)
+    print(f"preparing {bench_name} ({total:,} transactions; generated once, then reused)…", flush=True)
     setup = subprocess.run(
         [PY, "-c", "from benchmarks.bench_api import setup_main; setup_main()"],
         cwd=ROOT,

@@ -189,9 +189,10 @@ def transaction_delta_for_consent(*, consent: Consent, cursor: str | None, count
     owner = str(consent.pk)
     position = delta_cursor_decode(cursor, owner=owner) if cursor else None
     start, end = transaction_date_range_for_consent(consent=consent)
-    visible = _in_range(
-        Transaction.objects.filter(account__in=consent_accounts(consent=consent).order_by().values("pk")), start, end
-    ).select_related("account")
+    # The account keys as constants, not a subquery: the planner then reads only their partitions of the
+    # transactions table (partitioned by account on PostgreSQL, aggregator/migrations/0013).
+    account_keys = list(consent_accounts(consent=consent).order_by().values_list("pk", flat=True))
+    visible = _in_range(Transaction.objects.filter(account_id__in=account_keys), start, end).select_related("account")
     page = transaction_delta(transactions=visible, position=position, count=count)
     return page, delta_cursor_encode(page.next_position, owner=owner)
 

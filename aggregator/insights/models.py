@@ -51,7 +51,13 @@ class TransactionEnrichment(models.Model):
         USER = "user"
 
     transaction = models.OneToOneField(
-        Transaction, on_delete=models.CASCADE, primary_key=True, related_name="enrichment"
+        # No database-level foreign key: aggregator_transaction is partitioned by account on PostgreSQL (see
+        # aggregator/migrations/0013), so nothing can reference its id alone. The ORM's collector cascades.
+        Transaction,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="enrichment",
+        db_constraint=False,
     )
     category_primary = models.CharField(max_length=64)
     category_detailed = models.CharField(max_length=128)
@@ -141,7 +147,12 @@ class RiskSignal(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="risk_signals")
     transaction = models.ForeignKey(
-        Transaction, null=True, blank=True, on_delete=models.CASCADE, related_name="risk_signals"
+        Transaction,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="risk_signals",
+        db_constraint=False,  # the table is partitioned: see TransactionEnrichment.transaction
     )
     kind = models.CharField(max_length=24, choices=Kind.choices)
     subject_key = models.CharField(max_length=64, blank=True, help_text="The transaction's public id, or ''")

@@ -122,7 +122,14 @@ class Payment(models.Model):
     amount = MoneyField()
     currency = CurrencyField()
     transaction = models.OneToOneField(
-        "aggregator.Transaction", null=True, blank=True, on_delete=models.SET_NULL, related_name="payment"
+        # No database-level foreign key: aggregator_transaction is partitioned by account on PostgreSQL (see
+        # aggregator/migrations/0013), so nothing can reference its id alone. The ORM's collector cascades.
+        "aggregator.Transaction",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="payment",
+        db_constraint=False,
     )
     submit_attempts = models.PositiveIntegerField(default=0)
     last_error = models.CharField(max_length=500, blank=True)

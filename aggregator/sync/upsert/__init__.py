@@ -13,7 +13,7 @@ PostgreSQL, per batch (4 round trips whatever its size):
    large table, one hash of a small one): an unchanged re-sync stops here, having written only the temporary
    table, and never reaches the conflict path (which locks, and so writes, even a row it does not update);
 4. ``INSERT … SELECT … FROM staging ON CONFLICT (account_id, provider_transaction_id) DO UPDATE … WHERE <the row
-   changed>``; ``RETURNING xmax = 0`` tells inserted from updated rows.
+   changed>``; a returned row carrying the public id generated for it was inserted.
 
 The page transaction commits with ``synchronous_commit = off`` (``AGGREGATOR["SYNC_SYNCHRONOUS_COMMIT"] = True``
 restores synchronous commits): atomicity and commit order are unchanged; only a crash in the last fraction of a

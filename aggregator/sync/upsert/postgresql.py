@@ -19,7 +19,15 @@ from providers.base import TransactionData
 from ...models import Transaction
 from ._base import TABLE, TXN_COLUMNS, UpsertResult, changed_clause, raw_json_bytes
 
-__all__ = ["COPY_COLUMNS", "copy_values", "mark_removed", "raw_json_bytes", "statements", "upsert"]
+__all__ = [
+    "COPY_COLUMNS",
+    "copy_values",
+    "mark_removed",
+    "mark_removed_sql",
+    "raw_json_bytes",
+    "statements",
+    "upsert",
+]
 
 COPY_COLUMNS: tuple[str, ...] = ("account_id", "provider_transaction_id", *TXN_COLUMNS)
 # Binary COPY sends each value in its column type's wire format: psycopg needs the type by name.
@@ -79,23 +87,30 @@ def statements() -> Statements:
         # reads. A statement of its own: joined in the INSERT, a scan of the target would also walk the rows the
         # INSERT is adding (quadratic). A plain join lets the planner pick one unique-index probe per staged row
         # (large table) or one hash of the table (small table, e.g. an account's first pages).
+        # The batch's accounts as a constant too: on the table partitioned by account (migration 0013) the
+        # planner then reads only their partitions (a join key alone cannot prune).
         drop_unchanged=(
             f"DELETE FROM {stage} s USING {TABLE} e "  # noqa: S608
-            "WHERE e.account_id = s.account_id AND e.provider_transaction_id = s.provider_transaction_id "
+            "WHERE e.account_id = ANY(%(accounts)s::bigint[]) "
+            "AND e.account_id = s.account_id AND e.provider_transaction_id = s.provider_transaction_id "
             f"AND e.removed_at IS NULL AND ({stored}) IS NOT DISTINCT FROM ({staged})"
         ),
+        # Inserted or updated: each staged row gets its new public id up front, and a returned row that carries
+        # it was inserted (an update keeps the stored one). ``RETURNING xmax = 0`` would say the same, but a
+        # partitioned table (migration 0013) cannot return system columns.
         merge=(
-            "WITH written AS ("  # noqa: S608
+            f"WITH src AS MATERIALIZED (SELECT gen_random_uuid() AS new_public_id, * FROM {stage}), "  # noqa: S608
+            "written AS ("
             f"INSERT INTO {TABLE} AS t (public_id, account_id, provider_transaction_id, {cols}, removed_at, "
             "created_at, updated_at) "
-            f"SELECT gen_random_uuid(), s.account_id, s.provider_transaction_id, {staged}, NULL, %(now)s, %(now)s "
-            f"FROM {stage} s "
+            f"SELECT s.new_public_id, s.account_id, s.provider_transaction_id, {staged}, NULL, %(now)s, %(now)s "
+            "FROM src s "
             f"ON CONFLICT (account_id, provider_transaction_id) DO UPDATE SET {updates}, removed_at = NULL, "
             "updated_at = EXCLUDED.updated_at "
             # Tested again: another writer may have stored the same values since the probe.
             f"WHERE {changed_clause('t.', 'EXCLUDED.', 'IS DISTINCT FROM')} "
-            "RETURNING (t.xmax = 0) AS inserted"
-            ") SELECT count(*) FILTER (WHERE inserted), count(*) FROM written"
+            "RETURNING t.public_id"
+            ") SELECT count(s.new_public_id), count(*) FROM written w LEFT JOIN src s ON s.new_public_id = w.public_id"
         ),
         copy_types=tuple(_COPY_TYPES[fields[name].get_internal_type()] for name in COPY_COLUMNS),
     )
@@ -118,7 +133,7 @@ def upsert(batch: Sequence[tuple[int, TransactionData]], now: datetime) -> Upser
             write = copy.write_row
             for account_id, t in batch:
                 write((account_id, *copy_values(t), t.raw or {}))
-        cursor.execute(sql.drop_unchanged)
+        cursor.execute(sql.drop_unchanged, {"accounts": sorted({account_id for account_id, _ in batch})})
         if cursor.rowcount == len(batch):
             return UpsertResult()
         cursor.execute(sql.merge, {"now": now})
@@ -133,16 +148,23 @@ def mark_removed(account_ids: list[int], ids: list[str], now: datetime, pending_
     account, which it would happily do while the table's statistics are stale (a first sync of a large account)."""
     import psycopg
 
+    db.ensure_connection()
+    with psycopg.Cursor(db.connection) as cursor:
+        cursor.execute(mark_removed_sql(pending_only), {"now": now, "accounts": account_ids, "ids": ids})
+        return cursor.rowcount
+
+
+def mark_removed_sql(pending_only: bool) -> str:
+    """The statement of :func:`mark_removed` (parameters ``now``, ``accounts``, ``ids``)."""
     status = f" AND status = '{Transaction.Status.PENDING}'" if pending_only else ""
-    sql = (
+    return (
         f"UPDATE {TABLE} SET removed_at = %(now)s, updated_at = %(now)s "  # noqa: S608
-        f"WHERE id = ANY(ARRAY(SELECT e.id FROM unnest(%(accounts)s::bigint[]) AS a(account_id) "
+        # The account constants let the partitioned table (migration 0013) be read in those accounts' partitions.
+        "WHERE account_id = ANY(%(accounts)s::bigint[]) "
+        f"AND id = ANY(ARRAY(SELECT e.id FROM unnest(%(accounts)s::bigint[]) AS a(account_id) "
         "CROSS JOIN unnest(%(ids)s::text[]) AS i(provider_transaction_id) "
-        f"CROSS JOIN LATERAL (SELECT id FROM {TABLE} WHERE account_id = a.account_id "
+        f"CROSS JOIN LATERAL (SELECT id FROM {TABLE} WHERE account_id = ANY(%(accounts)s::bigint[]) "
+        "AND account_id = a.account_id "
         "AND provider_transaction_id = i.provider_transaction_id LIMIT 1) AS e)) "
         f"AND removed_at IS NULL{status}"
     )
-    db.ensure_connection()
-    with psycopg.Cursor(db.connection) as cursor:
-        cursor.execute(sql, {"now": now, "accounts": account_ids, "ids": ids})
-        return cursor.rowcount
