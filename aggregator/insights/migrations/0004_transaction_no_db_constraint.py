@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('aggregator', '0012_sync_lease'),
-        ('insights', '0002_review_streams_periodic_task'),
+        ('insights', '0003_enrichment_drop_duplicate_counterparty_index'),
     ]
 
     operations = [
