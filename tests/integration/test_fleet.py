@@ -31,7 +31,7 @@ from django.utils import timezone
 from aggregator.management.commands.sandbox_connect import sandbox_connect
 from aggregator.models import Connection, SyncRun, Transaction
 from aggregator.sync.dispatch import connections_dispatch_due
-from aggregator.sync.services import connection_sync
+from aggregator.sync.services import SYNC_TASK, connection_sync
 from tests.integration import require_postgres
 from tests.integration.brokers import BROKERS, BrokerQueue, broker_url, celery_app_on
 
@@ -179,6 +179,13 @@ def test_three_workers_sync_each_due_connection_exactly_once_with_the_rows_of_on
     app.control.purge()
     workers = []
     logs = []
+    # A queue of this test's own: the integration suite's shared worker (tests/integration/conftest.py), if an
+    # earlier test started it, consumes the ordinary sync queue too and would take some of the tick.
+    queue = f"fleet-{os.getpid()}"
+    routes = app.conf.task_routes
+    app.conf.task_routes = {**routes, SYNC_TASK: {"queue": queue}}
+    app.amqp.flush_routes()
+    app.amqp.router = app.amqp.Router(create_missing=True)
     for i in range(3):
         log = tmp_path / f"worker-{i}.log"
         logs.append(log)
@@ -186,7 +193,7 @@ def test_three_workers_sync_each_due_connection_exactly_once_with_the_rows_of_on
             workers.append(
                 subprocess.Popen(
                     [CELERY, "-A", "aggregator.config", "worker", "--pool=threads", "--concurrency=4",
-                     "-Q", "sync", "-n", f"fleet-{i}-{os.getpid()}@localhost", "--loglevel=INFO",
+                     "-Q", queue, "-n", f"fleet-{i}-{os.getpid()}@localhost", "--loglevel=INFO",
                      "--without-gossip", "--without-mingle", "--without-heartbeat"],
                     cwd=ROOT,
                     env=_env(sandbox_banks, broker),
@@ -220,6 +227,9 @@ def test_three_workers_sync_each_due_connection_exactly_once_with_the_rows_of_on
             _stop(worker)
         print(f"\nworkers stopped in {time.monotonic() - stopping:.1f} s")
         app.control.purge()
+        app.conf.task_routes = routes
+        app.amqp.flush_routes()
+        app.amqp.router = app.amqp.Router()
 
     runs = SyncRun.objects.filter(connection_id__in=ids)
     assert runs.count() == count

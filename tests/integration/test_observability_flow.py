@@ -141,7 +141,9 @@ def test_a_full_flow_logs_no_secret_and_moves_every_metric(
     consent_revoke(consent=Consent.objects.get(pk=consent.pk), actor_type="user", actor_user=connection.user)
     for delivery_id in queued:
         assert webhook_services.webhook_delivery_attempt(delivery_id=delivery_id) is None
-    assert WebhookDelivery.objects.filter(status=WebhookDelivery.Status.SUCCEEDED).count() == len(queued) >= 2
+    # (The shared worker may deliver other events of the flow itself, e.g. insights about the synced rows.)
+    delivered = WebhookDelivery.objects.filter(pk__in=queued, status=WebhookDelivery.Status.SUCCEEDED)
+    assert delivered.count() == len(queued) >= 2
     assert {body["type"] for body in received} >= {"transactions.updated", "consent.revoked"}
 
     after = scrape()
