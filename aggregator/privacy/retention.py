@@ -18,7 +18,9 @@ from django.utils import timezone
 
 from aggregator.compliance.regimes import REGIMES, regime_for_institution
 from aggregator.conf import aggregator_settings
+from aggregator.insights.models import RiskSignal, TransactionEnrichment
 from aggregator.models import Account, Balance, Connection, SyncRun, Transaction
+from aggregator.payments.models import Payment
 from aggregator.webhooks.models import WebhookDelivery, WebhookEvent
 from consent.models import AccessLogEntry, ClockWarning, Consent
 
@@ -30,6 +32,7 @@ __all__ = [
     "retention_consents_past_evidence_period",
     "retention_delete_in_batches",
     "retention_enforce",
+    "retention_orphans_sweep",
 ]
 
 logger = logging.getLogger(__name__)
@@ -92,6 +95,25 @@ def retention_consents_past_evidence_period(*, now: dt.datetime) -> list[Any]:
     return out
 
 
+def retention_orphans_sweep() -> dict[str, int]:
+    """Rows that name a transaction no longer there. On PostgreSQL the transactions table is partitioned and
+    nothing can hold a database foreign key into it (aggregator/migrations/0013): Django's collector cascades every
+    delete made through the ORM, and this sweep catches what a race left behind — an enrichment or a risk signal
+    written by a task that read the transactions before they were erased, and committed after. Such rows are
+    deleted (they are derived, possibly personal data); a payment keeps its record and loses the link."""
+    exists = Transaction.objects.filter(pk=OuterRef("transaction_id"))
+    swept = {
+        "orphan_enrichments": retention_delete_in_batches(TransactionEnrichment.objects.filter(~Exists(exists))),
+        "orphan_risk_signals": retention_delete_in_batches(
+            RiskSignal.objects.filter(transaction_id__isnull=False).filter(~Exists(exists))
+        ),
+    }
+    swept["orphan_payment_links"] = (
+        Payment.objects.filter(transaction_id__isnull=False).filter(~Exists(exists)).update(transaction=None)
+    )
+    return swept
+
+
 def retention_enforce(*, now: dt.datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
     s = aggregator_settings
@@ -134,6 +156,7 @@ def retention_enforce(*, now: dt.datetime | None = None) -> dict[str, int]:
         ClockWarning.objects.filter(subject_id__in=[str(pk) for pk in expired_evidence])
     )
     deleted["consents"] = retention_delete_in_batches(Consent.objects.filter(pk__in=expired_evidence))
+    deleted.update(retention_orphans_sweep())
     if any(deleted.values()):
         logger.info("retention deleted %s", deleted)
     return deleted

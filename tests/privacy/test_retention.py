@@ -206,3 +206,36 @@ def test_a_live_consent_is_never_deleted_however_old():
     retention_enforce(now=NOW)
 
     assert Consent.objects.filter(pk=consent.pk).exists()
+
+
+def test_enrichments_and_signals_of_a_transaction_no_longer_there_are_swept_and_a_payment_loses_only_its_link():
+    from django.db import connection as db
+
+    from aggregator.insights.models import RiskSignal, TransactionEnrichment
+    from aggregator.privacy.retention import retention_orphans_sweep
+
+    gone, kept = TransactionFactory(), TransactionFactory()
+    for txn in (gone, kept):
+        TransactionEnrichment.objects.create(
+            transaction=txn,
+            category_primary="FOOD_AND_DRINK",
+            category_detailed="FOOD_AND_DRINK_GROCERIES",
+            confidence="low",
+            source="rule",
+            probability=0.5,
+            taxonomy_version="t",
+            updated_at=NOW,
+        )
+        RiskSignal.objects.create(
+            account=txn.account, transaction=txn, kind="duplicate", score=0.9, reason="r", detected_at=NOW
+        )
+    # A raced write: the rows outlived their transaction (no database foreign key into the partitioned table).
+    with db.cursor() as cursor:
+        cursor.execute("DELETE FROM aggregator_transaction WHERE id = %s", [gone.pk])
+
+    swept = retention_orphans_sweep()
+
+    assert swept["orphan_enrichments"] == 1 and swept["orphan_risk_signals"] == 1
+    assert list(TransactionEnrichment.objects.values_list("transaction_id", flat=True)) == [kept.pk]
+    assert list(RiskSignal.objects.values_list("transaction_id", flat=True)) == [kept.pk]
+    assert retention_orphans_sweep() == {"orphan_enrichments": 0, "orphan_risk_signals": 0, "orphan_payment_links": 0}
