@@ -5,33 +5,10 @@ reversing removes it."""
 
 from django.db import migrations
 
+from aggregator.periodic_tasks import interval_task_operation
+
 TASK_NAME = "compliance clocks"
 TASK = "consent.tasks.compliance_clocks_task"
-
-
-def create_periodic_task(apps, schema_editor):
-    from django.utils import timezone
-
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    PeriodicTasks = apps.get_model("django_celery_beat", "PeriodicTasks")
-    every_hour, _ = IntervalSchedule.objects.get_or_create(every=1, period="hours")
-    PeriodicTask.objects.get_or_create(
-        name=TASK_NAME,
-        defaults={
-            "task": TASK,
-            "interval": every_hour,
-            "enabled": True,
-            "description": "Compliance clocks: EU re-authentication stop on day 180; reconfirmation and "
-            "re-authentication warnings (webhooks, emails) at T-14 and T-3 days, each once.",
-            "expire_seconds": 3500,
-        },
-    )
-    PeriodicTasks.objects.update_or_create(ident=1, defaults={"last_update": timezone.now()})
-
-
-def delete_periodic_task(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=TASK_NAME).delete()
 
 
 class Migration(migrations.Migration):
@@ -40,4 +17,16 @@ class Migration(migrations.Migration):
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
-    operations = [migrations.RunPython(create_periodic_task, delete_periodic_task)]
+    operations = [
+        interval_task_operation(
+            name=TASK_NAME,
+            task=TASK,
+            every=1,
+            period="hours",
+            description=(
+                "Compliance clocks: EU re-authentication stop on day 180; reconfirmation and "
+                "re-authentication warnings (webhooks, emails) at T-14 and T-3 days, each once."
+            ),
+            expire_seconds=3500,
+        )
+    ]
