@@ -99,37 +99,29 @@ def _transactions_updated(event: DomainEvent) -> None:
         )
 
 
-def _connection_reauth_required(event: DomainEvent) -> None:
+def _connection_event(event: DomainEvent, *, extra: tuple[str, ...] = ()) -> None:
+    """A connection's event to every TPP with a live consent over its accounts, with the event's ``extra`` data."""
     conn = Connection.objects.select_related("institution").get(public_id=event.subject_id)
     for consent, accounts in _consents_covering(conn.pk):
         webhook_event_create(
             application=consent.application,
-            type="connection.reauth_required",
+            type=event.name,
             payload={
                 "consent_id": str(consent.pk),
                 "connection_id": str(conn.public_id),
                 "institution": conn.institution.slug,
                 "accounts": accounts,
+                **{key: event.data[key] for key in extra},
             },
         )
+
+
+def _connection_reauth_required(event: DomainEvent) -> None:
+    _connection_event(event)
 
 
 def _connection_reauth_due(event: DomainEvent) -> None:
-    conn = Connection.objects.select_related("institution").get(public_id=event.subject_id)
-    for consent, accounts in _consents_covering(conn.pk):
-        webhook_event_create(
-            application=consent.application,
-            type="connection.reauth_due",
-            payload={
-                "consent_id": str(consent.pk),
-                "connection_id": str(conn.public_id),
-                "institution": conn.institution.slug,
-                "accounts": accounts,
-                "reauthenticate_by": event.data["reauthenticate_by"],
-                "days_left": event.data["days_left"],
-                "stage": event.data["stage"],
-            },
-        )
+    _connection_event(event, extra=("reauthenticate_by", "days_left", "stage"))
 
 
 def _consent_reconfirmation_due(event: DomainEvent) -> None:
