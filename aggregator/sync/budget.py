@@ -27,7 +27,7 @@ from providers.base import BankAdapter
 from ..conf import aggregator_settings
 from ..models import Connection, SyncRun
 from .unattended import unattended_interval
-from .window import DAY, MARGIN
+from .window import DAY, MARGIN, UNATTENDED_TRIGGERS
 
 __all__ = [
     "BUDGET_KEY",
@@ -93,10 +93,6 @@ def budget_next_free_at(
         return now
     # The window frees up when the oldest attempt that keeps it full leaves it.
     return attempts[len(attempts) - limit] + DAY + MARGIN
-
-
-# Triggers whose syncs spend the bank's unattended allowance (the user is not there).
-UNATTENDED_TRIGGERS = (SyncRun.Trigger.SCHEDULED, SyncRun.Trigger.API)
 
 
 def _pending_unrecorded(connection: Connection, *, now: datetime) -> int:

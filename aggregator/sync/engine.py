@@ -37,13 +37,11 @@ from .locks import SyncLeaseLost, connection_lock, connection_lock_run, lease_fe
 from .progress import RunProgress
 from .pull import credentials_for, pull
 from .unattended import AccessGate, unattended_release
+from .window import UNATTENDED_TRIGGERS
 
 __all__ = ["run_sync"]
 
 logger = logging.getLogger(__name__)
-
-# Syncs nobody asked for in person: a compliance clock (EU SCA lapsed, UK consents not reconfirmed) stops them.
-_UNATTENDED = (SyncRun.Trigger.SCHEDULED, SyncRun.Trigger.API)
 
 
 def _adapter_for(connection: Connection, psu_ip_address: str = "") -> BankAdapter:
@@ -105,7 +103,11 @@ def _run_locked(connection: Connection, sync_run: SyncRun, psu_ip_address: str) 
             code=f"connection_{connection.status}",
             detail=f"the connection is {connection.status}; the user must reconnect",
         )
-    if not psu_ip_address and sync_run.trigger in _UNATTENDED and not unattended_sync_allowed(connection=connection):
+    if (
+        not psu_ip_address
+        and sync_run.trigger in UNATTENDED_TRIGGERS
+        and not unattended_sync_allowed(connection=connection)
+    ):
         unattended_release(sync_run=sync_run)
         return _finish(sync_run, SyncRun.Outcome.SKIPPED, code="compliance_clock", detail="see docs/compliance.md")
     try:

@@ -39,11 +39,10 @@ from ..conf import aggregator_settings
 from ..exceptions import LimitReachedError
 from ..models import Account, Connection, SyncRun
 from .models import UnattendedAccess
-from .window import DAY, MARGIN
+from .window import DAY, MARGIN, UNATTENDED_TRIGGERS
 
 __all__ = [
     "DATA_TYPES",
-    "ENFORCED_TRIGGERS",
     "WINDOW",
     "AccessGate",
     "TypeBudget",
@@ -58,7 +57,6 @@ __all__ = [
 ]
 
 DATA_TYPES: tuple[str, ...] = tuple(UnattendedAccess.DataType.values)
-ENFORCED_TRIGGERS = frozenset({SyncRun.Trigger.SCHEDULED, SyncRun.Trigger.API})
 WINDOW: timedelta = DAY + MARGIN
 
 
@@ -284,7 +282,7 @@ class AccessGate:
         self.wanted = frozenset(sync_run.data_types or DATA_TYPES)
         self.scheduled = sync_run.trigger == SyncRun.Trigger.SCHEDULED
         self.limit = None if attended else unattended_limit(connection=connection, scheduled=self.scheduled)
-        self.force = sync_run.trigger not in ENFORCED_TRIGGERS
+        self.force = sync_run.trigger not in UNATTENDED_TRIGGERS
         self.skipped: dict[str, datetime] = {}
 
     def wants(self, data_type: str) -> bool:

@@ -22,8 +22,10 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import warnings
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from io import StringIO
 from pathlib import Path
 from urllib.parse import quote
@@ -219,3 +221,29 @@ def without_as_of(truth: dict) -> dict:
         for balance in account["balances"]:
             balance.pop("as_of", None)
     return copy
+
+
+class _Hooks(BaseHTTPRequestHandler):
+    """A TPP's webhook endpoint: keeps every JSON body it receives."""
+
+    received: list[dict] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        type(self).received.append(json.loads(body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+
+@pytest.fixture
+def webhooks():  # type: ignore[no-untyped-def]
+    """(URL of a live webhook receiver, the list of bodies it received)."""
+    _Hooks.received = []
+    server = HTTPServer(("127.0.0.1", 0), _Hooks)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/hooks", _Hooks.received
+    server.shutdown()

@@ -8,12 +8,9 @@ PostgreSQL, Redis and the worker (tests/integration/conftest.py).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import httpx
 import pytest
@@ -32,29 +29,6 @@ from .conftest import ground_truth
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 DEBTOR_RE = re.compile(r'name="debtor_account" value="([^"]+)"')
-
-
-class _Hooks(BaseHTTPRequestHandler):
-    received: list[dict] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        type(self).received.append(json.loads(body))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args) -> None:  # type: ignore[no-untyped-def]
-        pass
-
-
-@pytest.fixture
-def webhooks():  # type: ignore[no-untyped-def]
-    _Hooks.received = []
-    server = HTTPServer(("127.0.0.1", 0), _Hooks)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/hooks", _Hooks.received
-    server.shutdown()
 
 
 def _wait(predicate, timeout: float = 60.0, what: str = "") -> None:  # type: ignore[no-untyped-def]

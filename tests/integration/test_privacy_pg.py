@@ -11,10 +11,8 @@ says (consent events, ledger leaves without her salt, an erasure record under he
 from __future__ import annotations
 
 import json
-import threading
 import time
 import zipfile
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
@@ -33,29 +31,6 @@ from tests.privacy.trace import traces_of
 from .sync_helpers import connect, sync_until_done
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-class _Hooks(BaseHTTPRequestHandler):
-    received: list[dict] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        type(self).received.append(json.loads(body))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args) -> None:  # type: ignore[no-untyped-def]
-        pass
-
-
-@pytest.fixture
-def webhooks():  # type: ignore[no-untyped-def]
-    _Hooks.received = []
-    server = HTTPServer(("127.0.0.1", 0), _Hooks)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/hooks", _Hooks.received
-    server.shutdown()
 
 
 def _wait(predicate, what: str, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
