@@ -66,7 +66,7 @@ def _db_url(name: str, application: str = "") -> str:
     return f"postgres://{auth}@{d.get('HOST') or '127.0.0.1'}:{d.get('PORT') or 5432}/{name}{query}"
 
 
-def _gunicorn(database_name: str, latency_ms: int, access_log: Path):  # type: ignore[no-untyped-def]
+def _gunicorn(database_name: str, latency_ms: int, access_log: Path, pool_size: int = 0):  # type: ignore[no-untyped-def]
     import httpx
 
     from benchmarks.bench_ingest import _free_port
@@ -80,6 +80,8 @@ def _gunicorn(database_name: str, latency_ms: int, access_log: Path):  # type: i
         "SANDBOX_BASE_URL": base + "/sandbox",
         "SANDBOX_LATENCY_MS": str(latency_ms),
         "CONN_MAX_AGE": "0",
+        "DATABASE_POOL_SIZE": str(pool_size),
+        "DEBUG": "false",  # as in production: no per-query SQL log
         "LOG_LEVEL": "WARNING",
         "PYTHONPATH": str(ROOT),  # this checkout's code, not an editable install's
     }
@@ -103,6 +105,15 @@ def _gunicorn(database_name: str, latency_ms: int, access_log: Path):  # type: i
     return process, base
 
 
+def _postmaster_pid() -> int | None:
+    """The local PostgreSQL server's postmaster (its CPU, with its backends', is part of a sync's cost)."""
+    try:
+        out = subprocess.run(["pgrep", "-o", "-x", "postgres"], capture_output=True, text=True, check=False).stdout
+    except FileNotFoundError:
+        return None
+    return int(out.split()[0]) if out.split() else None
+
+
 def _sessions(database_name: str, application: str) -> int:
     from django.db import connection
 
@@ -115,15 +126,31 @@ def _sessions(database_name: str, application: str) -> int:
 
 
 def _clone_connections(original, count: int) -> list:  # type: ignore[no-untyped-def]
-    """``count`` copies of one real connection (its encrypted credentials), each owned by its own user, due now."""
+    """``count`` copies of one real connection, each owned by its own user, due now, and each with a token pair of
+    its own at the bank (a copy of the original's grant): refresh tokens rotate, so clones sharing one pair would
+    lose it to whichever refreshed first."""
+    import dataclasses
+    import secrets
+
     from django.contrib.auth import get_user_model
     from django.utils import timezone
 
     from aggregator.models import Connection
+    from providers.credentials import credentials_decrypt, credentials_encrypt
+    from providers.sandbox.models import SandboxToken
 
     User = get_user_model()
+    credentials = credentials_decrypt(original.encrypted_credentials)
+    grant = SandboxToken.objects.get(access_token=credentials.access_token)
+    pairs = [(secrets.token_urlsafe(32), secrets.token_urlsafe(32)) for _ in range(count)]
+    tokens = []
+    for access, refresh in pairs:
+        token = SandboxToken(**{f.attname: getattr(grant, f.attname) for f in SandboxToken._meta.concrete_fields})
+        token.pk, token.access_token, token.refresh_token = None, access, refresh
+        tokens.append(token)
+    SandboxToken.objects.bulk_create(tokens)
     users = User.objects.bulk_create([User(username=f"fleet-{i}", password="!") for i in range(count)])
-    fields = ("institution", "encrypted_credentials", "credentials_expire_at", "upstream_consent_id")
+    fields = ("institution", "credentials_expire_at", "upstream_consent_id")
     return Connection.objects.bulk_create(
         [
             Connection(
@@ -131,9 +158,12 @@ def _clone_connections(original, count: int) -> list:  # type: ignore[no-untyped
                 status=Connection.Status.ACTIVE,
                 next_sync_at=timezone.now() - timedelta(minutes=1),
                 upstream_consent_expires_at=original.upstream_consent_expires_at,
+                encrypted_credentials=credentials_encrypt(
+                    dataclasses.replace(credentials, access_token=access, refresh_token=refresh)
+                ),
                 **{field: getattr(original, field) for field in fields},
             )
-            for user in users
+            for user, (access, refresh) in zip(users, pairs, strict=True)
         ]
     )
 
@@ -141,7 +171,7 @@ def _clone_connections(original, count: int) -> list:  # type: ignore[no-untyped
 def _tick(
     label: str,
     ids: list[int],
-    worker_pid: int,
+    worker_pids: list[int],
     server_pid: int,
     access_log: Path,
     database_name: str,
@@ -155,7 +185,9 @@ def _tick(
     from aggregator.sync.dispatch import connections_dispatch_due
 
     calls_before = len(access_log.read_text().splitlines())
-    cpu_worker, cpu_server = _tree_cpu(worker_pid), _tree_cpu(server_pid)
+    postmaster = _postmaster_pid()
+    cpu_worker, cpu_server = sum(_tree_cpu(pid) for pid in worker_pids), _tree_cpu(server_pid)
+    cpu_database = _tree_cpu(postmaster) if postmaster else 0.0
     peak = {"fleet-worker": 0, "fleet-sandbox": 0}
     stop = threading.Event()
 
@@ -177,22 +209,27 @@ def _tick(
     wall = time.perf_counter() - started
     stop.set()
     watcher.join()
-    cpu_worker = _tree_cpu(worker_pid) - cpu_worker
+    cpu_worker = sum(_tree_cpu(pid) for pid in worker_pids) - cpu_worker
     cpu_server = _tree_cpu(server_pid) - cpu_server
+    cpu_database = (_tree_cpu(postmaster) - cpu_database) if postmaster else 0.0
     calls = len([line for line in access_log.read_text().splitlines()[calls_before:] if "/sandbox/" in line])
     outcomes = dict(runs.values_list("outcome").annotate(n=Count("id")).order_by())
     ideal = calls * (latency_ms / 1000) / concurrency
     cores = os.cpu_count() or 1
-    cpu_floor = (cpu_worker + cpu_server) / cores
+    cpu_floor = (cpu_worker + cpu_server + cpu_database) / cores
     print(
         f"fleet, {label}: {len(queued)} connections, {calls} bank calls at {latency_ms} ms, concurrency {concurrency}"
     )
     print(f"  outcomes: {outcomes}")
     print(f"  wall {wall:.1f}s vs ideal {ideal:.1f}s (calls × latency ÷ concurrency): {wall / ideal:.2f}× ideal")
     print(f"  bank calls/s {calls / wall:.1f}; syncs/s {len(queued) / wall:.1f}")
-    print(f"  CPU: worker {cpu_worker:.1f}s ({cpu_worker / wall:.0%} of one core, "
-          f"{cpu_worker / max(len(queued), 1) * 1000:.0f} ms a sync), sandbox server {cpu_server:.1f}s "
-          f"({cpu_server / wall:.0%}); {cores} cores: CPU floor {cpu_floor:.1f}s "
+    per_sync = 1000 / max(len(queued), 1)
+    print(
+        f"  CPU a sync: worker {cpu_worker * per_sync:.0f} ms ({len(worker_pids)} process(es), "
+        f"{cpu_worker / wall / len(worker_pids):.0%} of a core each), sandbox server {cpu_server * per_sync:.0f} ms, "
+        f"PostgreSQL {cpu_database * per_sync:.0f} ms" + ("" if postmaster else " (not readable here)")
+    )
+    print(f"  CPU floor: (worker + sandbox + PostgreSQL CPU) / {cores} cores = {cpu_floor:.1f}s "
           f"= {cpu_floor / ideal:.2f}× ideal")  # fmt: skip
     print(
         f"  peak database sessions: worker {peak['fleet-worker']} (concurrency {concurrency}), "
@@ -216,9 +253,16 @@ def _fleet(argv: list[str], database_name: str) -> None:
     count = int(_opt(argv, "connections", "1000"))
     latency_ms = int(_opt(argv, "latency-ms", "250"))
     concurrency = int(_opt(argv, "concurrency", "64"))
+    pool_size = int(_opt(argv, "db-pool", "16"))
+    processes = max(1, min(int(_opt(argv, "processes", str(os.cpu_count() or 1))), concurrency))
+    threads = [concurrency // processes + (1 if i < concurrency % processes else 0) for i in range(processes)]
+    print(f"fleet: {processes} worker process(es) of {'+'.join(map(str, threads))} threads (concurrency "
+          f"{concurrency}: one GIL a process, so one process a core)", flush=True)  # fmt: skip
+    print(f"fleet: database pool of {pool_size} sessions a process (worker, each sandbox server process)" if pool_size
+          else "fleet: no database pool (a new session per request, task and bank call)", flush=True)  # fmt: skip
     access_log = Path(f"/tmp/bench_fleet_access_{os.getpid()}.log")
-    server, base = _gunicorn(database_name, latency_ms, access_log)
-    worker = None
+    server, base = _gunicorn(database_name, latency_ms, access_log, pool_size)
+    workers: list[subprocess.Popen] = []
     try:
         settings.SANDBOX_BASE_URL = base + "/sandbox"
         settings.PUBLIC_BASE_URL = base
@@ -239,28 +283,30 @@ def _fleet(argv: list[str], database_name: str) -> None:
             "SANDBOX_BASE_URL": base + "/sandbox",
             "PUBLIC_BASE_URL": base,
             "CONN_MAX_AGE": "0",
+            "DATABASE_POOL_SIZE": str(pool_size),
+            "DEBUG": "false",
             "LOG_LEVEL": "WARNING",
             "HTTP_MAX_RETRIES": "2",
             "PYTHONPATH": str(ROOT),
         }
-        worker = subprocess.Popen(
-            [str(Path(sys.executable).parent / "celery"), "-A", "aggregator.config", "worker", "--pool=threads",
-             f"--concurrency={concurrency}", "-Q", "sync", "-n", f"fleet-bench-{os.getpid()}@localhost",
-             "--loglevel=WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=ROOT,
-            env=env,
-        )  # fmt: skip
+        names = [f"fleet-bench-{os.getpid()}-{i}@localhost" for i in range(processes)]
+        for name, count_threads in zip(names, threads, strict=True):
+            command = [str(Path(sys.executable).parent / "celery"), "-A", "aggregator.config", "worker",
+                       "--pool=threads", f"--concurrency={count_threads}", "-Q", "sync", "-n", name,
+                       "--loglevel=WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
+            workers.append(subprocess.Popen(command, cwd=ROOT, env=env))
         deadline = time.monotonic() + 60
-        while not app.control.ping(destination=[f"fleet-bench-{os.getpid()}@localhost"], timeout=1.0):
-            if worker.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the worker did not start")
+        while len(app.control.ping(destination=names, timeout=1.0)) < len(names):
+            if any(w.poll() is not None for w in workers) or time.monotonic() > deadline:
+                raise RuntimeError("the workers did not start")
         for label in ("first sync (full history)", "next tick (incremental, the steady state)"):
             Connection.objects.filter(pk__in=ids).update(next_sync_at=timezone.now() - timedelta(minutes=1))
-            _tick(label, ids, worker.pid, server.pid, access_log, database_name, latency_ms, concurrency)
+            _tick(label, ids, [w.pid for w in workers], server.pid, access_log, database_name, latency_ms, concurrency)
         Connection.objects.filter(pk__in=ids).update(status=Connection.Status.DISCONNECTED)  # out of dispatch
     finally:
-        if worker is not None:
+        for worker in workers:
             worker.terminate()
+        for worker in workers:
             worker.wait(timeout=60)
         server.terminate()
         server.wait(timeout=30)

@@ -175,6 +175,24 @@ if DATABASE_REPLICA_URL:
     DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}  # tests: the replica alias reads the test database
     DATABASE_ROUTERS = ["aggregator.config.db_router.ReplicaRouter"]
+# PostgreSQL sessions pooled per process (psycopg_pool, Django's "pool" option): a request, a task or a sync's
+# step between two bank calls borrows a warm session and gives it back, instead of starting a new PostgreSQL
+# backend (a process, its catalog caches; the partitioned table's cost most) each time. DATABASE_POOL_SIZE is the
+# most sessions one process holds (0: no pool, CONN_MAX_AGE applies); a thread that finds them all lent waits
+# up to DATABASE_POOL_TIMEOUT seconds. docs/deployment.md sizes it per process kind.
+DATABASE_POOL_SIZE = env.int("DATABASE_POOL_SIZE", default=0)
+DATABASE_POOL_TIMEOUT = env.float("DATABASE_POOL_TIMEOUT", default=30.0)
+if DATABASE_POOL_SIZE < 0:
+    raise ImproperlyConfigured(f"DATABASE_POOL_SIZE must be 0 (no pool) or more, not {DATABASE_POOL_SIZE}")
+for _alias, _database in DATABASES.items():
+    if DATABASE_POOL_SIZE and _database["ENGINE"] == "django.db.backends.postgresql":
+        _database["CONN_MAX_AGE"] = 0  # the pool keeps the sessions; Django refuses both
+        _database.setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": DATABASE_POOL_SIZE,
+            "timeout": DATABASE_POOL_TIMEOUT,
+            "name": f"aggregator-{_alias}",
+        }
 # After a write, a client's reads stay on the primary this long (replication lag).
 DATABASE_REPLICA_PIN_SECONDS = env.float("DATABASE_REPLICA_PIN_SECONDS", default=5.0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -88,7 +88,7 @@ def _not_acquired(sync_run: SyncRun) -> SyncRun:
 
 
 def _run_locked(connection: Connection, sync_run: SyncRun, psu_ip_address: str) -> SyncRun:
-    connection.refresh_from_db()
+    connection.refresh_from_db(from_queryset=Connection.objects.select_related("institution"))
     now = timezone.now()
     sync_run.outcome = SyncRun.Outcome.RUNNING
     sync_run.started_at = now
@@ -189,6 +189,7 @@ def _succeed(connection: Connection, adapter: BankAdapter, sync_run: SyncRun) ->
     with transaction.atomic():
         lease_fence()  # the success is recorded only by the lease's holder
         fresh = Connection.objects.select_for_update().get(pk=connection.pk)
+        fresh.institution = connection.institution  # loaded with the run (the plan below reads it)
         state = dict(fresh.sync_state or {})
         RunProgress.forget(state)
         updates = {

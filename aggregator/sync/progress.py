@@ -18,13 +18,16 @@ saved with each page.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from typing import Any
 
-from django.db import transaction
+from django.db import connection as db
+from django.db import models, transaction
 
 from ..models import Connection, SyncRun
 
-__all__ = ["PROGRESS_KEY", "RunProgress", "sync_state_update"]
+__all__ = ["PROGRESS_KEY", "RunProgress", "sync_state_set", "sync_state_update"]
 
 PROGRESS_KEY = "progress"
 
@@ -40,6 +43,36 @@ def sync_state_update(connection: Connection, change: Callable[[dict], None]) ->
         Connection.objects.filter(pk=connection.pk).update(sync_state=state)
     connection.sync_state = state
     return state
+
+
+class _SetKey(models.Func):
+    """A JSON column with one top-level key set to ``value``, computed by the database (PostgreSQL ``jsonb_set``,
+    SQLite ``json_set``): one UPDATE, no read and no row lock, and the other keys stay as stored."""
+
+    output_field = models.JSONField()
+
+    def __init__(self, column: str, key: str, value: Any) -> None:
+        super().__init__(models.F(column))
+        self.key, self.value = key, json.dumps(value)
+
+    def as_postgresql(self, compiler, connection, **extra):  # type: ignore[no-untyped-def]
+        column, params = compiler.compile(self.source_expressions[0])
+        sql = f"jsonb_set(COALESCE({column}, '{{}}'::jsonb), ARRAY[%s]::text[], %s::jsonb)"
+        return sql, (*params, self.key, self.value)
+
+    def as_sqlite(self, compiler, connection, **extra):  # type: ignore[no-untyped-def]
+        column, params = compiler.compile(self.source_expressions[0])
+        return f"json_set(COALESCE({column}, '{{}}'), %s, json(%s))", (*params, f"$.{self.key}", self.value)
+
+
+def sync_state_set(connection: Connection, key: str, value: Any) -> None:
+    """Set one key of the connection's ``sync_state`` (the other keys are kept as stored) and mirror it on
+    ``connection``. Inside the caller's transaction when there is one."""
+    if db.vendor in ("postgresql", "sqlite"):
+        Connection.objects.filter(pk=connection.pk).update(sync_state=_SetKey("sync_state", key, value))
+        connection.sync_state = {**(connection.sync_state or {}), key: value}
+    else:
+        sync_state_update(connection, lambda state: state.__setitem__(key, value))
 
 
 class RunProgress:
@@ -58,8 +91,7 @@ class RunProgress:
         if step in self.done:
             return
         self.done.add(step)
-        record = {"run": self.run_id, "done": sorted(self.done)}
-        sync_state_update(self.connection, lambda state: state.__setitem__(PROGRESS_KEY, record))
+        sync_state_set(self.connection, PROGRESS_KEY, {"run": self.run_id, "done": sorted(self.done)})
 
     @staticmethod
     def forget(state: dict) -> None:

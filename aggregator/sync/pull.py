@@ -77,28 +77,33 @@ def pull(
     sync_run.accounts_count = len(accounts)
     SyncRun.objects.filter(pk=sync_run.pk).update(accounts_count=len(accounts))
 
+    readable = gate.allow_each(_todo(listed, by_provider_id, progress, "balances"), "balances")
     for provider_id, data in listed.items():
-        if progress.has(f"balances:{provider_id}"):
-            continue
-        if not gate.allow([by_provider_id[provider_id].pk], "balances"):
+        if by_provider_id[provider_id].pk not in readable:
             continue
         balances = adapter.get_balances(credentials, data)
         with transaction.atomic():
             balances_upsert(account_id=by_provider_id[provider_id].pk, balances=balances, now=timezone.now())
-        progress.mark(f"balances:{provider_id}")
+            progress.mark(f"balances:{provider_id}")
 
     if adapter.sync_mode == "cursor":
         _pull_cursor(connection, adapter, credentials, listed, by_provider_id, sync_run, gate)
     else:
+        readable = gate.allow_each(_todo(listed, by_provider_id, progress, "transactions"), "transactions")
         for provider_id, data in listed.items():
-            if progress.has(f"transactions:{provider_id}"):
-                continue
-            if not gate.allow([by_provider_id[provider_id].pk], "transactions"):
+            if by_provider_id[provider_id].pk not in readable:
                 continue
             if progress.has(f"listed:{provider_id}") and not budget_spend(connection, adapter, sync_run, again=True):
                 raise BudgetSpent  # the listing must start over: its first page is a counted access again
             _pull_window(adapter, credentials, data, by_provider_id[provider_id], sync_run, progress)
             progress.mark(f"transactions:{provider_id}")
+
+
+def _todo(
+    listed: dict[str, AccountData], by_provider_id: dict[str, Account], progress: RunProgress, step: str
+) -> list[int]:
+    """The accounts whose ``step`` (``balances``, ``transactions``) this run has not finished yet."""
+    return [by_provider_id[pid].pk for pid in listed if not progress.has(f"{step}:{pid}")]
 
 
 def window_start(account: Account) -> date | None:

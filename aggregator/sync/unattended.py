@@ -198,32 +198,47 @@ def unattended_due_at_many(*, connections: Sequence[Connection], now: datetime) 
 
 
 def _spend(
-    *, account_ids: Sequence[int], data_type: str, sync_run: SyncRun, limit: int, now: datetime, force: bool
-) -> datetime | None:
-    """Spend one access of ``data_type`` of every account for ``sync_run`` — all of them or none. Returns
-    ``None`` when spent (or already spent by this run), else when every account has a slot again."""
+    *,
+    account_ids: Sequence[int],
+    data_type: str,
+    sync_run: SyncRun,
+    limit: int,
+    now: datetime,
+    force: bool,
+    each: bool = False,
+) -> tuple[list[int], datetime | None]:
+    """Spend one access of ``data_type`` of the accounts for ``sync_run`` (a retry reuses the run's own) — all of
+    them or none, or with ``each`` every account on its own. Returns the accounts the run may read and, when some
+    were refused, when the last of those has a slot again. One transaction of three statements (lock, read,
+    insert; a fourth prunes accesses that can never count again)."""
     with transaction.atomic():
         # Serialises spenders of these accounts: the count below and the insert are one decision.
         list(Account.objects.select_for_update().filter(pk__in=account_ids).order_by("pk").values_list("pk"))
-        spent = set(
-            UnattendedAccess.objects.filter(
-                account_id__in=account_ids, data_type=data_type, sync_run=sync_run
-            ).values_list("account_id", flat=True)
+        rows = sorted(
+            UnattendedAccess.objects.filter(account_id__in=account_ids, data_type=data_type).values_list(
+                "pk", "account_id", "accessed_at", "sync_run_id"
+            ),
+            key=lambda row: row[2],
         )
+        if stale := [pk for pk, _, at, _ in rows if at <= now - WINDOW]:
+            UnattendedAccess.objects.filter(pk__in=stale).delete()
+        spent = {account for _, account, _, run in rows if run == sync_run.pk}
+        window: dict[int, list[datetime]] = {}
+        for _, account, at, _ in rows:  # as ``_window``: later rows (a sandbox clock put back) do not count
+            if now - WINDOW < at <= now + MARGIN:
+                window.setdefault(account, []).append(at)
         todo = [a for a in account_ids if a not in spent]
-        if not todo:
-            return None
-        UnattendedAccess.objects.filter(
-            account_id__in=todo, data_type=data_type, accessed_at__lte=now - WINDOW
-        ).delete()  # pruning: these can never count again
-        window = _window(todo, [data_type], now)
-        blocked = [at for a in todo if (at := _free_at(window.get((a, data_type), []), limit)) is not None]
-        if blocked and not force:
-            return max(blocked)
+        blocked = {} if force else {a: at for a in todo if (at := _free_at(window.get(a, []), limit)) is not None}
+        if blocked and not each:
+            return [], max(blocked.values())
         UnattendedAccess.objects.bulk_create(
-            [UnattendedAccess(account_id=a, data_type=data_type, accessed_at=now, sync_run=sync_run) for a in todo]
+            [
+                UnattendedAccess(account_id=a, data_type=data_type, accessed_at=now, sync_run=sync_run)
+                for a in todo
+                if a not in blocked
+            ]
         )
-    return None
+    return [a for a in account_ids if a not in blocked], max(blocked.values()) if blocked else None
 
 
 def unattended_reserve(*, runs: Sequence[SyncRun], data_types: Sequence[str], now: datetime | None = None) -> None:
@@ -238,7 +253,7 @@ def unattended_reserve(*, runs: Sequence[SyncRun], data_types: Sequence[str], no
         if limit is None:
             continue
         for data_type in data_types:
-            free = _spend(
+            _, free = _spend(
                 account_ids=accounts[run.connection.pk],
                 data_type=data_type,
                 sync_run=run,
@@ -300,21 +315,30 @@ class AccessGate:
         return any(b.remaining != 0 for b in budgets.values())
 
     def allow(self, account_ids: Sequence[int], data_type: str) -> bool:
+        """Whether ``data_type`` of all of ``account_ids`` may be read now (all spent for this run, or none)."""
         if data_type not in self.wanted:
             return False
+        return set(account_ids) <= self.allow_each(account_ids, data_type, each=False)
+
+    def allow_each(self, account_ids: Sequence[int], data_type: str, *, each: bool = True) -> set[int]:
+        """The accounts of ``account_ids`` whose ``data_type`` may be read now, each decided on its own and spent
+        for this run at once (one transaction for all: a sync spends each data type once, not once an account)."""
+        if data_type not in self.wanted:
+            return set()
         if self.limit is None or not account_ids:
-            return True
-        free = _spend(
+            return set(account_ids)
+        allowed, free = _spend(
             account_ids=account_ids,
             data_type=data_type,
             sync_run=self.sync_run,
             limit=self.limit,
             now=compliance_now(),
             force=self.force,
+            each=each,
         )
         if free is not None:
             self.skipped[data_type] = max(free, self.skipped.get(data_type, free))
-        return free is None
+        return set(allowed)
 
     def record(self, account_ids: Sequence[int], data_type: str) -> None:
         if self.limit is not None and account_ids:

@@ -96,6 +96,29 @@ def test_database_url_selects_postgresql(tmp_path):
     assert result.stdout.split() == ["django.db.backends.postgresql", "agg", "db.example"]
 
 
+def test_a_database_pool_replaces_persistent_sessions_on_postgresql(tmp_path):
+    database = "settings.DATABASES['default']"
+    pooled = {"DJANGO_ENV": "local", "DATABASE_URL": "postgres://u@db.example:5432/agg", "DATABASE_POOL_SIZE": "8"}
+    result = print_settings(
+        pooled, f"{database}['CONN_MAX_AGE'], {database}['OPTIONS']['pool']['max_size']", tmp_path=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0", "8"]
+
+    unpooled = print_settings({**pooled, "DATABASE_POOL_SIZE": "0"}, f"{database}['OPTIONS']", tmp_path=tmp_path)
+    assert unpooled.stdout.strip() == "{}"
+    embedded = print_settings(
+        {"DJANGO_ENV": "local", "DATABASE_POOL_SIZE": "8"}, f"'pool' in {database}['OPTIONS']", tmp_path=tmp_path
+    )
+    assert embedded.stdout.strip() == "False"  # SQLite has no pool
+
+
+def test_a_negative_database_pool_size_is_a_clear_error(tmp_path):
+    result = run_django({"DJANGO_ENV": "local", "DATABASE_POOL_SIZE": "-1"}, "check", tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert "DATABASE_POOL_SIZE must be 0 (no pool) or more, not -1" in result.stderr
+
+
 def test_defaults_need_no_services(tmp_path):
     result = print_settings(
         {"DJANGO_ENV": "local"},

@@ -196,7 +196,8 @@ def test_three_workers_sync_each_due_connection_exactly_once_with_the_rows_of_on
                      "-Q", queue, "-n", f"fleet-{i}-{os.getpid()}@localhost", "--loglevel=INFO",
                      "--without-gossip", "--without-mingle", "--without-heartbeat"],
                     cwd=ROOT,
-                    env=_env(sandbox_banks, broker),
+                    # Pooled sessions, fewer than the threads: a sync borrows one between its bank calls.
+                    env=_env(sandbox_banks, broker, DATABASE_POOL_SIZE="2"),
                     stdout=out,
                     stderr=subprocess.STDOUT,
                 )
