@@ -131,7 +131,10 @@ def store_page(
     cursor_update: dict | None = None,
     connection_id: int | None = None,
 ) -> UpsertResult:
-    """One page, one transaction: upsert, link posted pendings, removals, counts (and the cursor)."""
+    """One page, one transaction: upsert, link posted pendings, removals, counts (and the cursor). A page that
+    brings nothing (an incremental sync of a quiet account) writes nothing, so it needs no transaction."""
+    if not rows and not removed_ids and not cursor_update:
+        return UpsertResult()
     now = timezone.now()
     with transaction.atomic():
         lease_fence()  # a worker whose lease lapsed and passed on writes nothing (it raises SyncLeaseLost)
