@@ -1,15 +1,19 @@
 """The fleet: many connections synced against banks with a real latency, and the dispatcher's cost at scale.
 
     DATABASE_URL=postgres://… CELERY_BROKER_URL=redis://… python -m benchmarks fleet \
-        [--connections=1000] [--latency-ms=250] [--concurrency=64] [--dispatch-connections=100000] [--due=500]
+        [--connections=1000] [--latency-ms=250] [--concurrency=64] [--processes=<cores>] [--db-pool=16] \
+        [--dispatch-connections=100000] [--due=500]
 
 *fleet*: a bench database; gunicorn serving the sandbox banks with ``SANDBOX_LATENCY_MS`` (2 processes x 64
 threads, access log counted); one real sandbox connection made through the bank's OAuth pages and copied to
-``--connections`` users; one Celery worker (threads pool, ``--concurrency``) on the ``sync`` queue; one
-dispatch tick queues them all (their first sync: the full history), then a second tick (incremental syncs,
-the steady state). Each prints wall time vs the ideal (bank calls x latency / concurrency), the worker's
-and the web server's CPU time, bank calls/s, and the peak number of database sessions of the worker and of the
-sandbox server (each process names its sessions: ``application_name``).
+``--connections`` users (each with a token pair of its own at the bank); ``--processes`` Celery workers (threads
+pool, ``--concurrency`` threads in all, DEBUG off as in production, ``DATABASE_POOL_SIZE=--db-pool`` sessions a
+process, 0 for none) on the ``sync`` queue; one dispatch tick queues them all (their first sync: the full
+history), then a second tick (incremental syncs, the steady state). Each prints wall time vs the ideal (bank calls
+x latency / concurrency), the CPU a sync costs the workers, the sandbox server and PostgreSQL (the local server's
+process tree), the CPU floor (all of it over the cores: no schedule can beat it), bank calls/s, and the peak number
+of database sessions of the workers and of the sandbox server (each process names its sessions:
+``application_name``).
 
 *dispatch*: ``--dispatch-connections`` connections of which ``--due`` are due; one dispatch tick (claim, budget,
 SyncRun rows, broker messages) timed, next to the same tick with only the due ones in the table, and the
