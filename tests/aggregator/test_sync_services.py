@@ -555,3 +555,20 @@ def test_the_engine_refuses_to_run_inside_a_transaction(alice_bank):
 
 def test_fake_bank_fixture_is_isolated(fake_bank):  # noqa: F811
     assert FakeBank.current is fake_bank and fake_bank.calls == []
+
+
+def test_a_progress_mark_sets_its_own_key_and_keeps_the_others_as_stored():
+    from aggregator.sync.progress import sync_state_set
+
+    connection = make_connection()
+    Connection.objects.filter(pk=connection.pk).update(sync_state={"cursors": {"acc-1": "c-7"}})
+    connection.sync_state = {}  # a stale copy: the statement must not write it back
+    sync_state_set(connection, "progress", {"run": 7, "done": ["balances:acc-1"]})
+    stored = Connection.objects.get(pk=connection.pk).sync_state
+    assert stored == {"cursors": {"acc-1": "c-7"}, "progress": {"run": 7, "done": ["balances:acc-1"]}}
+    sync_state_set(connection, "progress", {"run": 7, "done": ["balances:acc-1", "transactions:acc-1"]})
+    assert Connection.objects.get(pk=connection.pk).sync_state["progress"]["done"] == [
+        "balances:acc-1",
+        "transactions:acc-1",
+    ]
+    assert connection.sync_state["progress"]["done"][-1] == "transactions:acc-1"  # mirrored on the instance

@@ -7,6 +7,8 @@ import datetime as dt
 from unittest import mock
 
 import pytest
+from django.db import connection as db
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from aggregator.compliance.clock import compliance_now
@@ -89,6 +91,32 @@ def test_a_scheduled_sync_reads_only_the_data_types_that_have_budget_left(uk_con
     assert run.outcome == "succeeded" and run.added_count == 1
     assert _calls(fake_bank, "get_balances") == 0
     assert _calls(fake_bank, "window") == 1 and _calls(fake_bank, "list_accounts") == 1
+
+
+def test_each_account_is_decided_on_its_own_and_a_data_type_is_spent_for_all_of_them_at_once(uk_connection, fake_bank):  # noqa: F811
+    fake_bank.add_account("acc-2")
+    connection_sync(connection=uk_connection, trigger=SCHEDULED)  # first listing: learns of both accounts
+    full = uk_connection.accounts.get(provider_account_id="acc-1")
+    now = compliance_now()
+    for n in range(3):  # acc-1's balances: 1 + 3 = the 4 of the day; acc-2's have 3 left
+        UnattendedAccess.objects.create(
+            account=full, data_type="balances", accessed_at=now - dt.timedelta(minutes=n + 1)
+        )
+    fake_bank.calls.clear()
+    with CaptureQueriesContext(db) as captured:
+        run = connection_sync(connection=uk_connection, trigger=SCHEDULED)
+    assert run.outcome == "succeeded"
+    assert _calls(fake_bank, "get_balances") == 1 and _calls(fake_bank, "window") == 2
+    spent = UnattendedAccess.objects.filter(sync_run=run).values_list("data_type", "account__provider_account_id")
+    assert sorted(spent) == [
+        ("accounts", "acc-1"),
+        ("accounts", "acc-2"),
+        ("balances", "acc-2"),
+        ("transactions", "acc-1"),
+        ("transactions", "acc-2"),
+    ]
+    inserts = [q for q in captured.captured_queries if q["sql"].startswith('INSERT INTO "aggregator_unattendedaccess"')]
+    assert len(inserts) == 3  # one statement a data type, whatever the number of accounts
 
 
 def test_when_account_details_are_spent_the_stored_accounts_are_read_without_listing_them(uk_connection, fake_bank):  # noqa: F811
