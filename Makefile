@@ -44,9 +44,9 @@ test: install
 	env -u CACHE_URL $(PY) -m pytest -n 2 --durations=15 --ignore=tests/integration $(PYTEST_ARGS)
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
-# The chaos and abuse suite (tests marked `chaos`, left out of `make test`): a worker SIGKILLed mid-sync, the
-# cache's and the broker's Redis stopped, PostgreSQL restarted under load (throwaway redis-server/initdb processes
-# of its own, never the shared services), every probe of the abuse matrix. Needs PostgreSQL and a Redis broker:
+# The chaos and abuse suite (tests marked `chaos`, left out of `make test`): the embedded SQLite server under a
+# long writer, a worker SIGKILLed mid-sync, the cache's and the broker's Redis stopped, PostgreSQL restarted under
+# load (throwaway redis-server/initdb processes of its own, never the shared services), every probe of the abuse matrix. Needs PostgreSQL and a Redis broker:
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/aggregator CELERY_BROKER_URL=redis://127.0.0.1:6379/14 make chaos
 chaos: install
 	REQUIRE_INTEGRATION=1 $(PY) -m pytest -m chaos -p no:cacheprovider $(PYTEST_ARGS) tests

@@ -18,14 +18,20 @@ def _flush_by_delete(original: Any) -> Any:
     def sql_flush(self: Any, style: Any, tables: Any, *, reset_sequences: bool = False, allow_cascade: bool = False):  # type: ignore[no-untyped-def]
         if reset_sequences or allow_cascade or not tables:
             return original(self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
-        return ["SET CONSTRAINTS ALL DEFERRED; " + " ".join(f"DELETE FROM {self.quote_name(t)};" for t in tables)]
+        names = ", ".join(self.quote_name(t) for t in tables)
+        # Locked first, as TRUNCATE locks them: a real worker (integration tests) writing meanwhile waits for the
+        # commit instead of inserting a row whose parent this flush has just deleted.
+        return [
+            f"SET CONSTRAINTS ALL DEFERRED; LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE; "
+            + " ".join(f"DELETE FROM {self.quote_name(t)};" for t in tables)
+        ]
 
     return sql_flush
 
 
-# Single tests of half a minute or more (servers and migrations in subprocesses, the abuse matrix) run first: under
-# xdist a long test collected last would leave the other worker idle for its whole run at the end of the stage.
-_LONG_TESTS_FIRST = ("tests/aggregator/test_embedded_concurrency.py", "tests/security/test_abuse.py")
+# Single tests of half a minute or more (the abuse matrix) run first: under xdist a long test collected last would
+# leave the other worker idle for its whole run at the end of the stage.
+_LONG_TESTS_FIRST = ("tests/security/test_abuse.py",)
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -22,6 +22,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+# Five management commands and a server in subprocesses, a fresh SQLite database migrated: a minute and a half on a
+# 2-core CI machine, so it runs with the other real-process tests in `make chaos`, not in `make test`.
+pytestmark = pytest.mark.chaos
+
 ROOT = Path(__file__).resolve().parents[2]
 THREADS = 8
 REQUESTS_PER_THREAD = 6
