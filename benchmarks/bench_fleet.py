@@ -129,7 +129,7 @@ def _sessions(database_name: str, application: str) -> int:
         return int(cursor.fetchone()[0])
 
 
-def _clone_connections(original, count: int) -> list:  # type: ignore[no-untyped-def]
+def clone_connections(original, count: int) -> list:  # type: ignore[no-untyped-def]
     """``count`` copies of one real connection, each owned by its own user, due now, and each with a token pair of
     its own at the bank (a copy of the original's grant): refresh tokens rotate, so clones sharing one pair would
     lose it to whichever refreshed first."""
@@ -278,7 +278,7 @@ def _fleet(argv: list[str], database_name: str) -> None:
         original = sandbox_connect(username="alice", bank="albion", sync=False)
         original.next_sync_at = timezone.now() + timedelta(hours=1)
         original.save(update_fields=["next_sync_at"])
-        clones = _clone_connections(original, count)
+        clones = clone_connections(original, count)
         ids = [c.pk for c in clones]
         app.control.purge()
         env = {

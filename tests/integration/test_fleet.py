@@ -25,13 +25,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from aggregator.management.commands.sandbox_connect import sandbox_connect
-from aggregator.models import Connection, SyncRun, Transaction
+from aggregator.models import SyncRun, Transaction
 from aggregator.sync.dispatch import connections_dispatch_due
 from aggregator.sync.services import SYNC_TASK, connection_sync
+from benchmarks.bench_fleet import clone_connections
 from tests.integration import require_postgres
 from tests.integration.brokers import BROKERS, BrokerQueue, broker_url, celery_app_on
 
@@ -142,25 +142,6 @@ def test_two_beats_send_each_periodic_task_once_and_the_standby_takes_over(sandb
 
 
 # --- three workers, one tick ---------------------------------------------------------------------------------
-def _clone_connections(original: Connection, count: int) -> list[Connection]:
-    users = get_user_model().objects.bulk_create(
-        [get_user_model()(username=f"fleet-{i}", password="!") for i in range(count)]
-    )
-    return Connection.objects.bulk_create(
-        [
-            Connection(
-                user=user,
-                institution=original.institution,
-                status=Connection.Status.ACTIVE,
-                encrypted_credentials=original.encrypted_credentials,
-                credentials_expire_at=original.credentials_expire_at,
-                upstream_consent_id=original.upstream_consent_id,
-                upstream_consent_expires_at=original.upstream_consent_expires_at,
-                next_sync_at=timezone.now() - timedelta(minutes=1),
-            )
-            for user in users
-        ]
-    )
 
 
 def test_three_workers_sync_each_due_connection_exactly_once_with_the_rows_of_one_worker(
@@ -177,7 +158,7 @@ def test_three_workers_sync_each_due_connection_exactly_once_with_the_rows_of_on
     assert expected > 0
     original.next_sync_at = timezone.now() + timedelta(hours=1)
     original.save(update_fields=["next_sync_at"])
-    clones = _clone_connections(original, count)
+    clones = clone_connections(original, count)
 
     app.control.purge()
     workers = []
